@@ -1,0 +1,161 @@
+//! The cache directory: versioned buckets, per-key file locks, content keys.
+//!
+//! Layout, after uv: `<root>/CACHEDIR.TAG` plus one directory per bucket, each named with its
+//! layout version (`git-v1`, `treehash-v1`, ...). A bucket's entries are built in a temporary
+//! directory inside the bucket and published by an atomic rename, so a reader never sees a
+//! half-built entry; a per-key lock makes concurrent builders of one key build it once.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::fsutil;
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by lockstep.\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/// Errors of the cache directory.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// No cache location could be derived from the environment.
+    #[error("cannot find a cache directory: set LOCKSTEP_CACHE_DIR, XDG_CACHE_HOME or HOME")]
+    NoLocation,
+    /// A cache directory or lock file could not be created or used.
+    #[error("cache at {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// The root of lockstep's cache.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// An exclusive lock on one cache key, released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: File,
+}
+
+impl Cache {
+    /// The cache named by `LOCKSTEP_CACHE_DIR`, else `$XDG_CACHE_HOME/lockstep`, else `~/.cache/lockstep`.
+    pub fn from_env() -> Result<Cache, CacheError> {
+        let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let root = if let Some(dir) = nonempty("LOCKSTEP_CACHE_DIR") {
+            PathBuf::from(dir)
+        } else if let Some(dir) = nonempty("XDG_CACHE_HOME") {
+            PathBuf::from(dir).join("lockstep")
+        } else if let Some(home) = nonempty("HOME") {
+            PathBuf::from(home).join(".cache").join("lockstep")
+        } else {
+            return Err(CacheError::NoLocation);
+        };
+        let root = std::path::absolute(&root).map_err(|source| CacheError::Io { path: root, source })?;
+        Ok(Cache { root })
+    }
+
+    /// A cache rooted at `root` (tests and tools).
+    pub fn at(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a bucket, created (with the cache's `CACHEDIR.TAG`) when missing.
+    pub fn bucket(&self, name: &str) -> Result<PathBuf, CacheError> {
+        let dir = self.root.join(name);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CacheError::Io { path, source }
+        };
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tag = self.root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            fsutil::write_atomic(&tag, CACHEDIR_TAG.as_bytes()).map_err(io_err(&tag))?;
+        }
+        Ok(dir)
+    }
+
+    /// Take the exclusive lock of `key` in `bucket`, waiting for its current holder.
+    pub fn lock(&self, bucket: &str, key: &str) -> Result<KeyLock, CacheError> {
+        let locks = self.bucket(bucket)?.join(".locks");
+        fs::create_dir_all(&locks).map_err(|source| CacheError::Io { path: locks.clone(), source })?;
+        let path = locks.join(format!("{key}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        file.lock().map_err(|source| CacheError::Io { path, source })?;
+        Ok(KeyLock { _file: file })
+    }
+}
+
+/// The content key of a value: sha256 of its canonical JSON serialization, as hex.
+///
+/// Keys come from a `#[derive(Serialize)]` struct that carries its own schema version, with
+/// maps as `BTreeMap`, so field order and map order are fixed and the JSON is canonical.
+pub fn content_key<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).expect("cache keys serialize to JSON");
+    fsutil::sha256_hex(&json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Key<'a> {
+        schema: u32,
+        url: &'a str,
+    }
+
+    #[test]
+    fn bucket_is_tagged_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("c"));
+        let b = cache.bucket("git-v1").unwrap();
+        assert!(b.is_dir());
+        assert!(
+            fs::read_to_string(dir.path().join("c/CACHEDIR.TAG"))
+                .unwrap()
+                .starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+        );
+        assert_eq!(cache.bucket("git-v1").unwrap(), b);
+    }
+
+    #[test]
+    fn content_keys_differ_by_field() {
+        let a = content_key(&Key { schema: 1, url: "a" });
+        assert_eq!(a, content_key(&Key { schema: 1, url: "a" }));
+        assert_ne!(a, content_key(&Key { schema: 2, url: "a" }));
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn second_lock_on_a_key_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let held = cache.lock("b-v1", "k").unwrap();
+        let path = dir.path().join("b-v1/.locks/k.lock");
+        let other = File::options().write(true).open(&path).unwrap();
+        assert!(other.try_lock().is_err(), "the key is held");
+        drop(held);
+        assert!(other.try_lock().is_ok(), "dropping the lock releases it");
+    }
+}

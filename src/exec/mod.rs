@@ -1,0 +1,219 @@
+//! Execution: run an [`Invocation`] as its own process group, stream its output live into
+//! the terminal and the run's log files, forward SIGINT/SIGTERM, and report how it ended.
+
+mod signals;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::env::Invocation;
+use crate::fsutil;
+
+pub use signals::Interrupts;
+
+/// How long a process group has to exit after a forwarded SIGINT/SIGTERM before SIGKILL;
+/// `LOCKSTEP_KILL_GRACE` (seconds) overrides it.
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// After the entry point exits, how long its output pipes may stay open (held by processes
+/// it left in the background) before lockstep stops reading them.
+const PIPE_DRAIN: Duration = Duration::from_secs(1);
+
+/// Errors of running the entry point.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A log file or pipe could not be made.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// Where the child's stdout is echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// To lockstep's stdout (the default).
+    Stdout,
+    /// To lockstep's stderr (with `--json`, which keeps stdout for the record).
+    Stderr,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(i32),
+}
+
+/// The result of running an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// How the process ended.
+    pub termination: Termination,
+    /// The SIGINT/SIGTERM lockstep received and forwarded, if any.
+    pub interrupted_by: Option<i32>,
+    /// When it ended, in ms since the epoch.
+    pub end_ms: u64,
+}
+
+impl ExecOutcome {
+    /// The exit code a shell would report: the code, or 128 + the signal.
+    pub fn exit_code(&self) -> i32 {
+        match (self.interrupted_by, self.termination) {
+            (Some(sig), _) => 128 + sig,
+            (None, Termination::Exited(code)) => code,
+            (None, Termination::Signaled(sig)) => 128 + sig,
+        }
+    }
+
+    /// Whether the run was stopped by SIGINT/SIGTERM (forwarded, or from the terminal).
+    pub fn killed(&self) -> bool {
+        self.interrupted_by.is_some()
+            || matches!(self.termination, Termination::Signaled(s) if s == libc::SIGINT || s == libc::SIGTERM)
+    }
+}
+
+/// Run `inv` with the caller's environment plus its variables, saving its output into
+/// `logs_dir/stdout.log` and `logs_dir/stderr.log` while echoing it.
+pub fn execute(
+    inv: &Invocation,
+    logs_dir: &Path,
+    echo: Echo,
+    interrupts: &Interrupts,
+) -> Result<ExecOutcome, ExecError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExecError::Io { path, source }
+    };
+    let stdout_log = logs_dir.join("stdout.log");
+    let stderr_log = logs_dir.join("stderr.log");
+    let out_file = File::create(&stdout_log).map_err(io_err(&stdout_log))?;
+    let err_file = File::create(&stderr_log).map_err(io_err(&stderr_log))?;
+    let (out_read, out_write) = io::pipe().map_err(io_err(Path::new("pipe")))?;
+    let (err_read, err_write) = io::pipe().map_err(io_err(Path::new("pipe")))?;
+
+    let tty = signals::ForegroundTty::detect();
+    let mut expr =
+        duct::cmd(&inv.program, &inv.args).dir(&inv.cwd).stdout_file(out_write).stderr_file(err_write).unchecked();
+    for (k, v) in &inv.env {
+        expr = expr.env(k, v);
+    }
+    let expr = expr.before_spawn(move |cmd| {
+        match tty {
+            // SAFETY: the closure only calls async-signal-safe functions (setpgid, signal,
+            // tcsetpgrp) between fork and exec.
+            Some(tty) => unsafe {
+                cmd.pre_exec(move || tty.enter_child());
+            },
+            None => {
+                cmd.process_group(0);
+            }
+        }
+        Ok(())
+    });
+
+    let handle = expr
+        .start()
+        .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?;
+    // The expression holds the pipes' write ends; drop it so EOF arrives when the child exits.
+    drop(expr);
+    let pgid = handle.pids()[0] as i32;
+    if let Some(tty) = tty {
+        tty.give_to(pgid);
+    }
+    interrupts.forward_to(pgid);
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let to_stdout = echo == Echo::Stdout;
+    pump(out_read, out_file, to_stdout, done_tx.clone());
+    pump(err_read, err_file, false, done_tx);
+
+    let grace = std::env::var("LOCKSTEP_KILL_GRACE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_GRACE);
+    let mut deadline: Option<Instant> = None;
+    let status = loop {
+        match handle.wait_timeout(Duration::from_millis(50)) {
+            Ok(Some(out)) => break out.status,
+            Ok(None) => {}
+            Err(source) => return Err(ExecError::Io { path: PathBuf::from("wait"), source }),
+        }
+        if interrupts.received().is_some() {
+            let due = *deadline.get_or_insert_with(|| Instant::now() + grace);
+            if Instant::now() >= due {
+                signals::kill_group(pgid, libc::SIGKILL);
+            }
+        }
+    };
+    let end_ms = fsutil::now_ms();
+    interrupts.forward_to(0);
+    if let Some(tty) = tty {
+        tty.take_back();
+    }
+    let termination = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        (Some(code), _) => Termination::Exited(code),
+        (None, Some(sig)) => Termination::Signaled(sig),
+        (None, None) => Termination::Exited(1),
+    };
+    let outcome = ExecOutcome { termination, interrupted_by: interrupts.received(), end_ms };
+    if outcome.killed() {
+        // Whatever the entry point started must not outlive a stopped run.
+        signals::kill_group(pgid, libc::SIGKILL);
+    }
+    let drain_until = Instant::now() + PIPE_DRAIN;
+    for _ in 0..2 {
+        let left = drain_until.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Copy a pipe into a log file and an echo stream until EOF, then signal `done`.
+/// An echo that fails (a closed stdout) stops echoing but not logging.
+fn pump(mut from: io::PipeReader, mut log: File, to_stdout: bool, done: mpsc::Sender<()>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut echo_ok = true;
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let chunk = &buf[..n];
+            let _ = log.write_all(chunk);
+            if echo_ok {
+                echo_ok = if to_stdout {
+                    let mut out = io::stdout().lock();
+                    out.write_all(chunk).and_then(|_| out.flush()).is_ok()
+                } else {
+                    io::stderr().lock().write_all(chunk).is_ok()
+                };
+            }
+        }
+        let _ = log.flush();
+        let _ = done.send(());
+    });
+}

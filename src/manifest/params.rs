@@ -1,0 +1,216 @@
+//! Typed parameters: `-P` arguments, type checks, and binding values to an entry point.
+
+use std::path::PathBuf;
+
+use super::{EntryPoint, ManifestError};
+
+/// The type of a declared parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any text (the default type).
+    String,
+    /// A number, checked (MLflow does not check).
+    Float,
+    /// An integer, checked (MLflow does not check).
+    Int,
+    /// `true`/`false` in any case, or `1`/`0`, checked (MLflow does not check).
+    Bool,
+    /// A local path that must exist (made absolute) or an http(s) URL (downloaded).
+    Path,
+    /// A URI, which must have a scheme.
+    Uri,
+}
+
+impl ParamType {
+    /// The type for a name used in MLproject files, or `None` when unknown.
+    pub fn parse(name: &str) -> Option<ParamType> {
+        Some(match name {
+            "string" => ParamType::String,
+            "float" => ParamType::Float,
+            "int" => ParamType::Int,
+            "bool" => ParamType::Bool,
+            "path" => ParamType::Path,
+            "uri" => ParamType::Uri,
+            _ => return None,
+        })
+    }
+
+    /// The name used in MLproject files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Float => "float",
+            ParamType::Int => "int",
+            ParamType::Bool => "bool",
+            ParamType::Path => "path",
+            ParamType::Uri => "uri",
+        }
+    }
+
+    /// Check a value against the type; the error completes "its value 'x' ...".
+    pub fn check(self, value: &str) -> Result<(), &'static str> {
+        let ok = match self {
+            ParamType::String | ParamType::Path => true,
+            ParamType::Float => value.trim().parse::<f64>().is_ok(),
+            ParamType::Int => value.trim().parse::<i64>().is_ok(),
+            ParamType::Bool => {
+                matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "false" | "1" | "0")
+            }
+            ParamType::Uri => uri_scheme(value).is_some(),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            ParamType::Float => "is not a number",
+            ParamType::Int => "is not an integer",
+            ParamType::Bool => "is not a boolean (true, false, 1 or 0)",
+            _ => "has no scheme",
+        })
+    }
+}
+
+/// The scheme of a URI (`s3` in `s3://b/k`), when it has one.
+///
+/// One-letter schemes are refused, since `C:` is a Windows drive and never a scheme here.
+pub fn uri_scheme(value: &str) -> Option<&str> {
+    let (scheme, _) = value.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let valid = first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme.len() > 1;
+    valid.then_some(scheme)
+}
+
+/// The `-P NAME=VALUE` arguments of a run, in the order given, each name once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamArgs(Vec<(String, String)>);
+
+impl ParamArgs {
+    /// Split each argument on its first `=`; a missing `=`, an empty name or a repeated name is an error.
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ParamArgs, ManifestError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for arg in args {
+            let arg = arg.as_ref();
+            let (name, value) = arg
+                .split_once('=')
+                .filter(|(name, _)| !name.is_empty())
+                .ok_or_else(|| ManifestError::ParamWithoutValue { arg: arg.to_string() })?;
+            if out.iter().any(|(n, _)| n == name) {
+                return Err(ManifestError::RepeatedParam { name: name.to_string() });
+            }
+            out.push((name.to_string(), value.to_string()));
+        }
+        Ok(ParamArgs(out))
+    }
+
+    /// The value given for `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// All pairs, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// How a parameter's value reaches the command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// Used as it is.
+    Plain(String),
+    /// A local path still to be checked and made absolute.
+    LocalPath {
+        /// The path as written (or as decoded from a `file:` URI).
+        path: PathBuf,
+        /// Relative to the project directory (a default) rather than the caller's directory.
+        from_project: bool,
+    },
+    /// An http(s) URL to download into the run's directory.
+    Url(String),
+}
+
+/// A parameter with its value, validated against its declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundParam {
+    /// The name.
+    pub name: String,
+    /// The value as given or defaulted, before path resolution: what the record stores.
+    pub raw: String,
+    /// How the value reaches the command.
+    pub value: ParamValue,
+    /// Declared by the entry point (undeclared ones are appended as `--name value`).
+    pub declared: bool,
+}
+
+/// Bind the `-P` values (and defaults) to an entry point's parameters, checking types.
+pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundParam>, ManifestError> {
+    let mut out = Vec::with_capacity(ep.parameters.len());
+    for p in &ep.parameters {
+        let (raw, from_default) = match (args.get(&p.name), &p.default) {
+            (Some(v), _) => (v.to_string(), false),
+            (None, Some(d)) => (d.clone(), true),
+            (None, None) => {
+                return Err(ManifestError::MissingParam {
+                    entry_point: ep.name.clone(),
+                    name: p.name.clone(),
+                    ty: p.ty,
+                });
+            }
+        };
+        let invalid =
+            |reason| ManifestError::InvalidValue { name: p.name.clone(), ty: p.ty, value: raw.clone(), reason };
+        p.ty.check(&raw).map_err(invalid)?;
+        let value = if p.ty == ParamType::Path {
+            path_value(&raw, from_default).ok_or_else(|| invalid("is neither a local path nor an http(s) URL"))?
+        } else {
+            ParamValue::Plain(raw.clone())
+        };
+        out.push(BoundParam { name: p.name.clone(), raw, value, declared: true });
+    }
+    for (name, value) in args.iter() {
+        if !ep.parameters.iter().any(|p| p.name == name) {
+            out.push(BoundParam {
+                name: name.to_string(),
+                raw: value.to_string(),
+                value: ParamValue::Plain(value.to_string()),
+                declared: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn path_value(raw: &str, from_project: bool) -> Option<ParamValue> {
+    match uri_scheme(raw) {
+        Some("http" | "https") => Some(ParamValue::Url(raw.to_string())),
+        Some("file") => {
+            let path = raw.strip_prefix("file://").or_else(|| raw.strip_prefix("file:"))?;
+            Some(ParamValue::LocalPath { path: percent_decode(path).into(), from_project })
+        }
+        Some(_) => None,
+        None => Some(ParamValue::LocalPath { path: raw.into(), from_project }),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

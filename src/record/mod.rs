@@ -1,0 +1,198 @@
+//! Run records: the store, `record.json`, and the outputs of a run.
+
+mod outputs;
+mod store;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::EnvRecord;
+use crate::error::ErrorClass;
+use crate::source::SourceInfo;
+
+pub use outputs::{OutputFile, Snapshot, collect_outputs, move_outputs};
+pub use store::{ActiveRun, PendingRun, Store};
+
+/// The schema of `record.json`.
+pub const RECORD_SCHEMA: &str = "lockstep.run/v1";
+
+/// Errors of the store and of collecting outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// No run matches the id or prefix.
+    #[error("no run '{id}' in the store at {}", .store.display())]
+    UnknownRun {
+        /// The id or prefix.
+        id: String,
+        /// The store.
+        store: PathBuf,
+    },
+    /// More than one run matches the prefix.
+    #[error("'{id}' matches several runs: {}", .matches.join(", "))]
+    AmbiguousRun {
+        /// The prefix.
+        id: String,
+        /// The runs it matches.
+        matches: Vec<String>,
+    },
+    /// A record file is not valid.
+    #[error("{} is not a valid run record: {message}", .path.display())]
+    BadRecord {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file operation in the store failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl RecordError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RecordError {
+        let path = path.into();
+        move |source| RecordError::Io { path, source }
+    }
+
+    /// Who has to act.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            RecordError::UnknownRun { .. } | RecordError::AmbiguousRun { .. } | RecordError::BadRecord { .. } => {
+                ErrorClass::User
+            }
+            RecordError::Io { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RecordError::UnknownRun { .. } => {
+                Some("`lockstep runs` lists the runs; --store or LOCKSTEP_STORE picks another store".into())
+            }
+            RecordError::AmbiguousRun { .. } => Some("give more characters of the run id".into()),
+            _ => None,
+        }
+    }
+}
+
+/// The state of a run, with MLflow's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    /// Started and not finished (or its runner died: see [`Store::load`]).
+    Running,
+    /// The entry point exited with 0.
+    Finished,
+    /// The entry point exited with another code, or the run could not complete.
+    Failed,
+    /// Stopped by SIGINT or SIGTERM.
+    Killed,
+}
+
+impl RunStatus {
+    /// The name shown to people and sent to MLflow.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Killed => "KILLED",
+        }
+    }
+}
+
+/// The machine a run ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Operating system (`linux`).
+    pub os: String,
+    /// CPU architecture (`x86_64`).
+    pub arch: String,
+    /// CPU model name, when known.
+    pub cpu: Option<String>,
+    /// Number of logical CPUs.
+    pub cpus: usize,
+    /// Host name.
+    pub hostname: Option<String>,
+    /// The lockstep version that made the record.
+    pub lockstep_version: String,
+}
+
+impl HostInfo {
+    /// Describe this machine.
+    pub fn current() -> HostInfo {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        HostInfo {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpu,
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            hostname,
+            lockstep_version: crate::VERSION.to_string(),
+        }
+    }
+}
+
+/// `record.json`: everything known about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always [`RECORD_SCHEMA`].
+    pub schema: String,
+    /// 32 hex digits, like MLflow's run ids.
+    pub run_id: String,
+    /// `--run-name`, if given.
+    pub run_name: Option<String>,
+    /// `--experiment-name`, if given.
+    pub experiment_name: Option<String>,
+    /// The state.
+    pub status: RunStatus,
+    /// Why the run failed when its exit code does not say (a lost runner, a failed build).
+    pub failure: Option<String>,
+    /// The entry point's exit code (128 + signal when a signal ended it).
+    pub exit_code: Option<i32>,
+    /// Start, in ms since the epoch.
+    pub start_time: u64,
+    /// End, in ms since the epoch.
+    pub end_time: Option<u64>,
+    /// The entry point.
+    pub entry_point: String,
+    /// Parameter values as given or defaulted, not shell-quoted.
+    pub parameters: BTreeMap<String, String>,
+    /// The command line that ran.
+    pub command: String,
+    /// The source and its identity.
+    pub source: SourceInfo,
+    /// The environment and what it holds.
+    pub environment: EnvRecord,
+    /// Files the run created or changed, plus those its `outputs:` globs match.
+    pub outputs: Vec<OutputFile>,
+    /// The directory where the listed outputs are (the project for in-place runs, the run's
+    /// `outputs/` directory otherwise).
+    pub outputs_dir: PathBuf,
+    /// The machine.
+    pub host: HostInfo,
+}
+
+impl RunRecord {
+    /// Duration in ms, once ended.
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.end_time.map(|end| end.saturating_sub(self.start_time))
+    }
+}

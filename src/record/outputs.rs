@@ -1,0 +1,152 @@
+//! Outputs: the files a run creates or changes in its working directory (a stat snapshot
+//! before and after), plus those its entry point's `outputs:` globs match, each hashed.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::RecordError;
+use crate::fsutil;
+use crate::source::tree::{Exclusions, project_walker};
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Relative to the working directory, with `/` separators.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the content, as hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+}
+
+/// The stat data of every file under a directory (ignore rules do not apply: an output may
+/// well be an ignored file), without `.git` and stores.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    files: HashMap<PathBuf, FileStamp>,
+}
+
+impl Snapshot {
+    /// Take a snapshot of `root`.
+    pub fn take(root: &Path, exclusions: &Exclusions) -> Result<Snapshot, RecordError> {
+        let mut files = HashMap::new();
+        for entry in project_walker(root, exclusions, false).build() {
+            let entry =
+                entry.map_err(|e| RecordError::Io { path: root.to_path_buf(), source: std::io::Error::other(e) })?;
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| RecordError::Io { path: entry.path().to_path_buf(), source: std::io::Error::other(e) })?;
+            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+            files.insert(
+                rel,
+                FileStamp {
+                    size: meta.size(),
+                    mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                    ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+                    ino: meta.ino(),
+                },
+            );
+        }
+        Ok(Snapshot { files })
+    }
+}
+
+/// The outputs of a run in `root`: files new or changed since `before`, plus files matching
+/// `globs`, hashed and sorted by path.
+pub fn collect_outputs(
+    root: &Path,
+    before: &Snapshot,
+    globs: &[String],
+    exclusions: &Exclusions,
+) -> Result<Vec<OutputFile>, RecordError> {
+    let after = Snapshot::take(root, exclusions)?;
+    let mut set = globset::GlobSetBuilder::new();
+    for g in globs {
+        // Globs were validated when the MLproject was parsed.
+        if let Ok(glob) = globset::GlobBuilder::new(g).literal_separator(true).build() {
+            set.add(glob);
+        }
+    }
+    let set = set.build().unwrap_or_else(|_| globset::GlobSet::empty());
+    let mut paths: Vec<&PathBuf> = after
+        .files
+        .iter()
+        .filter(|(path, stamp)| before.files.get(*path) != Some(stamp) || set.is_match(path))
+        .map(|(path, _)| path)
+        .collect();
+    paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    paths
+        .into_iter()
+        .map(|rel| {
+            let abs = root.join(rel);
+            let (sha, size) = fsutil::sha256_file(&abs).map_err(RecordError::io(&abs))?;
+            Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: fsutil::hex(&sha) })
+        })
+        .collect()
+}
+
+/// Move the outputs out of a per-run working directory into `dest`, keeping their paths.
+pub fn move_outputs(root: &Path, outputs: &[OutputFile], dest: &Path) -> Result<(), RecordError> {
+    for out in outputs {
+        let (from, to) = (root.join(&out.path), dest.join(&out.path));
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(RecordError::io(parent))?;
+        }
+        fs::rename(&from, &to).map_err(RecordError::io(&from))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_changed_and_globbed_files_are_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("keep.txt"), "same").unwrap();
+        fs::write(root.join("change.txt"), "old").unwrap();
+        fs::create_dir(root.join("models")).unwrap();
+        fs::write(root.join("models/prior.bin"), "prior").unwrap();
+        fs::write(root.join(".gitignore"), "new.log\n").unwrap();
+        let before = Snapshot::take(root, &Exclusions::default()).unwrap();
+        fs::write(root.join("change.txt"), "newer content").unwrap();
+        fs::write(root.join("new.log"), "ignored files count too").unwrap();
+        fs::create_dir_all(root.join(".lockstep/runs")).unwrap();
+        fs::write(root.join(".lockstep/runs/x"), "store is never an output").unwrap();
+        let outs = collect_outputs(root, &before, &["models/*.bin".to_string()], &Exclusions::default()).unwrap();
+        let paths: Vec<_> = outs.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, ["change.txt", "models/prior.bin", "new.log"]);
+        assert_eq!(outs[0].sha256, fsutil::sha256_hex(b"newer content"));
+        assert_eq!(outs[0].size, 13);
+    }
+
+    #[test]
+    fn outputs_move_with_their_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let (work, dest) = (dir.path().join("work"), dir.path().join("out"));
+        fs::create_dir_all(work.join("a")).unwrap();
+        fs::write(work.join("a/m.json"), "{}").unwrap();
+        let outs = vec![OutputFile { path: "a/m.json".into(), size: 2, sha256: String::new() }];
+        move_outputs(&work, &outs, &dest).unwrap();
+        assert_eq!(fs::read_to_string(dest.join("a/m.json")).unwrap(), "{}");
+        assert!(!work.join("a/m.json").exists());
+    }
+}

@@ -1,0 +1,311 @@
+//! The run store: `<store>/runs/<run_id>/record.json` plus the run's logs and files.
+//!
+//! A run directory is created before the run is validated, and removed again if validation
+//! fails, so that bad input leaves nothing behind; listings only show directories with a
+//! record. The runner holds an exclusive lock on `<run>/.lock` while it lives: a RUNNING
+//! record whose lock is free belongs to a runner that died, and is finalized as FAILED.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus};
+use crate::fsutil;
+use crate::source::tree::STORE_MARKER;
+
+const LOCK_FILE: &str = ".lock";
+const RECORD_FILE: &str = "record.json";
+
+/// A run store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A run directory whose run has not started yet; dropped, it is removed.
+#[derive(Debug)]
+pub struct PendingRun {
+    dir: PathBuf,
+    lock: Option<File>,
+}
+
+/// A started run: its record exists, and its runner holds the lock until it is dropped.
+#[derive(Debug)]
+pub struct ActiveRun {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// The store at `root` (absolute or relative to the current directory); nothing is
+    /// created until a run is.
+    pub fn open(root: &Path) -> Result<Store, RecordError> {
+        let root = std::path::absolute(root).map_err(RecordError::io(root))?;
+        Ok(Store { root })
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    /// The directory of a run.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.runs_dir().join(run_id)
+    }
+
+    /// Create the store's layout: the runs directory, a marker that keeps walks out, and a
+    /// `.gitignore` that keeps git (and so dirty checks) out.
+    fn ensure(&self) -> Result<(), RecordError> {
+        let runs = self.runs_dir();
+        if runs.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&runs).map_err(RecordError::io(&runs))?;
+        for (name, content) in [(".gitignore", "*\n".to_string()), (STORE_MARKER, format!("{RECORD_SCHEMA}\n"))] {
+            let path = self.root.join(name);
+            if !path.exists() {
+                fsutil::write_atomic(&path, content.as_bytes()).map_err(RecordError::io(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Create the directory of a new run and lock it.
+    pub fn create_run(&self, run_id: &str) -> Result<PendingRun, RecordError> {
+        self.ensure()?;
+        let dir = self.run_dir(run_id);
+        fs::create_dir(&dir).map_err(RecordError::io(&dir))?;
+        let mut pending = PendingRun { dir, lock: None };
+        let lock_path = pending.dir.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(RecordError::io(&lock_path))?;
+        lock.lock().map_err(RecordError::io(&lock_path))?;
+        pending.lock = Some(lock);
+        Ok(pending)
+    }
+
+    /// Every run in the store, newest first, and the records that could not be read. A
+    /// RUNNING record whose runner is gone is finalized as FAILED (lost) on the way.
+    pub fn list(&self) -> Result<(Vec<RunRecord>, Vec<RecordError>), RecordError> {
+        let runs = self.runs_dir();
+        let entries = match fs::read_dir(&runs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(RecordError::Io { path: runs, source: e }),
+        };
+        let (mut records, mut problems) = (Vec::new(), Vec::new());
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if dir.join(RECORD_FILE).is_file() {
+                match self.load_dir(&dir) {
+                    Ok(r) => records.push(r),
+                    Err(e) => problems.push(e),
+                }
+            }
+        }
+        records.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| a.run_id.cmp(&b.run_id)));
+        Ok((records, problems))
+    }
+
+    /// The run whose id is `id` or starts with it.
+    pub fn find(&self, id: &str) -> Result<RunRecord, RecordError> {
+        let unknown = || RecordError::UnknownRun { id: id.to_string(), store: self.root.clone() };
+        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit());
+        if !valid {
+            return Err(unknown());
+        }
+        let exact = self.run_dir(id);
+        if exact.join(RECORD_FILE).is_file() {
+            return self.load_dir(&exact);
+        }
+        let mut matches: Vec<String> = fs::read_dir(self.runs_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|name| name.starts_with(id) && self.run_dir(name).join(RECORD_FILE).is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        matches.sort();
+        match matches.len() {
+            0 => Err(unknown()),
+            1 => self.load_dir(&self.run_dir(&matches[0])),
+            _ => Err(RecordError::AmbiguousRun { id: id.to_string(), matches }),
+        }
+    }
+
+    /// Read a run's record, finalizing it as FAILED (lost) if it claims to be RUNNING but
+    /// no runner holds its lock.
+    fn load_dir(&self, dir: &Path) -> Result<RunRecord, RecordError> {
+        let record = read_record(&dir.join(RECORD_FILE))?;
+        if record.status != RunStatus::Running {
+            return Ok(record);
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let Ok(lock) = File::options().write(true).open(&lock_path) else { return Ok(record) };
+        if lock.try_lock().is_err() {
+            return Ok(record);
+        }
+        // Holding the lock now: the runner is gone. Read again, since it may have finished
+        // between the first read and the lock.
+        let mut record = read_record(&dir.join(RECORD_FILE))?;
+        if record.status == RunStatus::Running {
+            record.status = RunStatus::Failed;
+            record.failure = Some("lost: the runner ended without finalizing the run".into());
+            let modified = fs::metadata(dir.join(RECORD_FILE)).and_then(|m| m.modified()).ok();
+            record.end_time = modified
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64)
+                .or(Some(record.start_time));
+            write_record(dir, &record)?;
+        }
+        Ok(record)
+    }
+}
+
+fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
+    let bytes = fs::read(path).map_err(RecordError::io(path))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| RecordError::BadRecord { path: path.to_path_buf(), message: e.to_string() })
+}
+
+fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RecordError> {
+    let path = dir.join(RECORD_FILE);
+    let mut json = serde_json::to_vec_pretty(record).expect("records serialize to JSON");
+    json.push(b'\n');
+    fsutil::write_atomic(&path, &json).map_err(RecordError::io(&path))
+}
+
+impl PendingRun {
+    /// The run's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write the RUNNING record: from here on the run exists.
+    pub fn start(mut self, record: &RunRecord) -> Result<ActiveRun, RecordError> {
+        write_record(&self.dir, record)?;
+        let lock = self.lock.take().expect("a pending run holds its lock");
+        Ok(ActiveRun { dir: std::mem::take(&mut self.dir), _lock: lock })
+    }
+}
+
+impl Drop for PendingRun {
+    fn drop(&mut self) {
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl ActiveRun {
+    /// The run's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Replace the record (atomically).
+    pub fn update(&self, record: &RunRecord) -> Result<(), RecordError> {
+        write_record(&self.dir, record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{EnvManager, EnvRecord};
+    use crate::record::HostInfo;
+    use crate::source::{SourceInfo, SourceKind};
+
+    fn record(id: &str, start: u64) -> RunRecord {
+        RunRecord {
+            schema: RECORD_SCHEMA.into(),
+            run_id: id.into(),
+            run_name: None,
+            experiment_name: None,
+            status: RunStatus::Running,
+            failure: None,
+            exit_code: None,
+            start_time: start,
+            end_time: None,
+            entry_point: "main".into(),
+            parameters: Default::default(),
+            command: "true".into(),
+            source: SourceInfo {
+                uri: ".".into(),
+                kind: SourceKind::Local,
+                version: None,
+                commit: None,
+                branch: None,
+                repo_url: None,
+                subdirectory: None,
+                tree_sha256: "0".repeat(64),
+                dirty: false,
+                patch_sha256: None,
+            },
+            environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
+            outputs: vec![],
+            outputs_dir: "/".into(),
+            host: HostInfo::current(),
+        }
+    }
+
+    #[test]
+    fn pending_run_is_removed_unless_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let pending = store.create_run("aa11").unwrap();
+        assert!(store.run_dir("aa11").is_dir());
+        drop(pending);
+        assert!(!store.run_dir("aa11").exists());
+        assert!(store.list().unwrap().0.is_empty());
+        assert_eq!(fs::read_to_string(dir.path().join("s/.gitignore")).unwrap(), "*\n");
+    }
+
+    #[test]
+    fn runs_are_listed_newest_first_and_found_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.create_run("aa11").unwrap().start(&record("aa11", 1)).unwrap();
+        let b = store.create_run("aa22").unwrap().start(&record("aa22", 2)).unwrap();
+        let ids: Vec<_> = store.list().unwrap().0.into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["aa22", "aa11"]);
+        assert_eq!(store.find("aa1").unwrap().run_id, "aa11");
+        assert!(matches!(store.find("aa"), Err(RecordError::AmbiguousRun { .. })));
+        assert!(matches!(store.find("bb"), Err(RecordError::UnknownRun { .. })));
+        assert!(matches!(store.find("../x"), Err(RecordError::UnknownRun { .. })));
+        assert_eq!(store.find("aa22").unwrap().status, RunStatus::Running, "a live runner's run stays RUNNING");
+        drop((a, b));
+    }
+
+    #[test]
+    fn a_run_whose_runner_died_is_failed_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let active = store.create_run("cc33").unwrap().start(&record("cc33", 5)).unwrap();
+        drop(active);
+        let r = store.find("cc33").unwrap();
+        assert_eq!(r.status, RunStatus::Failed);
+        assert!(r.failure.unwrap().starts_with("lost"));
+        assert!(r.end_time.is_some());
+        let on_disk = read_record(&store.run_dir("cc33").join(RECORD_FILE)).unwrap();
+        assert_eq!(on_disk.status, RunStatus::Failed, "the record is finalized on disk");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        drop(store.create_run("dd44").unwrap().start(&record("dd44", 1)).unwrap());
+        fs::write(store.run_dir("dd44").join(RECORD_FILE), "{ not json").unwrap();
+        let err = store.find("dd44").unwrap_err().to_string();
+        assert!(err.contains("is not a valid run record"), "{err}");
+        let (runs, problems) = store.list().unwrap();
+        assert!(runs.is_empty());
+        assert_eq!(problems.len(), 1, "a bad record is reported, not hidden");
+    }
+}

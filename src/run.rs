@@ -1,0 +1,232 @@
+//! `lockstep run`: the pipeline's stages composed.
+//!
+//! Everything that can be checked before running (parameters, source, version, manifest,
+//! environment choice) is checked before the RUNNING record is written: bad input leaves no
+//! run behind. From the record on, every path ends the run as FINISHED, FAILED or KILLED.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::env::{self, EnvManager, PrepareContext};
+use crate::error::{Error, ErrorClass};
+use crate::exec::{self, Echo, Interrupts};
+use crate::fetch;
+use crate::fsutil;
+use crate::manifest::{self, Manifest, ManifestError, ParamArgs, ParamValue};
+use crate::record::{self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
+use crate::source::{self, Exclusions, SourceRequest};
+use crate::ui;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A local path or git URL, with an optional `#subdirectory`.
+    pub uri: String,
+    /// The entry point (default `main`).
+    pub entry_point: String,
+    /// A branch, tag or commit.
+    pub version: Option<String>,
+    /// `-P NAME=VALUE` arguments, unparsed.
+    pub params: Vec<String>,
+    /// `--env-manager`.
+    pub env_manager: Option<EnvManager>,
+    /// `--run-name`.
+    pub run_name: Option<String>,
+    /// `--experiment-name`.
+    pub experiment_name: Option<String>,
+    /// The store directory.
+    pub store: PathBuf,
+    /// Run a local directory in a fresh copy.
+    pub isolated: bool,
+    /// Where the entry point's stdout goes.
+    pub echo: Echo,
+    /// The caller's working directory, for relative paths.
+    pub caller_dir: PathBuf,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The final record.
+    pub record: RunRecord,
+    /// The exit code lockstep should end with.
+    pub exit_code: i32,
+}
+
+/// Errors of composing a run that belong to no single stage.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// SIGINT/SIGTERM arrived before the entry point started.
+    #[error("interrupted before the run started")]
+    Interrupted {
+        /// The signal.
+        signal: i32,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+impl RunError {
+    /// Who has to act.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Internal
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Run an entry point and record it.
+pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
+    let args = ParamArgs::parse(&opts.params)?;
+    let interrupts = Interrupts::install().map_err(RunError::Signals)?;
+    let cache = Cache::from_env()?;
+    let store = Store::open(&opts.store)?;
+    let run_id = fsutil::random_hex(16);
+    let pending = store.create_run(&run_id)?;
+    let exclusions = Exclusions::new([store.root().to_path_buf()]);
+
+    let request = SourceRequest {
+        uri: &opts.uri,
+        version: opts.version.as_deref(),
+        isolated: opts.isolated,
+        caller_dir: &opts.caller_dir,
+        exclusions: exclusions.clone(),
+    };
+    let src = source::resolve(&request, &cache, &pending.dir().join("work"))?;
+    let manifest = Manifest::load(&src.project_dir)?;
+    for w in &manifest.warnings {
+        ui::warn(w);
+    }
+    let ep = manifest.entry_point(&opts.entry_point, &src.project_dir)?;
+    let bound = manifest::bind_parameters(&ep, &args)?;
+    let mut values = BTreeMap::new();
+    let mut extra = Vec::new();
+    let mut parameters = BTreeMap::new();
+    for p in &bound {
+        parameters.insert(p.name.clone(), p.raw.clone());
+        let value = match &p.value {
+            ParamValue::Plain(v) => v.clone(),
+            ParamValue::LocalPath { path, from_project } => {
+                let base = if *from_project { &src.project_dir } else { &opts.caller_dir };
+                let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
+                if !abs.exists() {
+                    return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
+                }
+                abs.to_string_lossy().into_owned()
+            }
+            ParamValue::Url(url) => {
+                ui::note(&format!("downloading {url}"));
+                let dir = pending.dir().join("inputs").join(&p.name);
+                fetch::download(url, &dir)?.to_string_lossy().into_owned()
+            }
+        };
+        if p.declared {
+            values.insert(p.name.clone(), value);
+        } else {
+            extra.push((p.name.clone(), value));
+        }
+    }
+    let command = manifest::render_command(&ep, &values, &extra)?;
+    let environment = env::select(&manifest.env, opts.env_manager)?;
+    if let Some(signal) = interrupts.received() {
+        return Err(RunError::Interrupted { signal }.into());
+    }
+
+    let run_dir = pending.dir().to_path_buf();
+    if let Some(patch) = &src.dirty_patch {
+        let path = run_dir.join("dirty.patch");
+        fsutil::write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
+    }
+    let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.join("outputs") };
+    let mut record = RunRecord {
+        schema: RECORD_SCHEMA.to_string(),
+        run_id: run_id.clone(),
+        run_name: opts.run_name.clone(),
+        experiment_name: opts.experiment_name.clone(),
+        status: RunStatus::Running,
+        failure: None,
+        exit_code: None,
+        start_time: fsutil::now_ms(),
+        end_time: None,
+        entry_point: ep.name.clone(),
+        parameters,
+        command: command.clone(),
+        source: src.info.clone(),
+        environment: env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        outputs: Vec::new(),
+        outputs_dir,
+        host: HostInfo::current(),
+    };
+    let active = pending.start(&record)?;
+    ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
+
+    let result = (|| -> Result<i32, Error> {
+        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache: &cache })?;
+        record.environment = prepared.record();
+        active.update(&record)?;
+        let vars = child_variables(&run_id, &run_dir, &cache);
+        let invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        let before = Snapshot::take(&src.project_dir, &exclusions)?;
+        let outcome = exec::execute(&invocation, &run_dir, opts.echo, &interrupts)?;
+        record.end_time = Some(outcome.end_ms);
+        record.exit_code = Some(outcome.exit_code());
+        record.status = if outcome.killed() {
+            RunStatus::Killed
+        } else if outcome.exit_code() == 0 {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        };
+        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, &exclusions)?;
+        if !src.in_place {
+            record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
+            remove_workdir(&run_dir.join("work"));
+        }
+        Ok(outcome.exit_code())
+    })();
+    match result {
+        Ok(exit_code) => {
+            active.update(&record)?;
+            Ok(RunOutcome { record, exit_code })
+        }
+        Err(err) => {
+            record.status = if interrupts.received().is_some() { RunStatus::Killed } else { RunStatus::Failed };
+            record.failure = Some(err.to_string());
+            record.end_time = Some(fsutil::now_ms());
+            active.update(&record)?;
+            Err(err)
+        }
+    }
+}
+
+/// Variables the entry point gets on top of the caller's environment.
+fn child_variables(run_id: &str, run_dir: &Path, cache: &Cache) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("LOCKSTEP_RUN_ID".to_string(), run_id.to_string()),
+        ("LOCKSTEP_RUN_DIR".to_string(), run_dir.to_string_lossy().into_owned()),
+    ];
+    // Output goes through a pipe, where Python would buffer it: unbuffered, it streams live.
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        vars.push(("PYTHONUNBUFFERED".into(), "1".into()));
+    }
+    // Byte code goes to the cache, not into the project, where it would show as outputs and
+    // change the tree.
+    if std::env::var_os("PYTHONPYCACHEPREFIX").is_none() {
+        vars.push(("PYTHONPYCACHEPREFIX".into(), cache.root().join("pycache-v1").to_string_lossy().into_owned()));
+    }
+    vars
+}
+
+/// A per-run checkout is not needed once its outputs are moved out; failing to remove it
+/// wastes space but loses nothing.
+fn remove_workdir(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir) {
+        ui::warn(&format!("could not remove {}: {e}", dir.display()));
+    }
+}

@@ -1,0 +1,484 @@
+//! The tree hash: one content hash of a project's files, with a stat cache for speed.
+//!
+//! Definition (also in the README): walk the project directory without following symbolic
+//! links; leave out every `.git` entry, every directory named `.lockstep` or holding a
+//! `.lockstep-store` marker (lockstep's stores), and every path ignored by a `.gitignore` or
+//! `.lockstepignore` file inside the project (parent directories and global git settings do
+//! not count). Each remaining regular file or symbolic link gives one entry
+//! `"{mode} {sha256} {path}\0"` where `mode` is `100644`, `100755` (owner-executable) or
+//! `120000` (link), `sha256` is the hex digest of the content (or of the link target), and
+//! `path` is relative with `/` separators. Entries are sorted by path bytes; `tree_sha256` is
+//! the sha256 of `"lockstep-tree/v1\0"` followed by the entries. Directories, empty or not,
+//! and other file kinds do not take part.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ignore::{WalkBuilder, WalkState};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil;
+
+/// The prefix that versions the tree hash definition.
+pub const TREE_HASH_VERSION: &str = "lockstep-tree/v1";
+
+/// The file that marks a directory as a lockstep store, so that walks skip it.
+pub const STORE_MARKER: &str = ".lockstep-store";
+
+/// Files whose stat data changed less than this before the cache was written are rehashed
+/// next time: a write within the file system's timestamp granularity would not show.
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// The kind of a tree entry, as a git-style mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// A regular file.
+    Regular,
+    /// A regular file its owner may execute.
+    Executable,
+    /// A symbolic link (its content is the target).
+    Symlink,
+}
+
+impl FileMode {
+    /// The octal mode used in the hash: `100644`, `100755` or `120000`.
+    pub fn octal(self) -> &'static str {
+        match self {
+            FileMode::Regular => "100644",
+            FileMode::Executable => "100755",
+            FileMode::Symlink => "120000",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            FileMode::Regular => 0,
+            FileMode::Executable => 1,
+            FileMode::Symlink => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<FileMode> {
+        [FileMode::Regular, FileMode::Executable, FileMode::Symlink].get(code as usize).copied()
+    }
+}
+
+/// One file of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// The path relative to the tree's root.
+    pub path: PathBuf,
+    /// Its kind.
+    pub mode: FileMode,
+    /// The sha256 of its content (or link target).
+    pub sha256: [u8; 32],
+    /// Its size in bytes (the target's length for links).
+    pub size: u64,
+}
+
+/// A hashed tree.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The entries, sorted by path bytes.
+    pub entries: Vec<TreeEntry>,
+    /// The tree hash, as hex.
+    pub sha256: String,
+}
+
+/// Errors of hashing a tree.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// A file or directory could not be read.
+    #[error("cannot read {path} while hashing the project: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// Decides which directories a walk of a project leaves out: `.git`, and lockstep's stores.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    dirs: Vec<PathBuf>,
+}
+
+impl Exclusions {
+    /// Also leave out these directories (absolute paths), such as the store of this run.
+    pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Exclusions {
+        Exclusions { dirs: dirs.into_iter().collect() }
+    }
+
+    /// Whether the walk should skip this entry (and, for a directory, everything below it).
+    pub fn skips(&self, path: &Path, name: &OsStr, is_dir: bool) -> bool {
+        if name == ".git" {
+            return true;
+        }
+        is_dir && (name == ".lockstep" || self.dirs.iter().any(|d| d == path) || path.join(STORE_MARKER).exists())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StatKey {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    mode: u32,
+}
+
+impl StatKey {
+    fn of(meta: &fs::Metadata) -> StatKey {
+        StatKey {
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+        }
+    }
+}
+
+/// Cached digests of one tree, by relative path, valid while the stat data is unchanged.
+#[derive(Debug, Default)]
+struct StatCache {
+    written_ns: i64,
+    entries: HashMap<Vec<u8>, (StatKey, FileMode, [u8; 32])>,
+}
+
+const STAT_CACHE_MAGIC: &[u8] = b"lockstep-statcache/v1\n";
+
+impl StatCache {
+    fn load(path: &Path) -> StatCache {
+        fs::read(path).ok().and_then(|b| StatCache::decode(&b)).unwrap_or_default()
+    }
+
+    fn lookup(&self, rel: &[u8], key: &StatKey) -> Option<(FileMode, [u8; 32])> {
+        let (cached, mode, sha) = self.entries.get(rel)?;
+        let racy = key.mtime_ns >= self.written_ns - RACY_WINDOW_NS || key.ctime_ns >= self.written_ns - RACY_WINDOW_NS;
+        (cached == key && !racy).then_some((*mode, *sha))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STAT_CACHE_MAGIC.len() + 16 + self.entries.len() * 120);
+        out.extend_from_slice(STAT_CACHE_MAGIC);
+        out.extend_from_slice(&self.written_ns.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (path, (k, mode, sha)) in &self.entries {
+            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            out.extend_from_slice(path);
+            out.extend_from_slice(&k.size.to_le_bytes());
+            out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+            out.extend_from_slice(&k.ctime_ns.to_le_bytes());
+            out.extend_from_slice(&k.ino.to_le_bytes());
+            out.extend_from_slice(&k.mode.to_le_bytes());
+            out.push(mode.code());
+            out.extend_from_slice(sha);
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<StatCache> {
+        let mut r = bytes.strip_prefix(STAT_CACHE_MAGIC)?;
+        fn take<'a>(r: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = r.split_at_checked(n)?;
+            *r = tail;
+            Some(head)
+        }
+        fn u64_of(r: &mut &[u8]) -> Option<u64> {
+            Some(u64::from_le_bytes(take(r, 8)?.try_into().ok()?))
+        }
+        let written_ns = u64_of(&mut r)? as i64;
+        let count = u64_of(&mut r)? as usize;
+        let mut entries = HashMap::with_capacity(count.min(1 << 20));
+        for _ in 0..count {
+            let len = u32::from_le_bytes(take(&mut r, 4)?.try_into().ok()?) as usize;
+            let path = take(&mut r, len)?.to_vec();
+            let key = StatKey {
+                size: u64_of(&mut r)?,
+                mtime_ns: u64_of(&mut r)? as i64,
+                ctime_ns: u64_of(&mut r)? as i64,
+                ino: u64_of(&mut r)?,
+                mode: u32::from_le_bytes(take(&mut r, 4)?.try_into().ok()?),
+            };
+            let mode = FileMode::from_code(take(&mut r, 1)?[0])?;
+            let sha: [u8; 32] = take(&mut r, 32)?.try_into().ok()?;
+            entries.insert(path, (key, mode, sha));
+        }
+        r.is_empty().then_some(StatCache { written_ns, entries })
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Hash the tree at `root`; with `stat_cache`, reuse digests of files whose stat data is
+/// unchanged since that cache file was written, and update it.
+pub fn hash_tree(root: &Path, exclusions: &Exclusions, stat_cache: Option<&Path>) -> Result<Tree, TreeError> {
+    let started_ns = now_ns();
+    let cache = stat_cache.map(StatCache::load).unwrap_or_default();
+    let found: Mutex<Vec<(TreeEntry, StatKey, bool)>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<TreeError>> = Mutex::new(None);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+
+    project_walker(root, exclusions, true).threads(threads).build_parallel().run(|| {
+        let (cache, found, failure) = (&cache, &found, &failure);
+        Box::new(move |result| {
+            let step = match result {
+                Ok(entry) => visit(root, &entry, cache)
+                    .map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source }),
+                Err(err) => Err(TreeError::Io { path: root.to_path_buf(), source: io::Error::other(err.to_string()) }),
+            };
+            match step {
+                Ok(Some(item)) => {
+                    found.lock().unwrap().push(item);
+                    WalkState::Continue
+                }
+                Ok(None) => WalkState::Continue,
+                Err(err) => {
+                    failure.lock().unwrap().get_or_insert(err);
+                    WalkState::Quit
+                }
+            }
+        })
+    });
+    if let Some(err) = failure.into_inner().unwrap() {
+        return Err(err);
+    }
+    let mut found = found.into_inner().unwrap();
+    found.sort_unstable_by(|a, b| a.0.path.as_os_str().as_bytes().cmp(b.0.path.as_os_str().as_bytes()));
+
+    if let Some(cache_path) = stat_cache {
+        // Rewrite when a file was hashed (new, changed or racy) or went away.
+        let changed = found.len() != cache.entries.len() || found.iter().any(|(_, _, rehashed)| *rehashed);
+        if changed {
+            let fresh = StatCache {
+                written_ns: started_ns,
+                entries: found
+                    .iter()
+                    .map(|(e, k, _)| (e.path.as_os_str().as_bytes().to_vec(), (*k, e.mode, e.sha256)))
+                    .collect(),
+            };
+            // The cache only speeds things up: failing to save it must not fail the run.
+            let _ = cache_path.parent().map(fs::create_dir_all);
+            let _ = fsutil::write_atomic(cache_path, &fresh.encode());
+        }
+    }
+    let entries: Vec<TreeEntry> = found.into_iter().map(|(e, _, _)| e).collect();
+    let sha256 = digest_entries(&entries);
+    Ok(Tree { entries, sha256 })
+}
+
+/// The tree hash of sorted entries.
+pub fn digest_entries(entries: &[TreeEntry]) -> String {
+    let mut h = Sha256::new();
+    h.update(TREE_HASH_VERSION.as_bytes());
+    h.update([0]);
+    for e in entries {
+        h.update(e.mode.octal().as_bytes());
+        h.update(b" ");
+        h.update(fsutil::hex(&e.sha256).as_bytes());
+        h.update(b" ");
+        h.update(e.path.as_os_str().as_bytes());
+        h.update([0]);
+    }
+    fsutil::hex(&h.finalize())
+}
+
+/// A walker over a project: with `ignore_rules`, `.gitignore` and `.lockstepignore` files
+/// inside the project apply; `.git` and stores are always left out.
+pub fn project_walker(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .git_ignore(ignore_rules)
+        .require_git(false)
+        .parents(false);
+    if ignore_rules {
+        builder.add_custom_ignore_filename(".lockstepignore");
+    }
+    let exclusions = exclusions.clone();
+    builder.filter_entry(move |e| {
+        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+        !exclusions.skips(e.path(), e.file_name(), is_dir)
+    });
+    builder
+}
+
+fn visit(root: &Path, entry: &ignore::DirEntry, cache: &StatCache) -> io::Result<Option<(TreeEntry, StatKey, bool)>> {
+    let Some(file_type) = entry.file_type() else { return Ok(None) };
+    if !(file_type.is_file() || file_type.is_symlink()) {
+        return Ok(None);
+    }
+    let path = entry.path();
+    let rel = path.strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
+    let meta = entry.metadata().map_err(io::Error::other)?;
+    let key = StatKey::of(&meta);
+    let mode = if file_type.is_symlink() {
+        FileMode::Symlink
+    } else if meta.mode() & 0o100 != 0 {
+        FileMode::Executable
+    } else {
+        FileMode::Regular
+    };
+    if let Some((cached_mode, sha256)) = cache.lookup(rel.as_os_str().as_bytes(), &key)
+        && cached_mode == mode
+    {
+        return Ok(Some((TreeEntry { path: rel, mode, sha256, size: key.size }, key, false)));
+    }
+    let (sha256, size) = if mode == FileMode::Symlink {
+        let target = fs::read_link(path)?;
+        let bytes = target.as_os_str().as_bytes();
+        (Sha256::digest(bytes).into(), bytes.len() as u64)
+    } else {
+        fsutil::sha256_file(path)?
+    };
+    Ok(Some((TreeEntry { path: rel, mode, sha256, size }, key, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    fn hash(root: &Path) -> Tree {
+        hash_tree(root, &Exclusions::default(), None).unwrap()
+    }
+
+    #[test]
+    fn hash_matches_the_documented_definition() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "b.txt", "b");
+        write(dir.path(), "a/x.py", "x");
+        let tree = hash(dir.path());
+        let paths: Vec<_> = tree.entries.iter().map(|e| e.path.to_str().unwrap()).collect();
+        assert_eq!(paths, ["a/x.py", "b.txt"]);
+        let expected = format!(
+            "lockstep-tree/v1\0100644 {} a/x.py\0100644 {} b.txt\0",
+            fsutil::sha256_hex(b"x"),
+            fsutil::sha256_hex(b"b")
+        );
+        assert_eq!(tree.sha256, fsutil::sha256_hex(expected.as_bytes()));
+    }
+
+    #[test]
+    fn ignored_files_git_and_stores_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "train.py", "code");
+        let base = hash(root).sha256;
+        write(root, ".gitignore", "*.log\n");
+        let with_ignore = hash(root).sha256;
+        assert_ne!(base, with_ignore, ".gitignore itself is part of the tree");
+        write(root, "out.log", "noise");
+        write(root, "sub/.lockstepignore", "data/\n");
+        let with_lsi = hash(root).sha256;
+        write(root, "sub/data/big.bin", "noise");
+        write(root, ".git/HEAD", "ref: refs/heads/main");
+        write(root, ".lockstep/runs/x/record.json", "{}");
+        write(root, "mystore/.lockstep-store", "");
+        write(root, "mystore/runs/y/record.json", "{}");
+        write(root, "sub/deeper/.git", "gitdir: elsewhere");
+        assert_eq!(hash(root).sha256, with_lsi);
+    }
+
+    #[test]
+    fn executable_bit_and_symlinks_change_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "run.sh", "echo");
+        let plain = hash(root).sha256;
+        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        let exec = hash(root);
+        assert_ne!(plain, exec.sha256);
+        assert_eq!(exec.entries[0].mode, FileMode::Executable);
+        symlink("run.sh", root.join("link")).unwrap();
+        let linked = hash(root);
+        assert_eq!(linked.entries[0].mode, FileMode::Symlink);
+        assert_eq!(linked.entries[0].sha256, <[u8; 32]>::from(Sha256::digest(b"run.sh")));
+    }
+
+    #[test]
+    fn same_files_in_another_place_hash_the_same() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for root in [a.path(), b.path()] {
+            write(root, "x/y/z.txt", "same");
+            write(root, "top", "same too");
+        }
+        assert_eq!(hash(a.path()).sha256, hash(b.path()).sha256);
+    }
+
+    #[test]
+    fn stat_cache_reuses_digests_and_notices_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        let cache_file = dir.path().join("cache/stat");
+        write(&root, "a.txt", "one");
+        write(&root, "b.txt", "two");
+        let first = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
+        assert!(cache_file.exists());
+        let mut cache = StatCache::load(&cache_file);
+        assert_eq!(cache.entries.len(), 2);
+        // Pretend the cache is old, so nothing is racy, and poison one digest: a cache hit
+        // must return the poisoned value, proving the file was not read again.
+        cache.written_ns += 10 * RACY_WINDOW_NS;
+        cache.entries.get_mut(b"a.txt".as_slice()).unwrap().2 = [7; 32];
+        fsutil::write_atomic(&cache_file, &cache.encode()).unwrap();
+        let warm = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
+        assert_eq!(warm.entries[0].sha256, [7; 32]);
+        // A change of content that also changes the size is seen.
+        write(&root, "a.txt", "changed");
+        let changed = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
+        assert_eq!(changed.sha256, hash(&root).sha256);
+        assert_ne!(changed.sha256, first.sha256);
+    }
+
+    #[test]
+    fn racy_entries_are_rehashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        let cache_file = dir.path().join("stat");
+        write(&root, "a.txt", "one");
+        hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
+        let mut cache = StatCache::load(&cache_file);
+        cache.entries.get_mut(b"a.txt".as_slice()).unwrap().2 = [7; 32];
+        fsutil::write_atomic(&cache_file, &cache.encode()).unwrap();
+        let again = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
+        assert_eq!(
+            again.entries[0].sha256,
+            <[u8; 32]>::from(Sha256::digest(b"one")),
+            "a file written just before the cache is not trusted"
+        );
+    }
+
+    #[test]
+    fn corrupt_stat_cache_is_ignored() {
+        assert!(StatCache::decode(b"garbage").is_none());
+        let mut c = StatCache::default();
+        c.entries.insert(
+            b"p".to_vec(),
+            (StatKey { size: 1, mtime_ns: 2, ctime_ns: 3, ino: 4, mode: 5 }, FileMode::Regular, [1; 32]),
+        );
+        let bytes = c.encode();
+        assert!(StatCache::decode(&bytes[..bytes.len() - 1]).is_none());
+        assert_eq!(StatCache::decode(&bytes).unwrap().entries.len(), 1);
+    }
+}
