@@ -196,8 +196,8 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
-    let store = Store::open(&args.store.store)?;
-    let (runs, problems) = store.list()?;
+    let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+    let (runs, problems) = store.list().map_err(lockstep::Error::from)?;
     for p in &problems {
         lockstep::ui::warn(&p.to_string());
     }
@@ -233,8 +233,8 @@ fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
 }
 
 fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
-    let store = Store::open(&args.store.store)?;
-    let r = store.find(&args.run)?;
+    let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+    let r = store.find(&args.run).map_err(lockstep::Error::from)?;
     if args.json {
         print_json(&r)?;
         return Ok(0);

@@ -158,9 +158,7 @@ impl SourceError {
                 let more = if known.len() > shown.len() { ", ..." } else { "" };
                 Some(format!("branches and tags: {}{more}; a commit SHA (full or short) also works", shown.join(", ")))
             }
-            SourceError::GitNetwork { command, .. } => {
-                Some(format!("check the URL and your access with `{}`", command.replace(" --quiet", "")))
-            }
+            SourceError::GitNetwork { url, .. } => Some(format!("check the URL and your access: git ls-remote {url}")),
             SourceError::GitStalled { .. } => {
                 Some("check the host is reachable; LOCKSTEP_GIT_TIMEOUT sets the limit in seconds".into())
             }

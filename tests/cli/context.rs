@@ -1,0 +1,227 @@
+//! The shared test context: each test gets its own HOME, cache, store and working directory,
+//! and a `lockstep` command with a clean environment.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct TestContext {
+    _root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub cache: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The `lockstep` binary under test.
+pub fn lockstep_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lockstep"))
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        let root = tempfile::Builder::new().prefix("lockstep-test-").tempdir().unwrap();
+        let base = fs::canonicalize(root.path()).unwrap();
+        let (home, cache, work) = (base.join("home"), base.join("cache"), base.join("work"));
+        for d in [&home, &cache, &work] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n[advice]\n\tdetachedHead = false\n",
+        )
+        .unwrap();
+        TestContext { _root: root, home, cache, work }
+    }
+
+    /// Environment variables every command of the test gets.
+    pub fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("HOME", self.home.display().to_string()),
+            ("LOCKSTEP_CACHE_DIR", self.cache.display().to_string()),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            ("LANG", "C.UTF-8".into()),
+        ]
+    }
+
+    /// `lockstep ARGS` in the work directory, with a clean environment.
+    pub fn lockstep(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(lockstep_bin());
+        cmd.env_clear().current_dir(&self.work).envs(self.envs()).write_stdin("");
+        cmd
+    }
+
+    /// The same, as a std command for tests that need the process (signals, concurrency).
+    pub fn lockstep_process(&self) -> Command {
+        let mut cmd = Command::new(lockstep_bin());
+        cmd.env_clear().current_dir(&self.work).envs(self.envs()).stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.work.join(".lockstep")
+    }
+
+    /// Write a file under the work directory (parents created).
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        write_file(&self.work.join(rel), content)
+    }
+
+    /// A project directory under the work directory with these files.
+    pub fn project(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.work.join(name);
+        for (rel, content) in files {
+            write_file(&dir.join(rel), content);
+        }
+        dir
+    }
+
+    /// All run records in the default store.
+    pub fn records(&self) -> Vec<Value> {
+        records_in(&self.store())
+    }
+
+    /// The only record in the default store.
+    pub fn only_record(&self) -> Value {
+        let mut r = self.records();
+        assert_eq!(r.len(), 1, "exactly one run is recorded");
+        r.remove(0)
+    }
+
+    /// Run directories (with or without a record) in the default store.
+    pub fn run_dirs(&self) -> Vec<PathBuf> {
+        match fs::read_dir(self.store().join("runs")) {
+            Ok(e) => e.flatten().map(|e| e.path()).collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    pub fn assert_no_runs(&self) {
+        assert!(self.run_dirs().is_empty(), "no run is left behind: {:?}", self.run_dirs());
+    }
+
+    /// `git ARGS` in `dir` with the test's HOME.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git").args(args).current_dir(dir).env_clear().envs(self.envs()).output().unwrap();
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A git repository at `dir` with one commit of `files`; returns the commit.
+    pub fn git_repo(&self, dir: &Path, files: &[(&str, &str)]) -> String {
+        fs::create_dir_all(dir).unwrap();
+        self.git(dir, &["init", "-q"]);
+        self.commit(dir, files, "initial")
+    }
+
+    /// Write `files` and commit everything; returns the commit.
+    pub fn commit(&self, dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+        for (rel, content) in files {
+            write_file(&dir.join(rel), content);
+        }
+        self.git(dir, &["add", "-A"]);
+        self.git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(dir, &["rev-parse", "HEAD"])
+    }
+}
+
+pub fn write_file(path: &Path, content: &str) -> PathBuf {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+    if path.extension().is_some_and(|e| e == "sh") {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path.to_path_buf()
+}
+
+pub fn records_in(store: &Path) -> Vec<Value> {
+    let Ok(entries) = fs::read_dir(store.join("runs")) else { return vec![] };
+    let mut out: Vec<Value> = entries
+        .flatten()
+        .filter_map(|e| fs::read(e.path().join("record.json")).ok())
+        .map(|b| serde_json::from_slice(&b).expect("records are valid JSON"))
+        .collect();
+    out.sort_by_key(|r| r["start_time"].as_u64());
+    out
+}
+
+/// stdout of an assert_cmd output as JSON.
+pub fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait until `cond` holds, up to `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// A `git daemon` serving `base` on 127.0.0.1, stopped when dropped.
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+}
+
+impl GitDaemon {
+    pub fn start(ctx: &TestContext, base: &Path) -> GitDaemon {
+        let port = free_port();
+        // git-daemon itself, not `git daemon`, which would run it as a child that outlives a kill.
+        let exec_path = ctx.git(base, &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .env_clear()
+            .envs(ctx.envs())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let up = wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "git daemon listens on {port}");
+        GitDaemon { child, port }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `lockstep` command line: one binary, one module per area.
+
+mod context;
+
+mod bad_input;
+mod git_sources;
+mod init;
+mod local_runs;
+mod signals;
+mod store;

@@ -1,0 +1,125 @@
+//! The store: listings, show, concurrency, lost runners.
+
+use std::fs;
+use std::process::Stdio;
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::context::*;
+
+#[test]
+fn runs_and_show_list_what_was_recorded() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    parameters: {n: int}\n    command: 'exit {n}'\n")]);
+    ctx.lockstep().args(["run", "p", "-P", "n=0"]).assert().success();
+    ctx.lockstep().args(["run", "p", "-P", "n=4"]).assert().code(4);
+    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
+    let listed = json(&out);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["parameters"]["n"], "4", "newest first");
+    assert_eq!(listed[1]["status"], "FINISHED");
+
+    ctx.lockstep().args(["runs"]).assert().success().stdout(
+        predicate::str::contains("FAILED")
+            .and(predicate::str::contains("n=4"))
+            .and(predicate::str::contains("FINISHED")),
+    );
+
+    let id = listed[0]["run_id"].as_str().unwrap();
+    let shown = json(&ctx.lockstep().args(["show", &id[..8], "--json"]).assert().success().get_output().clone());
+    assert_eq!(&shown, &listed[0]);
+    ctx.lockstep().args(["show", id]).assert().success().stdout(predicate::str::contains("exit code:    4"));
+    ctx.lockstep()
+        .args(["show", "ffffffff"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: no run 'ffffffff'"));
+}
+
+#[test]
+fn a_store_elsewhere_is_chosen_by_flag_or_variable() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+    let elsewhere = ctx.work.join("other-store");
+    ctx.lockstep().args(["run", "p", "--store", elsewhere.to_str().unwrap()]).assert().success();
+    ctx.lockstep().env("LOCKSTEP_STORE", &elsewhere).args(["run", "p"]).assert().success();
+    assert_eq!(records_in(&elsewhere).len(), 2);
+    ctx.assert_no_runs();
+    let out = ctx
+        .lockstep()
+        .env("LOCKSTEP_STORE", &elsewhere)
+        .args(["runs", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(json(&out).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn eight_concurrent_runs_into_one_store() {
+    let ctx = TestContext::new();
+    let repo = ctx.work.join("repo");
+    ctx.git_repo(
+        &repo,
+        &[(
+            "MLproject",
+            "entry_points:\n  main:\n    parameters: {i: int}\n    command: 'echo {i} > out.txt; sleep 0.2'\n",
+        )],
+    );
+    let url = format!("file://{}", repo.display());
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            ctx.lockstep_process()
+                .args(["run", &url, "-P", &format!("i={i}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let records = ctx.records();
+    assert_eq!(records.len(), 8);
+    let mut seen: Vec<String> = records.iter().map(|r| r["parameters"]["i"].as_str().unwrap().to_string()).collect();
+    seen.sort();
+    assert_eq!(seen, (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
+    for r in &records {
+        assert_eq!(r["status"], "FINISHED");
+        let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+        let out = fs::read_to_string(run_dir.join("outputs/out.txt")).unwrap();
+        assert_eq!(out.trim(), r["parameters"]["i"].as_str().unwrap(), "each run keeps its own output");
+    }
+    let mirrors =
+        fs::read_dir(ctx.cache.join("git-v1")).unwrap().flatten().filter(|e| e.path().join("HEAD").is_file()).count();
+    assert_eq!(mirrors, 1, "the eight runs share one mirror");
+}
+
+#[test]
+fn a_run_whose_runner_was_killed_shows_as_failed_lost() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'echo $$ > pid; sleep 60'\n")]);
+    let mut runner =
+        ctx.lockstep_process().args(["run", "p"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let pid_file = ctx.work.join("p/pid");
+    assert!(
+        wait_for(std::time::Duration::from_secs(20), || fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')))
+    );
+    assert_eq!(ctx.only_record()["status"], "RUNNING");
+    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
+    assert_eq!(json(&out)[0]["status"], "RUNNING", "a live run is RUNNING");
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let child: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
+    let r: &Value = &json(&out)[0];
+    assert_eq!(r["status"], "FAILED");
+    assert!(r["failure"].as_str().unwrap().starts_with("lost"));
+    ctx.lockstep().args(["runs"]).assert().success().stdout(predicate::str::contains("FAILED"));
+}
