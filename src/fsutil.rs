@@ -36,20 +36,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The sha256 of everything `reader` yields, and the number of bytes read.
 pub fn sha256_reader(mut reader: impl Read) -> io::Result<([u8; 32], u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
+    thread_local! {
+        // One buffer per thread: allocating (and zeroing) it per file costs more than hashing
+        // a small file.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
     }
-    Ok((hasher.finalize().into(), total))
+    BUF.with_borrow_mut(|buf| {
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+        }
+        Ok((hasher.finalize().into(), total))
+    })
 }
 
 /// The sha256 of a file's content.

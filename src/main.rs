@@ -1,16 +1,17 @@
 //! The `lockstep` command line: argument definitions, dispatch, and rendering of results.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lockstep::cache::Cache;
 use lockstep::env::EnvManager;
 use lockstep::exec::Echo;
 use lockstep::init::Template;
 use lockstep::record::{RunRecord, Store};
 use lockstep::run::RunOptions;
-use lockstep::source::{Exclusions, hash_tree};
+use lockstep::source::{Exclusions, SourceError, hash_tree};
 
 /// A fast, exact runner for MLflow projects that records reproducible runs.
 #[derive(Parser)]
@@ -120,6 +121,9 @@ struct HashArgs {
     /// Also print every file with its mode and digest.
     #[arg(long)]
     files: bool,
+    /// Hash every file, ignoring (and not updating) the stat cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 fn parse_env_manager(s: &str) -> Result<EnvManager, String> {
@@ -288,11 +292,7 @@ fn cmd_init(args: InitArgs) -> anyhow::Result<i32> {
 }
 
 fn cmd_hash(args: HashArgs) -> anyhow::Result<i32> {
-    if !args.dir.is_dir() {
-        return Err(lockstep::Error::from(lockstep::source::SourceError::NotFound { path: args.dir }).into());
-    }
-    let tree = hash_tree(&args.dir, &Exclusions::default(), None)
-        .map_err(|e| lockstep::Error::from(lockstep::source::SourceError::from(e)))?;
+    let tree = hash_dir(&args.dir, !args.no_cache).map_err(lockstep::Error::from)?;
     let mut out = io::stdout().lock();
     if args.files {
         for e in &tree.entries {
@@ -301,6 +301,18 @@ fn cmd_hash(args: HashArgs) -> anyhow::Result<i32> {
     }
     writeln!(out, "{}", tree.sha256)?;
     Ok(0)
+}
+
+fn hash_dir(dir: &Path, use_cache: bool) -> Result<lockstep::source::Tree, SourceError> {
+    if !dir.is_dir() {
+        return Err(SourceError::NotFound { path: dir.to_path_buf() });
+    }
+    let dir = std::fs::canonicalize(dir).map_err(|source| SourceError::Io { path: dir.to_path_buf(), source })?;
+    let stat_cache = match use_cache {
+        true => Some(lockstep::source::stat_cache_file(&Cache::from_env()?, &dir)?),
+        false => None,
+    };
+    Ok(hash_tree(&dir, &Exclusions::default(), stat_cache.as_deref())?)
 }
 
 fn print_json(record: &RunRecord) -> anyhow::Result<()> {

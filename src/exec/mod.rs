@@ -110,30 +110,33 @@ pub fn execute(
     let (err_read, err_write) = io::pipe().map_err(io_err(Path::new("pipe")))?;
 
     let tty = signals::ForegroundTty::detect();
-    let mut expr =
-        duct::cmd(&inv.program, &inv.args).dir(&inv.cwd).stdout_file(out_write).stderr_file(err_write).unchecked();
-    for (k, v) in &inv.env {
-        expr = expr.env(k, v);
-    }
-    let expr = expr.before_spawn(move |cmd| {
-        match tty {
-            // SAFETY: the closure only calls async-signal-safe functions (setpgid, signal,
-            // tcsetpgrp) between fork and exec.
-            Some(tty) => unsafe {
-                cmd.pre_exec(move || tty.enter_child());
-            },
-            None => {
-                cmd.process_group(0);
-            }
-        }
-        Ok(())
-    });
-
-    let handle = expr
-        .start()
-        .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?;
-    // The expression holds the pipes' write ends; drop it so EOF arrives when the child exits.
-    drop(expr);
+    let handle = {
+        // Every clone of the expression holds the pipes' write ends: all of them must be gone
+        // once the child is started, or EOF never arrives.
+        let expr = inv
+            .env
+            .iter()
+            .fold(duct::cmd(&inv.program, &inv.args), |e, (k, v)| e.env(k, v))
+            .dir(&inv.cwd)
+            .stdout_file(out_write)
+            .stderr_file(err_write)
+            .unchecked()
+            .before_spawn(move |cmd| {
+                match tty {
+                    // SAFETY: the closure only calls async-signal-safe functions (setpgid,
+                    // signal, tcsetpgrp) between fork and exec.
+                    Some(tty) => unsafe {
+                        cmd.pre_exec(move || tty.enter_child());
+                    },
+                    None => {
+                        cmd.process_group(0);
+                    }
+                }
+                Ok(())
+            });
+        expr.start()
+            .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?
+    };
     let pgid = handle.pids()[0] as i32;
     if let Some(tty) = tty {
         tty.give_to(pgid);

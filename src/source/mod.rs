@@ -334,6 +334,12 @@ struct CommitTreeKey<'a> {
     subdirectory: &'a str,
 }
 
+/// The stat cache file of a directory's tree hash (see [`hash_tree`]).
+pub fn stat_cache_file(cache: &Cache, dir: &Path) -> Result<PathBuf, SourceError> {
+    let key = cache::content_key(&StatCacheKey { schema: 1, dir });
+    Ok(cache.bucket("treehash-v1")?.join(key))
+}
+
 /// Resolve a source. Copies and checkouts go into `workdir` (which must not exist yet),
 /// inside the run's directory; a local directory runs in place unless `isolated`.
 pub fn resolve(req: &SourceRequest, cache: &Cache, workdir: &Path) -> Result<ResolvedSource, SourceError> {
@@ -397,9 +403,7 @@ fn resolve_local(
         );
     }
 
-    let stat_key = cache::content_key(&StatCacheKey { schema: 1, dir: &project_dir });
-    let stat_cache = cache.bucket("treehash-v1")?.join(stat_key);
-    let tree = hash_tree(&project_dir, &req.exclusions, Some(&stat_cache))?;
+    let tree = hash_tree(&project_dir, &req.exclusions, Some(&stat_cache_file(cache, &project_dir)?))?;
     let (mut info, mut dirty_patch) = (
         SourceInfo {
             uri: git::strip_credentials(req.uri),

@@ -3,6 +3,7 @@
 mod context;
 
 mod bad_input;
+mod examples;
 mod git_sources;
 mod init;
 mod local_runs;
