@@ -9,14 +9,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, EnvManager, PrepareContext};
+use crate::env::{self, EnvManager, Environment, PrepareContext};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
-use crate::manifest::{self, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
-use crate::source::{self, Exclusions, SourceRequest};
+use crate::manifest::{self, EntryPoint, Manifest, ManifestError, ParamArgs, ParamValue};
+use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
+use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
 
 /// What to run and how.
@@ -81,16 +81,45 @@ impl RunError {
     }
 }
 
+/// A run that passed every check and can start: its directory exists, its record does not.
+struct Planned {
+    pending: PendingRun,
+    src: ResolvedSource,
+    entry_point: EntryPoint,
+    parameters: BTreeMap<String, String>,
+    command: String,
+    environment: Box<dyn Environment>,
+}
+
 /// Run an entry point and record it.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     let args = ParamArgs::parse(&opts.params)?;
     let interrupts = Interrupts::install().map_err(RunError::Signals)?;
     let cache = Cache::from_env()?;
     let store = Store::open(&opts.store)?;
-    let run_id = fsutil::random_hex(16);
-    let pending = store.create_run(&run_id)?;
     let exclusions = Exclusions::new([store.root().to_path_buf()]);
+    let run_id = fsutil::random_hex(16);
+    // A signal during the checks (say, a Ctrl-C that also stopped a git fetch) is what ends
+    // the command, not the error it caused.
+    let planned = plan(opts, &args, &cache, &store, &exclusions, &run_id);
+    if let Some(signal) = interrupts.received() {
+        return Err(RunError::Interrupted { signal }.into());
+    }
+    let planned = planned?;
+    execute(opts, planned, &cache, &exclusions, &interrupts, run_id)
+}
 
+/// Everything that can be checked before running: source, version, manifest, entry point,
+/// parameters (with path checks and downloads), command, environment choice.
+fn plan(
+    opts: &RunOptions,
+    args: &ParamArgs,
+    cache: &Cache,
+    store: &Store,
+    exclusions: &Exclusions,
+    run_id: &str,
+) -> Result<Planned, Error> {
+    let pending = store.create_run(run_id)?;
     let request = SourceRequest {
         uri: &opts.uri,
         version: opts.version.as_deref(),
@@ -98,13 +127,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         caller_dir: &opts.caller_dir,
         exclusions: exclusions.clone(),
     };
-    let src = source::resolve(&request, &cache, &pending.dir().join("work"))?;
+    let src = source::resolve(&request, cache, &pending.dir().join("work"))?;
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
         ui::warn(w);
     }
-    let ep = manifest.entry_point(&opts.entry_point, &src.project_dir)?;
-    let bound = manifest::bind_parameters(&ep, &args)?;
+    let entry_point = manifest.entry_point(&opts.entry_point, &src.project_dir)?;
+    let bound = manifest::bind_parameters(&entry_point, args)?;
     let mut values = BTreeMap::new();
     let mut extra = Vec::new();
     let mut parameters = BTreeMap::new();
@@ -132,12 +161,22 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
             extra.push((p.name.clone(), value));
         }
     }
-    let command = manifest::render_command(&ep, &values, &extra)?;
+    let command = manifest::render_command(&entry_point, &values, &extra)?;
     let environment = env::select(&manifest.env, opts.env_manager)?;
-    if let Some(signal) = interrupts.received() {
-        return Err(RunError::Interrupted { signal }.into());
-    }
+    Ok(Planned { pending, src, entry_point, parameters, command, environment })
+}
 
+/// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
+/// its outputs, and end the record as FINISHED, FAILED or KILLED on every path.
+fn execute(
+    opts: &RunOptions,
+    planned: Planned,
+    cache: &Cache,
+    exclusions: &Exclusions,
+    interrupts: &Interrupts,
+    run_id: String,
+) -> Result<RunOutcome, Error> {
+    let Planned { pending, src, entry_point: ep, parameters, command, environment } = planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -167,13 +206,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
-        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache: &cache })?;
+        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
         record.environment = prepared.record();
         active.update(&record)?;
-        let vars = child_variables(&run_id, &run_dir, &cache);
+        let vars = child_variables(&run_id, &run_dir, cache);
         let invocation = prepared.wrap(&command, &src.project_dir, &vars);
-        let before = Snapshot::take(&src.project_dir, &exclusions)?;
-        let outcome = exec::execute(&invocation, &run_dir, opts.echo, &interrupts)?;
+        let before = Snapshot::take(&src.project_dir, exclusions)?;
+        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
         record.status = if outcome.killed() {
@@ -183,7 +222,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         } else {
             RunStatus::Failed
         };
-        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, &exclusions)?;
+        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, exclusions)?;
         if !src.in_place {
             record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
             remove_workdir(&run_dir.join("work"));

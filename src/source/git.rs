@@ -517,11 +517,7 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
                 if idle > timeout.as_millis() as u64 {
                     let _ = handle.kill();
                     // A helper process may still hold the pipe; the pump is left to end with it.
-                    return Err(SourceError::GitStalled {
-                        url: strip_credentials(url),
-                        command: describe(&all),
-                        seconds: timeout.as_secs(),
-                    });
+                    return Err(SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() });
                 }
             }
         }
@@ -531,7 +527,7 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
         Ok(())
     } else {
         let detail = last_lines(&output.lock().unwrap(), 3);
-        Err(SourceError::GitNetwork { url: strip_credentials(url), command: describe(&all), detail })
+        Err(SourceError::GitNetwork { url: strip_credentials(url), detail })
     }
 }
 

@@ -68,8 +68,6 @@ pub enum SourceError {
     GitNetwork {
         /// The repository URL, without credentials.
         url: String,
-        /// The git command.
-        command: String,
         /// The last lines git printed.
         detail: String,
     },
@@ -78,8 +76,6 @@ pub enum SourceError {
     GitStalled {
         /// The repository URL, without credentials.
         url: String,
-        /// The git command.
-        command: String,
         /// The stall timeout.
         seconds: u64,
     },

@@ -59,3 +59,34 @@ fn sigterm_escalates_to_sigkill_for_a_child_that_ignores_it() {
     );
     check_killed(&ctx, runner, [child, grandchild], libc::SIGTERM, 143);
 }
+
+#[test]
+fn a_signal_before_the_run_starts_leaves_no_run() {
+    let ctx = TestContext::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let mut runner = ctx
+        .lockstep_process()
+        .env("LOCKSTEP_GIT_TIMEOUT", "2")
+        .args(["run", &format!("git://127.0.0.1:{port}/repo.git")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || accepted.load(std::sync::atomic::Ordering::SeqCst)),
+        "the fetch started"
+    );
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    assert_eq!(runner.wait().unwrap().code(), Some(130));
+    ctx.assert_no_runs();
+}
