@@ -238,6 +238,7 @@ mod tests {
             source: SourceInfo {
                 uri: ".".into(),
                 kind: SourceKind::Local,
+                path: None,
                 version: None,
                 commit: None,
                 branch: None,

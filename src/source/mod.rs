@@ -185,6 +185,8 @@ pub struct SourceInfo {
     pub uri: String,
     /// How the files arrived.
     pub kind: SourceKind,
+    /// The absolute project directory of a local source (none for other kinds).
+    pub path: Option<PathBuf>,
     /// The requested version (branch, tag or SHA), if any.
     pub version: Option<String>,
     /// The commit the files come from, when they come from git.
@@ -404,6 +406,7 @@ fn resolve_local(
         SourceInfo {
             uri: git::strip_credentials(req.uri),
             kind: SourceKind::Local,
+            path: Some(project_dir.clone()),
             version: None,
             commit: None,
             branch: None,
@@ -472,6 +475,7 @@ fn finish_checkout(
     let info = SourceInfo {
         uri: git::strip_credentials(req.uri),
         kind: SourceKind::Git,
+        path: None,
         version: req.version.map(str::to_string),
         commit: Some(resolved.commit),
         branch: resolved.branch,

@@ -52,6 +52,7 @@ fn run_writes_a_complete_record() {
     let src = &r["source"];
     assert_eq!(src["kind"], "local");
     assert_eq!(src["uri"], "p");
+    assert_eq!(src["path"], project.display().to_string());
     assert_eq!(src["dirty"], false);
     assert_eq!(src["commit"], Value::Null);
     assert_eq!(src["tree_sha256"].as_str().unwrap(), String::from_utf8(hash).unwrap().trim());
