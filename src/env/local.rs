@@ -24,16 +24,6 @@ impl PreparedEnv for LocalEnvironment {
     }
 
     fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
-        shell_invocation(command, cwd, vars)
-    }
-}
-
-/// `bash -c command`, as MLflow runs entry points.
-pub(crate) fn shell_invocation(command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
-    Invocation {
-        program: "bash".into(),
-        args: vec!["-c".into(), command.into()],
-        env: vars.iter().map(|(k, v)| (k.into(), v.into())).collect(),
-        cwd: cwd.to_path_buf(),
+        Invocation::shell(command, cwd, vars)
     }
 }

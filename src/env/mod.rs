@@ -122,6 +122,18 @@ pub struct Invocation {
     pub cwd: PathBuf,
 }
 
+impl Invocation {
+    /// `bash -c command` in `cwd` with `vars` added, as MLflow runs entry points.
+    pub fn shell(command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
+        Invocation {
+            program: "bash".into(),
+            args: vec!["-c".into(), command.into()],
+            env: vars.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            cwd: cwd.to_path_buf(),
+        }
+    }
+}
+
 /// Where and how to prepare an environment.
 #[derive(Debug, Clone, Copy)]
 pub struct PrepareContext<'a> {
