@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod init;
 pub mod manifest;
+pub mod progress;
 pub mod record;
 pub mod run;
 pub mod source;

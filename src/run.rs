@@ -1,15 +1,18 @@
 //! `lockstep run`: the pipeline's stages composed.
 //!
 //! Everything that can be checked before running (parameters, source, version, manifest,
-//! environment choice) is checked before the RUNNING record is written: bad input leaves no
-//! run behind. From the record on, every path ends the run as FINISHED, FAILED or KILLED.
+//! environment) is checked before the RUNNING record is written: bad input leaves no run
+//! behind. The environment is prepared (built or reused) in that phase too, since its
+//! failures are mostly bad input (an unknown package, versions that conflict, an unreachable
+//! index): a run starts when its environment is ready. From the record on, every path ends
+//! the run as FINISHED, FAILED or KILLED.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, EnvManager, Environment, PrepareContext};
+use crate::env::{self, EnvManager, PrepareContext, PreparedEnv};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
@@ -88,7 +91,7 @@ struct Planned {
     entry_point: EntryPoint,
     parameters: BTreeMap<String, String>,
     command: String,
-    environment: Box<dyn Environment>,
+    environment: Box<dyn PreparedEnv>,
 }
 
 /// Run an entry point and record it.
@@ -110,7 +113,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
 }
 
 /// Everything that can be checked before running: source, version, manifest, entry point,
-/// parameters (with path checks and downloads), command, environment choice.
+/// parameters (with path checks and downloads), command, and the environment, prepared.
 fn plan(
     opts: &RunOptions,
     args: &ParamArgs,
@@ -162,7 +165,8 @@ fn plan(
         }
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let environment = env::select(&manifest.env, opts.env_manager)?;
+    let environment = env::select(&manifest.env, opts.env_manager)?
+        .prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
     Ok(Planned { pending, src, entry_point, parameters, command, environment })
 }
 
@@ -197,7 +201,7 @@ fn execute(
         parameters,
         command: command.clone(),
         source: src.info.clone(),
-        environment: env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        environment: environment.record(),
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
@@ -206,11 +210,8 @@ fn execute(
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
-        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
-        record.environment = prepared.record();
-        active.update(&record)?;
         let vars = child_variables(&run_id, &run_dir, cache);
-        let invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        let invocation = environment.wrap(&command, &src.project_dir, &vars);
         let before = Snapshot::take(&src.project_dir, exclusions)?;
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);
