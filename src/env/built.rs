@@ -87,7 +87,10 @@ pub fn obtain(
             continue;
         }
         let Some(build) = build.take() else {
-            return Err(EnvError::Cache { path: dir, message: "the environment vanished right after it was built".into() });
+            return Err(EnvError::Cache {
+                path: dir,
+                message: "the environment vanished right after it was built".into(),
+            });
         };
         let _exclusive = cache.lock(BUCKET, key)?;
         if read_meta(&dir).is_some() {
@@ -305,7 +308,9 @@ pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvEr
             continue;
         }
         let (key, leftover) = match name.strip_prefix(".tmp") {
-            Some(rest) => (listed.keys().find(|k| k.ends_with(rest)).cloned().unwrap_or_else(|| format!("0000{rest}")), true),
+            Some(rest) => {
+                (listed.keys().find(|k| k.ends_with(rest)).cloned().unwrap_or_else(|| format!("0000{rest}")), true)
+            }
             None => (name.clone(), false),
         };
         if !leftover {

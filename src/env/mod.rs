@@ -411,7 +411,9 @@ mod tests {
     #[test]
     fn installer_failures_get_hints_from_their_words() {
         assert!(install_hint("Because nosuch was not found in the package registry").unwrap().contains("name"));
-        assert!(install_hint("error: Failed to fetch: `http://127.0.0.1:9/simple/six/`").unwrap().contains("unreachable"));
+        assert!(
+            install_hint("error: Failed to fetch: `http://127.0.0.1:9/simple/six/`").unwrap().contains("unreachable")
+        );
         assert!(install_hint("something else").is_none());
     }
 

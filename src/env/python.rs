@@ -48,8 +48,9 @@ impl Installer {
             (Some(uv), _) => Ok(Installer::Uv(uv)),
             (None, EnvManager::Uv) => Err(EnvError::ToolMissing {
                 tool: "uv",
-                hint: "install it (pip install uv), or use --env-manager virtualenv to build with python -m venv and pip"
-                    .into(),
+                hint:
+                    "install it (pip install uv), or use --env-manager virtualenv to build with python -m venv and pip"
+                        .into(),
             }),
             (None, _) => Ok(Installer::Pip),
         }
@@ -166,7 +167,10 @@ fn read_request(spec: &EnvSpec, project_dir: &Path) -> Result<Request, EnvError>
             warnings.iter().for_each(|w| ui::warn(w));
             (py, label)
         }
-        _ => (PythonEnvSpec { python: None, build_dependencies: vec![], dependencies: vec![] }, "(no environment file)".into()),
+        _ => (
+            PythonEnvSpec { python: None, build_dependencies: vec![], dependencies: vec![] },
+            "(no environment file)".into(),
+        ),
     };
     let build = read_requirements(&py.build_dependencies, project_dir, &label)?;
     let deps = read_requirements(&py.dependencies, project_dir, &label)?;
@@ -271,7 +275,12 @@ fn build_from_lock(installer: &Installer, lock: &EnvLock, tmp: &Path, key: &str)
 }
 
 /// Install exactly `packages` (no dependency resolution) into the environment of `python`.
-pub fn install_locked(installer: &Installer, python: &Path, packages: &[PyPackage], inputs: &Path) -> Result<(), EnvError> {
+pub fn install_locked(
+    installer: &Installer,
+    python: &Path,
+    packages: &[PyPackage],
+    inputs: &Path,
+) -> Result<(), EnvError> {
     let (hashed, plain): (Vec<&PyPackage>, Vec<&PyPackage>) = packages.iter().partition(|p| p.sha256.is_some());
     // pip checks hashes for all requirements of a file or for none: the hashed ones go
     // first, in their own file.
@@ -283,7 +292,9 @@ pub fn install_locked(installer: &Installer, python: &Path, packages: &[PyPackag
         let input = inputs.join(format!("lock{i}.txt"));
         fs::write(&input, lines.join("\n") + "\n").map_err(EnvError::io(&input))?;
         let cmd = match installer {
-            Installer::Uv(uv) => ToolCommand::new(uv, ["pip", "install", "--quiet", "--no-deps", "--python"]).arg_path(python),
+            Installer::Uv(uv) => {
+                ToolCommand::new(uv, ["pip", "install", "--quiet", "--no-deps", "--python"]).arg_path(python)
+            }
             Installer::Pip => pip(python).args(["install", "--no-input", "--no-compile", "--no-deps"]),
         };
         let cmd = if hashes { cmd.args(["--require-hashes"]) } else { cmd };
@@ -364,11 +375,13 @@ fn find_interpreter(request: Option<&str>) -> Result<PathBuf, EnvError> {
             found.push(format!("{} ({})", candidate.display(), info.version));
         }
     }
-    let found = if found.is_empty() { "no python on PATH".to_string() } else { format!("on PATH: {}", found.join(", ")) };
+    let found =
+        if found.is_empty() { "no python on PATH".to_string() } else { format!("on PATH: {}", found.join(", ")) };
     Err(EnvError::NoPython { request: request.unwrap_or("any").to_string(), found })
 }
 
-const PROBE: &str = "import platform; print(platform.python_implementation().lower()); print(platform.python_version())";
+const PROBE: &str =
+    "import platform; print(platform.python_implementation().lower()); print(platform.python_version())";
 
 /// The implementation and version of an interpreter.
 pub fn probe(python: &Path) -> Option<PythonInfo> {
@@ -396,14 +409,11 @@ pub fn installer_version(installer: &Installer, python: &Path) -> String {
 }
 
 /// Describe what was installed in the virtualenv at `tmp`.
-fn finish(
-    installer: &Installer,
-    tmp: &Path,
-    artifacts: &Artifacts,
-    key: &str,
-) -> Result<BuildOutput, EnvError> {
-    let python = probe(&tmp.join("bin/python"))
-        .ok_or_else(|| EnvError::Cache { path: tmp.join("bin/python"), message: "the new interpreter does not run".into() })?;
+fn finish(installer: &Installer, tmp: &Path, artifacts: &Artifacts, key: &str) -> Result<BuildOutput, EnvError> {
+    let python = probe(&tmp.join("bin/python")).ok_or_else(|| EnvError::Cache {
+        path: tmp.join("bin/python"),
+        message: "the new interpreter does not run".into(),
+    })?;
     let installer_version = installer_version(installer, &tmp.join("bin/python"));
     let packages = installed_packages(tmp, artifacts)?;
     let lock = EnvLock {
@@ -439,7 +449,10 @@ pub fn installed_packages(prefix: &Path, artifacts: &Artifacts) -> Result<Vec<Py
             let dir = entry.path();
             let Ok(metadata) = fs::read_to_string(dir.join("METADATA")) else { continue };
             let field = |f: &str| {
-                metadata.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(f).map(|v| v.trim().to_string()))
+                metadata
+                    .lines()
+                    .take_while(|l| !l.is_empty())
+                    .find_map(|l| l.strip_prefix(f).map(|v| v.trim().to_string()))
             };
             let (Some(pkg), Some(version)) = (field("Name:"), field("Version:")) else { continue };
             let mut package = PyPackage { name: pkg.clone(), version, url: None, sha256: None };
@@ -550,7 +563,12 @@ fn pip_report_artifacts(report: &Path) -> Result<Artifacts, EnvError> {
         .into_iter()
         .map(|i| {
             let sha256 = i.download_info.archive_info.and_then(|a| a.sha256());
-            let p = PyPackage { name: i.metadata.name, version: i.metadata.version, url: Some(i.download_info.url), sha256 };
+            let p = PyPackage {
+                name: i.metadata.name,
+                version: i.metadata.version,
+                url: Some(i.download_info.url),
+                sha256,
+            };
             (normalize_name(&p.name), vec![p])
         })
         .collect())
@@ -586,8 +604,10 @@ fn pylock_artifacts(path: &Path) -> Result<Artifacts, EnvError> {
         path: String,
     }
     let text = fs::read_to_string(path).map_err(EnvError::io(path))?;
-    let lock: Pylock = toml::from_str(&text)
-        .map_err(|e| EnvError::Cache { path: path.to_path_buf(), message: format!("unreadable pylock.toml from uv: {e}") })?;
+    let lock: Pylock = toml::from_str(&text).map_err(|e| EnvError::Cache {
+        path: path.to_path_buf(),
+        message: format!("unreadable pylock.toml from uv: {e}"),
+    })?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let mut out = Artifacts::new();
     for p in lock.packages {
@@ -595,8 +615,13 @@ fn pylock_artifacts(path: &Path) -> Result<Artifacts, EnvError> {
         let location = |a: &Artifact| {
             a.url.clone().or_else(|| a.path.as_ref().map(|rel| format!("file://{}", dir.join(rel).display())))
         };
-        let mut candidates: Vec<(Option<String>, Option<String>)> =
-            p.wheels.iter().chain(&p.sdist).chain(&p.archive).map(|a| (location(a), a.hashes.get("sha256").cloned())).collect();
+        let mut candidates: Vec<(Option<String>, Option<String>)> = p
+            .wheels
+            .iter()
+            .chain(&p.sdist)
+            .chain(&p.archive)
+            .map(|a| (location(a), a.hashes.get("sha256").cloned()))
+            .collect();
         if let Some(d) = &p.directory {
             candidates.push((Some(format!("file://{}", dir.join(&d.path).display())), None));
         }
@@ -653,7 +678,8 @@ impl PreparedEnv for BuiltEnv {
         }
         script.push_str(command);
         let mut inv = super::Invocation::shell(&script, cwd, vars);
-        let mut path: Vec<OsString> = self.meta.activation.path.iter().map(|p| self.dir.join(p).into_os_string()).collect();
+        let mut path: Vec<OsString> =
+            self.meta.activation.path.iter().map(|p| self.dir.join(p).into_os_string()).collect();
         if let Some(caller) = std::env::var_os("PATH") {
             path.push(caller);
         }
@@ -706,10 +732,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let site = dir.path().join("lib/python3.11/site-packages");
         fs::create_dir_all(site.join("Six-1.16.0.dist-info")).unwrap();
-        fs::write(site.join("Six-1.16.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n\nbody Name: no\n").unwrap();
+        fs::write(
+            site.join("Six-1.16.0.dist-info/METADATA"),
+            "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n\nbody Name: no\n",
+        )
+        .unwrap();
         fs::create_dir_all(site.join("local_pkg-0.1.dist-info")).unwrap();
         fs::write(site.join("local_pkg-0.1.dist-info/METADATA"), "Name: local-pkg\nVersion: 0.1\n").unwrap();
-        fs::write(site.join("local_pkg-0.1.dist-info/direct_url.json"), r#"{"url": "file:///w/pkg", "dir_info": {}}"#).unwrap();
+        fs::write(site.join("local_pkg-0.1.dist-info/direct_url.json"), r#"{"url": "file:///w/pkg", "dir_info": {}}"#)
+            .unwrap();
         let known = [(
             "six".to_string(),
             vec![PyPackage {

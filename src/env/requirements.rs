@@ -14,7 +14,8 @@ use crate::fsutil;
 pub struct Requirements {
     /// The lines, with project-relative paths made absolute.
     pub lines: Vec<String>,
-    /// Every file or local artifact the lines read, by the path written, with its sha256.
+    /// Every file or local artifact the lines read, by its path (relative to the project when
+    /// inside it), with its sha256.
     pub files: BTreeMap<String, String>,
 }
 
@@ -30,6 +31,15 @@ pub fn read_requirements(lines: &[String], project_dir: &Path, label: &str) -> R
         let rewritten = rewrite_line(line, project_dir, label, &mut out.files, 0)?;
         out.lines.push(rewritten);
     }
+    // Keyed by the path within the project, so that identical projects share a key.
+    out.files = out
+        .files
+        .into_iter()
+        .map(|(path, digest)| match Path::new(&path).strip_prefix(project_dir) {
+            Ok(rel) => (rel.display().to_string(), digest),
+            Err(_) => (path, digest),
+        })
+        .collect();
     Ok(out)
 }
 
@@ -76,7 +86,10 @@ fn digest_requirement_file(
     depth: usize,
 ) -> Result<(), EnvError> {
     if depth >= MAX_DEPTH {
-        return Err(EnvError::Spec { file: label.into(), message: format!("-r files nest deeper than {MAX_DEPTH} levels") });
+        return Err(EnvError::Spec {
+            file: label.into(),
+            message: format!("-r files nest deeper than {MAX_DEPTH} levels"),
+        });
     }
     let text = fs::read(path).map_err(|e| EnvError::Spec {
         file: label.into(),
@@ -135,7 +148,12 @@ fn is_local_path(spec: &str) -> bool {
 }
 
 /// A local file or directory requirement: its absolute path, digested into `files`.
-fn local_artifact(spec: &str, base: &Path, label: &str, files: &mut BTreeMap<String, String>) -> Result<String, EnvError> {
+fn local_artifact(
+    spec: &str,
+    base: &Path,
+    label: &str,
+    files: &mut BTreeMap<String, String>,
+) -> Result<String, EnvError> {
     let raw = spec.strip_prefix("file://").or_else(|| spec.strip_prefix("file:")).unwrap_or(spec);
     let path = if raw.contains("://") { return Ok(spec.to_string()) } else { base.join(raw) };
     let digest = digest_path(&path).map_err(|e| EnvError::Spec {
@@ -182,9 +200,10 @@ mod tests {
         fs::write(p.join("more.txt"), "idna\n").unwrap();
         fs::create_dir(p.join("pkg")).unwrap();
         fs::write(p.join("pkg/setup.py"), "x").unwrap();
-        let lines: Vec<String> = ["-r requirements.txt", "./pkg[extra]", "numpy>=1", "# c", "--index-url https://x/simple"]
-            .map(String::from)
-            .into();
+        let lines: Vec<String> =
+            ["-r requirements.txt", "./pkg[extra]", "numpy>=1", "# c", "--index-url https://x/simple"]
+                .map(String::from)
+                .into();
         let r = read_requirements(&lines, p, "python_env.yaml").unwrap();
         assert_eq!(r.lines[0], format!("-r {}", p.join("requirements.txt").display()));
         assert_eq!(r.lines[1], format!("{}[extra]", p.join("pkg").display()));

@@ -97,13 +97,8 @@ pub fn parse_conda_env(text: &str, file: &str) -> Result<(CondaEnvSpec, Vec<Stri
         prefix: Option<String>,
     }
     let raw: Option<Raw> = serde_yaml::from_str(text).map_err(|e| yaml_error(file, e))?;
-    let mut spec = CondaEnvSpec {
-        name: None,
-        channels: vec![],
-        dependencies: vec![],
-        pip: vec![],
-        variables: BTreeMap::new(),
-    };
+    let mut spec =
+        CondaEnvSpec { name: None, channels: vec![], dependencies: vec![], pip: vec![], variables: BTreeMap::new() };
     let mut warnings = Vec::new();
     let Some(raw) = raw else { return Ok((spec, warnings)) };
     spec.name = raw.name;
@@ -118,7 +113,10 @@ pub fn parse_conda_env(text: &str, file: &str) -> Result<(CondaEnvSpec, Vec<Stri
             CondaDep::Spec(s) => spec.dependencies.push(s),
             CondaDep::Pip(list) => {
                 if seen_pip {
-                    return Err(EnvError::Spec { file: file.into(), message: "the pip: sub-list is given twice".into() });
+                    return Err(EnvError::Spec {
+                        file: file.into(),
+                        message: "the pip: sub-list is given twice".into(),
+                    });
                 }
                 seen_pip = true;
                 spec.pip = list;
@@ -145,7 +143,9 @@ pub fn python_env_from_conda(conda: &CondaEnvSpec, file: &str) -> Result<(Python
                 None => {
                     return Err(EnvError::Spec {
                         file: file.into(),
-                        message: format!("python must be pinned to be used in a virtualenv (e.g. python=3.11), not '{dep}'"),
+                        message: format!(
+                            "python must be pinned to be used in a virtualenv (e.g. python=3.11), not '{dep}'"
+                        ),
                     });
                 }
                 Some("<" | ">" | "!=") => {
@@ -178,7 +178,8 @@ pub fn python_env_from_conda(conda: &CondaEnvSpec, file: &str) -> Result<(Python
 fn split_mlflow_conda_dep(dep: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
     let package = ["python", "pip", "setuptools", "wheel"].into_iter().find(|p| dep.starts_with(p))?;
     let rest = &dep[package.len()..];
-    let op_len = ["<=", ">=", "==", "!=", "<", ">", "="].iter().find(|op| rest.starts_with(*op)).map_or(0, |op| op.len());
+    let op_len =
+        ["<=", ">=", "==", "!=", "<", ">", "="].iter().find(|op| rest.starts_with(*op)).map_or(0, |op| op.len());
     let (op, version) = rest.split_at(op_len);
     if !version.chars().all(|c| c.is_ascii_digit() || c == '.') || (op.is_empty() && !version.is_empty()) {
         return None;

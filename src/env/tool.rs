@@ -119,7 +119,12 @@ impl ToolCommand {
 
 /// An installer's failure as an error: `what` failed, with the command and the tool's words.
 pub fn install_error(what: &str, failure: ToolFailure) -> EnvError {
-    EnvError::Install { what: what.to_string(), command: failure.command, detail: failure.detail, output: failure.output }
+    EnvError::Install {
+        what: what.to_string(),
+        command: failure.command,
+        detail: failure.detail,
+        output: failure.output,
+    }
 }
 
 /// The last `n` non-empty lines of a tool's output, joined with ` | `; ANSI colours removed.

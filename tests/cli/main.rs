@@ -3,6 +3,8 @@
 mod context;
 
 mod bad_input;
+mod conda_channel;
+mod environments;
 mod examples;
 mod git_sources;
 mod init;

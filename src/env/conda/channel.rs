@@ -25,10 +25,8 @@ pub fn channel_alias() -> String {
 pub fn resolve_channels(written: &[String], project_dir: &Path, file: &str) -> Result<Vec<Channel>, EnvError> {
     let alias = channel_alias();
     let config = ChannelConfig {
-        channel_alias: url::Url::parse(&alias).map_err(|e| EnvError::Spec {
-            file: ALIAS_VAR.into(),
-            message: format!("'{alias}' is not a URL: {e}"),
-        })?,
+        channel_alias: url::Url::parse(&alias)
+            .map_err(|e| EnvError::Spec { file: ALIAS_VAR.into(), message: format!("'{alias}' is not a URL: {e}") })?,
         root_dir: project_dir.to_path_buf(),
     };
     let written: Vec<String> = if written.is_empty() { vec!["conda-forge".into()] } else { written.to_vec() };
@@ -53,10 +51,11 @@ pub fn resolve_channels(written: &[String], project_dir: &Path, file: &str) -> R
 
 /// The records of `channel` for `subdir`; `None` when the channel has no such subdirectory.
 pub fn fetch_records(channel: &Channel, subdir: &str) -> Result<Option<Vec<RepoDataRecord>>, EnvError> {
-    let url = channel.base_url.url().join(&format!("{subdir}/repodata.json")).map_err(|e| EnvError::Channel {
-        url: channel.base_url.to_string(),
-        message: e.to_string(),
-    })?;
+    let url = channel
+        .base_url
+        .url()
+        .join(&format!("{subdir}/repodata.json"))
+        .map_err(|e| EnvError::Channel { url: channel.base_url.to_string(), message: e.to_string() })?;
     let shown = url.to_string();
     let channel_err = |message: String| EnvError::Channel { url: shown.clone(), message };
     let bytes = if url.scheme() == "file" {
@@ -109,11 +108,7 @@ fn http_get(url: &str) -> Result<Vec<u8>, HttpError> {
         code => return Err(HttpError::Other(format!("HTTP {code}"))),
     }
     let mut body = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .read_to_end(&mut body)
-        .map_err(|e| HttpError::Other(e.to_string()))?;
+    response.into_body().into_reader().read_to_end(&mut body).map_err(|e| HttpError::Other(e.to_string()))?;
     Ok(body)
 }
 
@@ -142,7 +137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("noarch")).unwrap();
         std::fs::write(dir.path().join("noarch/repodata.json"), "{").unwrap();
-        let chan = Channel::from_directory(dir.path());
+        let chan = Channel::try_from_directory(dir.path()).unwrap();
         assert!(fetch_records(&chan, "linux-64").unwrap().is_none());
         let err = fetch_records(&chan, "noarch").unwrap_err().to_string();
         assert!(err.contains("repodata.json is not valid"), "{err}");

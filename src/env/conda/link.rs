@@ -156,7 +156,8 @@ fn read_paths(pkg_dir: &Path) -> io::Result<Vec<PathEntry>> {
                     prefixes.insert(path.to_string(), (placeholder.to_string(), mode.to_string()));
                 }
                 _ => {
-                    prefixes.insert(line.trim().to_string(), ("/opt/anaconda1anaconda2anaconda3".into(), "text".into()));
+                    prefixes
+                        .insert(line.trim().to_string(), ("/opt/anaconda1anaconda2anaconda3".into(), "text".into()));
                 }
             }
         }

@@ -14,7 +14,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rattler_conda_types::{
-    GenericVirtualPackage, MatchSpec, NoArchKind, PackageName, ParseStrictness, RepoDataRecord, Version, package::BuildString,
+    GenericVirtualPackage, MatchSpec, NoArchKind, PackageName, ParseStrictness, RepoDataRecord, Version,
+    package::BuildString,
 };
 use rattler_solve::{SolveError, SolverImpl, SolverTask};
 use serde::Serialize;
@@ -29,7 +30,6 @@ use super::{EnvError, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::cache::{Cache, content_key};
 use crate::progress::Progress;
 use crate::ui;
-
 
 /// The layout version of conda environments: part of every key.
 const LAYOUT: u32 = 1;
@@ -194,7 +194,13 @@ fn build_native(
 }
 
 /// Build with exactly the packages of a lock.
-fn build_from_lock(cache: &Cache, lock: &EnvLock, tmp: &Path, prefix: &Path, key: &str) -> Result<BuildOutput, EnvError> {
+fn build_from_lock(
+    cache: &Cache,
+    lock: &EnvLock,
+    tmp: &Path,
+    prefix: &Path,
+    key: &str,
+) -> Result<BuildOutput, EnvError> {
     install_packages(cache, &lock.conda_packages, tmp, prefix)?;
     let mut pip_installer = None;
     if !lock.packages.is_empty() {
@@ -205,7 +211,15 @@ fn build_from_lock(cache: &Cache, lock: &EnvLock, tmp: &Path, prefix: &Path, key
         pip_installer = Some(installer);
     }
     let artifacts = lock.packages.iter().map(|p| (normalize_name(&p.name), vec![p.clone()])).collect();
-    finish(tmp, key, lock.conda_packages.clone(), lock.channels.clone(), &artifacts, pip_installer, lock.variables.clone())
+    finish(
+        tmp,
+        key,
+        lock.conda_packages.clone(),
+        lock.channels.clone(),
+        &artifacts,
+        pip_installer,
+        lock.variables.clone(),
+    )
 }
 
 /// The installer and interpreter for pip packages in a conda environment.
@@ -235,10 +249,10 @@ fn finish(
         .into_iter()
         .filter(|p| !conda_names.contains(&normalize_name(&p.name)))
         .collect();
-    let python = conda_packages
-        .iter()
-        .find(|p| p.name == "python" || p.name == "pypy")
-        .map(|p| PythonInfo { version: p.version.clone(), implementation: if p.name == "pypy" { "pypy" } else { "cpython" }.into() });
+    let python = conda_packages.iter().find(|p| p.name == "python" || p.name == "pypy").map(|p| PythonInfo {
+        version: p.version.clone(),
+        implementation: if p.name == "pypy" { "pypy" } else { "cpython" }.into(),
+    });
     let installer = match &pip_installer {
         Some(i) => format!("lockstep {} + {}", crate::VERSION, python::installer_version(i, &tmp.join("bin/python"))),
         None => format!("lockstep {}", crate::VERSION),
@@ -272,7 +286,11 @@ fn conda_activation(prefix: &Path) -> Activation {
 }
 
 /// Solve `specs` against the channels' records.
-fn solve(repodata: &[Vec<RepoDataRecord>], specs: Vec<MatchSpec>, label: &str) -> Result<Vec<RepoDataRecord>, EnvError> {
+fn solve(
+    repodata: &[Vec<RepoDataRecord>],
+    specs: Vec<MatchSpec>,
+    label: &str,
+) -> Result<Vec<RepoDataRecord>, EnvError> {
     let mut task = SolverTask::from_iter(repodata.iter().map(|r| r.iter()));
     task.specs = specs;
     task.virtual_packages = virtual_packages();
@@ -412,7 +430,8 @@ fn external_conda() -> Option<PathBuf> {
     if let Some(exe) = var("CONDA_EXE") {
         return Some(Path::new(&exe).parent().unwrap_or(Path::new("/")).join(&program));
     }
-    create.map(|c| if c.contains('/') { PathBuf::from(c) } else { find_on_path(&c).unwrap_or_else(|| PathBuf::from(c)) })
+    create
+        .map(|c| if c.contains('/') { PathBuf::from(c) } else { find_on_path(&c).unwrap_or_else(|| PathBuf::from(c)) })
 }
 
 /// Build with an external conda, mamba or micromamba.
@@ -444,7 +463,8 @@ fn build_external(
         None,
         request.spec.variables.clone(),
     )?;
-    let version = ToolCommand::new(exe, ["--version"]).run_quiet().ok().map(|o| String::from_utf8_lossy(&o).trim().to_string());
+    let version =
+        ToolCommand::new(exe, ["--version"]).run_quiet().ok().map(|o| String::from_utf8_lossy(&o).trim().to_string());
     lock.installer = format!("{name} {}", version.unwrap_or_default()).trim().to_string();
     Ok((lock, activation))
 }

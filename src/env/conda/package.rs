@@ -5,8 +5,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use rattler_digest::digest::Digest;
 use rattler_digest::Sha256;
+use rattler_digest::digest::Digest;
 
 use super::super::EnvError;
 use super::super::lock::CondaPackage;
