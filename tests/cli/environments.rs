@@ -457,3 +457,27 @@ fn conda_bad_input() {
     conda_project(&ctx, &channel, "  - 'greeter >=>= 1'\n", "greet");
     expect_env_error(lockstep(&ctx).args(["run", "c"]), &ctx, "is not a conda match spec");
 }
+
+#[test]
+fn the_sklearn_example_trains_in_its_python_env() {
+    require_uv();
+    let ctx = TestContext::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sklearn");
+    let out = lockstep(&ctx)
+        .args(["run", example.to_str().unwrap(), "--isolated", "-P", "alpha=0.1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let r = json(&out);
+    assert_eq!(r["status"], "FINISHED");
+    assert_eq!(package(&r["environment"], "scikit-learn")["version"], "1.5.2");
+    assert!(package(&r["environment"], "numpy")["sha256"].is_string());
+    assert_eq!(r["outputs"][0]["path"], "metrics.json");
+    let metrics_file = Path::new(r["outputs_dir"].as_str().unwrap()).join("metrics.json");
+    let metrics: Value = serde_json::from_slice(&fs::read(metrics_file).unwrap()).unwrap();
+    assert_eq!(metrics["alpha"], 0.1);
+    assert_eq!(metrics["rows"], 442);
+    assert_eq!(metrics["sklearn"], "1.5.2");
+    assert!(metrics["r2"].as_f64().unwrap() > 0.0, "{metrics}");
+}
