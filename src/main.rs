@@ -300,7 +300,7 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "repository:   {}", opt(&r.source.repo_url))?;
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
-    writeln!(out, "environment:  {}", r.environment.manager)?;
+    writeln!(out, "environment:  {}", format_environment(&r.environment))?;
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
     for o in &r.outputs {
@@ -427,6 +427,27 @@ fn format_duration(ms: Option<u64>) -> String {
         Some(ms) if ms < 1000 => format!("{ms}ms"),
         Some(ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
         Some(ms) => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+fn format_environment(env: &lockstep::env::EnvRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(key) = env.details.get("key").and_then(|k| k.as_str()) {
+        parts.push(format!("key {}", &key[..12.min(key.len())]));
+    }
+    if let Some(version) = env.details.get("python").and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+        parts.push(format!("python {version}"));
+    }
+    let count = |field: &str| env.details.get(field).and_then(|v| v.as_array()).map_or(0, Vec::len);
+    if count("conda_packages") > 0 {
+        parts.push(format!("{} conda packages", count("conda_packages")));
+    }
+    if env.details.contains_key("packages") {
+        parts.push(format!("{} Python packages", count("packages")));
+    }
+    match parts.is_empty() {
+        true => env.manager.to_string(),
+        false => format!("{} ({})", env.manager, parts.join(", ")),
     }
 }
 

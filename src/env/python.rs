@@ -202,14 +202,45 @@ fn build_from_request(
     key: &str,
 ) -> Result<BuildOutput, EnvError> {
     let inputs = tempfile::Builder::new().prefix("lockstep-env-").tempdir().map_err(EnvError::io(Path::new("/tmp")))?;
-    create_venv(installer, request.python.as_deref(), tmp)?;
     let python = tmp.join("bin/python");
+    let mut stages: Vec<(String, &Requirements)> =
+        [("build dependencies", &request.build), ("dependencies", &request.deps)]
+            .into_iter()
+            .filter(|(_, reqs)| !reqs.lines.is_empty())
+            .map(|(stage, reqs)| (format!("the {stage} of {}", request.label), reqs))
+            .collect();
     let mut artifacts = Artifacts::new();
-    for (stage, reqs) in [("build dependencies", &request.build), ("dependencies", &request.deps)] {
-        let what = format!("the {stage} of {}", request.label);
+    match (installer, stages.is_empty()) {
+        (Installer::Uv(uv), false) => {
+            // The first resolution needs the interpreter, not the virtualenv: both are made at
+            // once, the same request finding the same interpreter.
+            let (what, reqs) = stages.remove(0);
+            let input = write_input(inputs.path(), reqs)?;
+            let (venv, resolved) = std::thread::scope(|s| {
+                let venv = s.spawn(|| create_venv(installer, request.python.as_deref(), tmp));
+                let selector = request.python.as_deref().map(std::ffi::OsStr::new);
+                let resolved = uv_resolve(uv, selector, &input, project_dir, &what);
+                (venv.join().expect("the virtualenv thread does not panic"), resolved)
+            });
+            venv?;
+            let pylock = resolved?;
+            uv_install(uv, &python, &pylock, project_dir, &what)?;
+            artifacts.extend(pylock_artifacts(&pylock)?);
+        }
+        _ => create_venv(installer, request.python.as_deref(), tmp)?,
+    }
+    for (what, reqs) in stages {
         artifacts.extend(install_requirements(installer, &python, reqs, project_dir, inputs.path(), &what)?);
     }
     finish(installer, tmp, &artifacts, key)
+}
+
+/// Write requirement lines to a new file in `inputs`.
+fn write_input(inputs: &Path, reqs: &Requirements) -> Result<PathBuf, EnvError> {
+    let n = fs::read_dir(inputs).map(|d| d.count()).unwrap_or(0);
+    let input = inputs.join(format!("requirements{n}.in"));
+    fs::write(&input, reqs.lines.join("\n") + "\n").map_err(EnvError::io(&input))?;
+    Ok(input)
 }
 
 /// Install requirement lines into the environment of `python`; returns the artifacts the
@@ -225,32 +256,15 @@ pub fn install_requirements(
     if reqs.lines.is_empty() {
         return Ok(Artifacts::new());
     }
-    let n = fs::read_dir(inputs).map(|d| d.count()).unwrap_or(0);
-    let input = inputs.join(format!("requirements{n}.in"));
-    fs::write(&input, reqs.lines.join("\n") + "\n").map_err(EnvError::io(&input))?;
-    let failed = format!("installing {what}");
+    let input = write_input(inputs, reqs)?;
     match installer {
         Installer::Uv(uv) => {
-            let pylock = inputs.join(format!("pylock.requirements{n}.toml"));
-            ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml", "--python"])
-                .arg_path(python)
-                .args(["--output-file"])
-                .arg_path(&pylock)
-                .arg_path(&input)
-                .dir(project_dir)
-                .run(&format!("resolving {what} with uv"))
-                .map_err(|f| install_error(&failed, f))?;
-            ToolCommand::new(uv, ["pip", "install", "--quiet", "--python"])
-                .arg_path(python)
-                .args(["--requirements"])
-                .arg_path(&pylock)
-                .dir(project_dir)
-                .run(&format!("installing {what} with uv"))
-                .map_err(|f| install_error(&failed, f))?;
+            let pylock = uv_resolve(uv, Some(python.as_os_str()), &input, project_dir, what)?;
+            uv_install(uv, python, &pylock, project_dir, what)?;
             pylock_artifacts(&pylock)
         }
         Installer::Pip => {
-            let report = inputs.join(format!("requirements{n}.report.json"));
+            let report = input.with_extension("report.json");
             pip(python)
                 .args(["install", "--no-input", "--no-compile", "--report"])
                 .arg_path(&report)
@@ -258,10 +272,54 @@ pub fn install_requirements(
                 .arg_path(&input)
                 .dir(project_dir)
                 .run(&format!("installing {what} with pip"))
-                .map_err(|f| install_error(&failed, f))?;
+                .map_err(|f| install_error(&format!("installing {what}"), f))?;
             pip_report_artifacts(&report)
         }
     }
+}
+
+/// Resolve the requirements of `input` for the interpreter `python` selects (a path or a
+/// version request; the default one when `None`) into a pylock.toml next to it.
+fn uv_resolve(
+    uv: &Path,
+    python: Option<&std::ffi::OsStr>,
+    input: &Path,
+    project_dir: &Path,
+    what: &str,
+) -> Result<PathBuf, EnvError> {
+    let stem = input.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let pylock = input.with_file_name(format!("pylock.{stem}.toml"));
+    let mut cmd = ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml"]);
+    if let Some(p) = python {
+        cmd = cmd.args([std::ffi::OsStr::new("--python"), p]);
+    }
+    cmd.args(["--output-file"])
+        .arg_path(&pylock)
+        .arg_path(input)
+        .dir(project_dir)
+        .env_default("UV_PYTHON_DOWNLOADS", "never")
+        .run(&format!("resolving {what} with uv"))
+        .map_err(|f| install_error(&format!("installing {what}"), f))?;
+    Ok(pylock)
+}
+
+/// Install exactly what a pylock.toml names into the environment of `python`.
+fn uv_install(uv: &Path, python: &Path, pylock: &Path, project_dir: &Path, what: &str) -> Result<(), EnvError> {
+    let install = ToolCommand::new(uv, ["pip", "install", "--quiet", "--python"])
+        .arg_path(python)
+        .args(["--requirements"])
+        .arg_path(pylock)
+        .dir(project_dir);
+    // The resolution just refreshed uv's view of the index: when the pinned artifacts are in
+    // uv's cache, installing them needs no network (and no second round of revalidation,
+    // which would double the time); otherwise they are downloaded.
+    if install.clone().args(["--offline"]).run(&format!("installing {what} with uv")).is_ok() {
+        return Ok(());
+    }
+    install
+        .run(&format!("downloading and installing {what} with uv"))
+        .map(drop)
+        .map_err(|f| install_error(&format!("installing {what}"), f))
 }
 
 /// Build a virtualenv in `tmp` with exactly the packages of `lock`.
@@ -393,6 +451,19 @@ pub fn probe(python: &Path) -> Option<PythonInfo> {
     Some(PythonInfo { version, implementation })
 }
 
+/// The interpreter of a virtualenv made by uv, from its `pyvenv.cfg` (uv writes both the
+/// implementation and the version there; `python -m venv` does not).
+fn venv_python_info(prefix: &Path) -> Option<PythonInfo> {
+    let cfg = fs::read_to_string(prefix.join("pyvenv.cfg")).ok()?;
+    let field = |name: &str| {
+        cfg.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    Some(PythonInfo { version: field("version_info")?, implementation: field("implementation")?.to_lowercase() })
+}
+
 /// `python -m pip` with pip's chatter off.
 fn pip(python: &Path) -> ToolCommand {
     ToolCommand::new(python, ["-m", "pip", "--disable-pip-version-check"])
@@ -400,6 +471,14 @@ fn pip(python: &Path) -> ToolCommand {
 
 /// The installer's name and version (`uv 0.13.9`, `pip 23.2.1`).
 pub fn installer_version(installer: &Installer, python: &Path) -> String {
+    // uv writes its version into the virtualenvs it makes: one process less.
+    let cfg = python.parent().and_then(Path::parent).map(|p| p.join("pyvenv.cfg"));
+    let from_cfg = cfg
+        .and_then(|c| fs::read_to_string(c).ok())
+        .and_then(|text| text.lines().find_map(|l| l.strip_prefix("uv = ").map(|v| format!("uv {}", v.trim()))));
+    if let (Installer::Uv(_), Some(version)) = (installer, from_cfg) {
+        return version;
+    }
     match installer {
         Installer::Uv(uv) => ToolCommand::new(uv, ["--version"]).run_quiet().ok(),
         Installer::Pip => pip(python).args(["--version"]).run_quiet().ok(),
@@ -410,7 +489,7 @@ pub fn installer_version(installer: &Installer, python: &Path) -> String {
 
 /// Describe what was installed in the virtualenv at `tmp`.
 fn finish(installer: &Installer, tmp: &Path, artifacts: &Artifacts, key: &str) -> Result<BuildOutput, EnvError> {
-    let python = probe(&tmp.join("bin/python")).ok_or_else(|| EnvError::Cache {
+    let python = venv_python_info(tmp).or_else(|| probe(&tmp.join("bin/python"))).ok_or_else(|| EnvError::Cache {
         path: tmp.join("bin/python"),
         message: "the new interpreter does not run".into(),
     })?;

@@ -481,3 +481,40 @@ fn the_sklearn_example_trains_in_its_python_env() {
     assert_eq!(metrics["sklearn"], "1.5.2");
     assert!(metrics["r2"].as_f64().unwrap() > 0.0, "{metrics}");
 }
+
+/// A stand-in for micromamba: writes a prefix as micromamba would (a `conda-meta` record and
+/// files holding the prefix path) so that the hand-off to an external tool can be checked
+/// without a conda installation on the machine.
+const FAKE_MICROMAMBA: &str = r#"#!/bin/sh
+if [ "$1" = "--version" ]; then echo 1.5.8; exit 0; fi
+[ "$1" = create ] && [ "$2" = --yes ] && [ "$3" = --prefix ] && [ "$5" = --file ] || { echo "bad arguments: $*" >&2; exit 9; }
+prefix=$4
+grep -q tool "$6" || { echo "the conda file is not passed" >&2; exit 9; }
+mkdir -p "$prefix/conda-meta" "$prefix/bin" "$prefix/share"
+printf '{"name": "tool", "version": "1.0", "build": "0", "build_number": 0, "channel": "https://example.invalid/chan", "subdir": "noarch", "url": "https://example.invalid/chan/noarch/tool-1.0-0.tar.bz2", "fn": "tool-1.0-0.tar.bz2", "md5": "0123456789abcdef0123456789abcdef", "depends": []}' > "$prefix/conda-meta/tool-1.0-0.json"
+printf '#!/bin/sh\necho "tool in %s"\n' "$prefix" > "$prefix/bin/tool"
+chmod +x "$prefix/bin/tool"
+printf '%s\n' "$prefix" > "$prefix/share/where.txt"
+"#;
+
+#[test]
+fn an_external_micromamba_builds_when_asked_for() {
+    let ctx = TestContext::new();
+    let tool = ctx.write("tools/micromamba", FAKE_MICROMAMBA);
+    fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    conda_project(&ctx, "conda-forge", "  - tool\n", "tool && cat \"$CONDA_PREFIX/share/where.txt\"");
+    let out = lockstep(&ctx)
+        .env("MLFLOW_CONDA_CREATE_ENV_CMD", &tool)
+        .args(["run", "c", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let r = json(&out);
+    let env = &r["environment"];
+    assert_eq!(env["installer"], "micromamba 1.5.8");
+    assert_eq!(conda_versions(env), [("tool".to_string(), "1.0".to_string())]);
+    let prefix = ctx.cache.join("envs-v1").join(env["key"].as_str().unwrap());
+    let printed = stderr(&out);
+    assert!(printed.contains(&format!("tool in {}\n{}\n", prefix.display(), prefix.display())), "{printed}");
+}
