@@ -355,11 +355,11 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
         EnvManager::Local => Ok(Box::new(LocalEnvironment)),
         EnvManager::Virtualenv | EnvManager::Uv => Ok(Box::new(PythonEnvironment {
             manager: record.manager,
-            source: PythonSource::Lock(EnvLock::from_record(record)?),
+            source: PythonSource::Lock(Box::new(EnvLock::from_record(record)?)),
         })),
-        EnvManager::Conda => {
-            Ok(Box::new(conda::CondaEnvironment { source: conda::CondaSource::Lock(EnvLock::from_record(record)?) }))
-        }
+        EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
+            source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
+        })),
         other => Err(EnvError::NotBuilt { kind: "docker_env", manager: other }),
     }
 }

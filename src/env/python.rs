@@ -29,7 +29,7 @@ pub enum PythonSource {
     /// The project's environment (python_env, a conda file converted, or none).
     Spec(EnvSpec),
     /// A recorded lock: exactly those packages.
-    Lock(EnvLock),
+    Lock(Box<EnvLock>),
 }
 
 /// The installer that builds a virtualenv.

@@ -43,7 +43,7 @@ pub enum CondaSource {
     /// The project's conda file, relative to the project.
     Spec(PathBuf),
     /// A recorded lock: exactly those packages.
-    Lock(EnvLock),
+    Lock(Box<EnvLock>),
 }
 
 /// A conda environment, not yet prepared.
