@@ -55,7 +55,7 @@ fn rewrite_line(
     depth: usize,
 ) -> Result<String, EnvError> {
     if let Some((flag, arg)) = split_option(line, &["-r", "--requirement", "-c", "--constraint"]) {
-        let path = base.join(arg);
+        let path = join_clean(base, arg);
         digest_requirement_file(&path, label, files, depth)?;
         return Ok(format!("{flag} {}", path.display()));
     }
@@ -104,7 +104,7 @@ fn digest_requirement_file(
             continue;
         }
         if let Some((_, arg)) = split_option(line, &["-r", "--requirement", "-c", "--constraint"]) {
-            digest_requirement_file(&dir.join(arg), label, files, depth + 1)?;
+            digest_requirement_file(&join_clean(dir, arg), label, files, depth + 1)?;
         } else if let Some((_, arg)) = split_option(line, &["-e", "--editable"]) {
             local_artifact(arg, dir, label, files)?;
         } else if is_local_path(split_extras(line).0) {
@@ -155,13 +155,18 @@ fn local_artifact(
     files: &mut BTreeMap<String, String>,
 ) -> Result<String, EnvError> {
     let raw = spec.strip_prefix("file://").or_else(|| spec.strip_prefix("file:")).unwrap_or(spec);
-    let path = if raw.contains("://") { return Ok(spec.to_string()) } else { base.join(raw) };
+    let path = if raw.contains("://") { return Ok(spec.to_string()) } else { join_clean(base, raw) };
     let digest = digest_path(&path).map_err(|e| EnvError::Spec {
         file: label.into(),
         message: format!("requirement {spec}: cannot read {}: {e}", path.display()),
     })?;
     files.insert(path.display().to_string(), digest);
     Ok(path.display().to_string())
+}
+
+/// `base/rel` without `.` components.
+fn join_clean(base: &Path, rel: &str) -> PathBuf {
+    base.join(rel).components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// The sha256 of a file, or of a directory's files (paths and contents, in path order,
