@@ -36,7 +36,14 @@ hyperfine -N --runs 5 --export-json "$out/env-cold.json" \
   --prepare "rm -rf by-pip" -n "python -m venv && pip install" \
   "bash -c 'python3 -m venv by-pip && by-pip/bin/pip install -q -r requirements.txt'" > /dev/null
 
+# Warm: the environment exists. lockstep finds it by key; by hand, the installer checks that
+# the existing environment satisfies the requirements.
 "$bin" run env > /dev/null 2>&1
+hyperfine -N --warmup 3 --runs 20 --export-json "$out/env-warm-create.json" \
+  -n "lockstep run (warm env)" "$bin run env" \
+  -n "uv pip install (satisfied)" "uv pip install -q --python by-uv/bin/python -r requirements.txt" \
+  -n "pip install (satisfied)" "by-pip/bin/pip install -q -r requirements.txt" > /dev/null
+
 "$bin" run trivial > /dev/null 2>&1
 hyperfine -N --warmup 10 --runs 100 --export-json "$out/env-warm.json" \
   -n "lockstep run (built env)" "$bin run env" -n "lockstep run (local)" "$bin run trivial" > /dev/null
@@ -54,6 +61,14 @@ for r in cold:
     print(f"| {r['command']} | {ms(r):.0f} ms | {r['stddev'] * 1000:.0f} ms | {r['mean'] / cold[0]['mean']:.2f} |")
 print(f"\nlockstep cold / uv by hand: **{cold[0]['mean'] / cold[1]['mean']:.2f}x**; "
       f"lockstep cold / venv + pip by hand: **{cold[0]['mean'] / cold[2]['mean']:.2f}x**.\n")
+warm_create = load("env-warm-create.json")
+print(f"## Warm environment (it exists already)\n")
+print("| command | mean | stddev | ratio to lockstep |\n|---|---|---|---|")
+for r in warm_create:
+    print(f"| {r['command']} | {ms(r):.1f} ms | {r['stddev'] * 1000:.1f} ms | {r['mean'] / warm_create[0]['mean']:.1f} |")
+print(f"\nlockstep's warm run (environment lookup and the whole run) / uv's check: "
+      f"**{warm_create[0]['mean'] / warm_create[1]['mean']:.2f}x**; / pip's check: "
+      f"**{warm_create[0]['mean'] / warm_create[2]['mean']:.2f}x**.\n")
 warm = load("env-warm.json")
 print("## Run in a built environment (trivial entry point)\n")
 print("| command | mean | stddev |\n|---|---|---|")

@@ -62,11 +62,6 @@ impl Progress {
         self.shared.done.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Replace the message (on a terminal; plain output keeps its one line per step).
-    pub fn set_message(&self, message: impl Into<String>) {
-        *self.shared.message.lock().unwrap() = message.into();
-    }
-
     /// End the step with a summary line, `lockstep: summary (1.2s)`.
     pub fn finish(mut self, summary: &str) {
         self.stop();

@@ -10,6 +10,7 @@
 //! using an environment hold its shared lock, so `env prune` never removes one in use.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -17,7 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::lock::EnvLock;
-use super::{EnvError, EnvManager};
+use super::{EnvError, EnvManager, PreparedEnv};
 use crate::cache::{Cache, KeyLock};
 use crate::fsutil;
 
@@ -119,6 +120,38 @@ pub fn obtain(
             &key[..12.min(key.len())],
             started.elapsed().as_secs_f64()
         ));
+    }
+}
+
+/// Runs in a built environment: its bin/ first on PATH, its variables set, its activation
+/// scripts sourced before the command.
+impl PreparedEnv for BuiltEnv {
+    fn record(&self) -> super::EnvRecord {
+        self.meta.lock.to_record(self.meta.manager)
+    }
+
+    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> super::Invocation {
+        let prefix = self.dir.to_string_lossy().into_owned();
+        let mut script = String::new();
+        for s in &self.meta.activation.scripts {
+            script.push_str(&format!(". {}\n", crate::manifest::shell_quote(&format!("{prefix}/{s}"))));
+        }
+        script.push_str(command);
+        let mut inv = super::Invocation::shell(&script, cwd, vars);
+        let mut path: Vec<OsString> =
+            self.meta.activation.path.iter().map(|p| self.dir.join(p).into_os_string()).collect();
+        if let Some(caller) = std::env::var_os("PATH") {
+            path.push(caller);
+        }
+        let joined = path.join(std::ffi::OsStr::new(":"));
+        inv.env.push(("PATH".into(), joined));
+        for (k, v) in &self.meta.activation.vars {
+            inv.env.push((k.into(), v.replace("{prefix}", &prefix).into()));
+        }
+        for (k, v) in &self.meta.lock.variables {
+            inv.env.push((k.into(), v.into()));
+        }
+        inv
     }
 }
 

@@ -4,13 +4,12 @@
 //! and recorded as the lock.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::built::{self, Activation, BuildOutput, BuiltEnv};
+use super::built::{self, Activation, BuildOutput};
 use super::lock::{EnvLock, LOCK_SCHEMA, PyPackage, PythonInfo, current_platform, normalize_name};
 use super::requirements::{Requirements, read_requirements};
 use super::spec::{self, PythonEnvSpec, python_matches};
@@ -742,36 +741,6 @@ fn wheel_tags(file: &str) -> Vec<String> {
         }
     }
     out
-}
-
-impl PreparedEnv for BuiltEnv {
-    fn record(&self) -> super::EnvRecord {
-        self.meta.lock.to_record(self.meta.manager)
-    }
-
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> super::Invocation {
-        let prefix = self.dir.to_string_lossy().into_owned();
-        let mut script = String::new();
-        for s in &self.meta.activation.scripts {
-            script.push_str(&format!(". {}\n", crate::manifest::shell_quote(&format!("{prefix}/{s}"))));
-        }
-        script.push_str(command);
-        let mut inv = super::Invocation::shell(&script, cwd, vars);
-        let mut path: Vec<OsString> =
-            self.meta.activation.path.iter().map(|p| self.dir.join(p).into_os_string()).collect();
-        if let Some(caller) = std::env::var_os("PATH") {
-            path.push(caller);
-        }
-        let joined = path.join(std::ffi::OsStr::new(":"));
-        inv.env.push(("PATH".into(), joined));
-        for (k, v) in &self.meta.activation.vars {
-            inv.env.push((k.into(), v.replace("{prefix}", &prefix).into()));
-        }
-        for (k, v) in &self.meta.lock.variables {
-            inv.env.push((k.into(), v.into()));
-        }
-        inv
-    }
 }
 
 #[cfg(test)]

@@ -14,16 +14,23 @@ const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
 const DEFAULT_ALIAS: &str = "https://conda.anaconda.org";
 const DEFAULT_CHANNELS_BASE: &str = "https://repo.anaconda.com/pkgs";
 
-/// The channel alias in force: `LOCKSTEP_CONDA_CHANNEL_ALIAS`, else conda's default.
-pub fn channel_alias() -> String {
-    std::env::var(ALIAS_VAR).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_ALIAS.to_string())
+/// The channels of a conda file as base URLs (ending in `/`), highest priority first, with
+/// the alias of `LOCKSTEP_CONDA_CHANNEL_ALIAS`.
+pub fn resolve_channels(written: &[String], project_dir: &Path, file: &str) -> Result<Vec<Channel>, EnvError> {
+    let alias = std::env::var(ALIAS_VAR).ok().filter(|v| !v.is_empty());
+    resolve_channels_with(written, project_dir, file, alias.as_deref())
 }
 
-/// The channels of a conda file as base URLs (ending in `/`), highest priority first.
+/// The channels of a conda file under the channel alias `alias` (conda's default when `None`).
 /// `defaults` stands for Anaconda's main and r channels (under the alias, when one is set);
 /// with no channel at all, conda-forge is used.
-pub fn resolve_channels(written: &[String], project_dir: &Path, file: &str) -> Result<Vec<Channel>, EnvError> {
-    let alias = channel_alias();
+fn resolve_channels_with(
+    written: &[String],
+    project_dir: &Path,
+    file: &str,
+    mirror: Option<&str>,
+) -> Result<Vec<Channel>, EnvError> {
+    let alias = mirror.unwrap_or(DEFAULT_ALIAS).to_string();
     let config = ChannelConfig {
         channel_alias: url::Url::parse(&alias)
             .map_err(|e| EnvError::Spec { file: ALIAS_VAR.into(), message: format!("'{alias}' is not a URL: {e}") })?,
@@ -33,7 +40,7 @@ pub fn resolve_channels(written: &[String], project_dir: &Path, file: &str) -> R
     let mut out = Vec::new();
     for name in &written {
         let expanded: Vec<String> = if name == "defaults" {
-            let base = if std::env::var_os(ALIAS_VAR).is_some() { alias.clone() } else { DEFAULT_CHANNELS_BASE.into() };
+            let base = if mirror.is_some() { alias.clone() } else { DEFAULT_CHANNELS_BASE.into() };
             vec![format!("{}/main", base.trim_end_matches('/')), format!("{}/r", base.trim_end_matches('/'))]
         } else {
             vec![name.clone()]
@@ -130,6 +137,27 @@ mod tests {
         assert!(chans[2].base_url.as_str().starts_with("file:///"), "{}", chans[2].base_url);
         let defaults = resolve_channels(&[], dir.path(), "conda.yaml").unwrap();
         assert_eq!(defaults[0].base_url.as_str(), "https://conda.anaconda.org/conda-forge/");
+    }
+
+    #[test]
+    fn a_mirror_replaces_the_alias_of_named_channels() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = ["conda-forge".to_string(), "defaults".into(), "https://other.example/x".into()];
+        let chans =
+            resolve_channels_with(&written, dir.path(), "conda.yaml", Some("http://mirror.local/conda")).unwrap();
+        let urls: Vec<&str> = chans.iter().map(|c| c.base_url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://mirror.local/conda/conda-forge/",
+                "http://mirror.local/conda/main/",
+                "http://mirror.local/conda/r/",
+                "https://other.example/x/"
+            ]
+        );
+        let plain = resolve_channels_with(&["defaults".into()], dir.path(), "conda.yaml", None).unwrap();
+        assert_eq!(plain[0].base_url.as_str(), "https://repo.anaconda.com/pkgs/main/");
+        assert!(resolve_channels_with(&written, dir.path(), "conda.yaml", Some("not a url")).is_err());
     }
 
     #[test]
