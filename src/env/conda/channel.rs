@@ -31,8 +31,10 @@ fn resolve_channels_with(
     mirror: Option<&str>,
 ) -> Result<Vec<Channel>, EnvError> {
     let alias = mirror.unwrap_or(DEFAULT_ALIAS).to_string();
+    // With a trailing slash, a mirror's path (`https://host/conda`) is kept when names are
+    // joined to it.
     let config = ChannelConfig {
-        channel_alias: url::Url::parse(&alias)
+        channel_alias: url::Url::parse(&format!("{}/", alias.trim_end_matches('/')))
             .map_err(|e| EnvError::Spec { file: ALIAS_VAR.into(), message: format!("'{alias}' is not a URL: {e}") })?,
         root_dir: project_dir.to_path_buf(),
     };
