@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::ui;
 
+/// Whether a spinner is on screen: a step started inside another (or beside it, on another
+/// thread) stays quiet on a terminal rather than drawing over it.
+static SPINNING: AtomicBool = AtomicBool::new(false);
+
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 struct Shared {
@@ -37,12 +41,14 @@ impl Progress {
             stop: AtomicBool::new(false),
         });
         let started = Instant::now();
-        let spinner = if std::io::stderr().is_terminal() {
-            let shared = shared.clone();
-            Some(std::thread::spawn(move || spin(&shared, started)))
-        } else {
+        let spinner = if !std::io::stderr().is_terminal() {
             ui::note(&shared.message.lock().unwrap());
             None
+        } else if SPINNING.swap(true, Ordering::AcqRel) {
+            None
+        } else {
+            let shared = shared.clone();
+            Some(std::thread::spawn(move || spin(&shared, started)))
         };
         Progress { shared, started, spinner }
     }
@@ -73,6 +79,7 @@ impl Progress {
         if let Some(handle) = self.spinner.take() {
             let _ = handle.join();
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            SPINNING.store(false, Ordering::Release);
         }
     }
 }

@@ -17,6 +17,7 @@ use super::tool::{ToolCommand, ToolFailure, all_on_path, find_on_path, install_e
 use super::{EnvError, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::cache::content_key;
 use crate::manifest::EnvSpec;
+use crate::progress::Progress;
 use crate::ui;
 
 /// The layout version of Python environments: part of every key.
@@ -215,12 +216,14 @@ fn build_from_request(
             // once, the same request finding the same interpreter.
             let (what, reqs) = stages.remove(0);
             let input = write_input(inputs.path(), reqs)?;
+            let both = Progress::start(format!("creating the virtualenv and resolving {what} with uv"));
             let (venv, resolved) = std::thread::scope(|s| {
                 let venv = s.spawn(|| create_venv(installer, request.python.as_deref(), tmp));
                 let selector = request.python.as_deref().map(std::ffi::OsStr::new);
                 let resolved = uv_resolve(uv, selector, &input, project_dir, &what);
                 (venv.join().expect("the virtualenv thread does not panic"), resolved)
             });
+            drop(both);
             venv?;
             let pylock = resolved?;
             uv_install(uv, &python, &pylock, project_dir, &what)?;
