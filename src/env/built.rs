@@ -202,7 +202,7 @@ fn relocate(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
         } else if meta.is_file() && meta.len() < 64 * 1024 * 1024 {
             let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
             if let Some(new) = replace_all(&bytes, from, to) {
-                fs::write(&path, new).map_err(EnvError::io(&path))?;
+                rewrite(&path, &new, meta.permissions())?;
             }
         }
     }
@@ -230,15 +230,20 @@ pub fn relocate_tree(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
             } else if meta.is_file() {
                 let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
                 if let Some(new) = replace_all(&bytes, from, to) {
-                    // A hard link into a package cache must not be changed in place.
-                    fs::remove_file(&path).map_err(EnvError::io(&path))?;
-                    fs::write(&path, new).map_err(EnvError::io(&path))?;
-                    fs::set_permissions(&path, meta.permissions()).map_err(EnvError::io(&path))?;
+                    rewrite(&path, &new, meta.permissions())?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Replace a file by a new one with `bytes`: a hard link into a package cache must not be
+/// changed in place.
+fn rewrite(path: &Path, bytes: &[u8], permissions: fs::Permissions) -> Result<(), EnvError> {
+    fs::remove_file(path).map_err(EnvError::io(path))?;
+    fs::write(path, bytes).map_err(EnvError::io(path))?;
+    fs::set_permissions(path, permissions).map_err(EnvError::io(path))
 }
 
 /// `haystack` with every `from` replaced by `to`, or `None` when there is none.
