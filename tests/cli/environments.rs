@@ -450,6 +450,22 @@ fn conda_bad_input() {
         &format!("cannot read conda channel http://127.0.0.1:{port}/chan"),
     );
     assert!(start.elapsed() < Duration::from_secs(30));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let _server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept() {
+            held.push(conn);
+        }
+    });
+    conda_project(&ctx, &format!("http://127.0.0.1:{silent_port}/chan"), "  - greeter\n", "greet");
+    let start = Instant::now();
+    expect_env_error(
+        lockstep(&ctx).env("LOCKSTEP_CONDA_TIMEOUT", "2").args(["run", "c"]),
+        &ctx,
+        "cannot read conda channel",
+    );
+    assert!(start.elapsed() < Duration::from_secs(20), "a silent channel is given up on: {:?}", start.elapsed());
     ctx.project("c", &[("conda.yaml", "dependencies:\n  - greeter\n  - [oops\n")]);
     expect_env_error(lockstep(&ctx).args(["run", "c"]), &ctx, "error: conda.yaml:");
     ctx.project("c", &[("conda.yaml", "channel: [x]\ndependencies: [greeter]\n")]);
