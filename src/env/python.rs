@@ -403,7 +403,10 @@ fn create_venv(installer: &Installer, python: Option<&str>, tmp: &Path) -> Resul
 
 fn venv_error(python: Option<&str>, failure: ToolFailure) -> EnvError {
     let lower = failure.output.to_lowercase();
-    if lower.contains("no interpreter found") || lower.contains("no python") && lower.contains("found") {
+    // uv stops at the first interpreter of the requested version that does not run (a pyenv
+    // shim of an inactive version, a broken link): that is no usable match either.
+    let broken = lower.contains("failed to inspect python interpreter") || lower.contains("querying python at");
+    if lower.contains("no interpreter found") || lower.contains("no python") && lower.contains("found") || broken {
         return EnvError::NoPython { request: python.unwrap_or("any").to_string(), found: failure.detail };
     }
     install_error("creating the virtualenv with uv", failure)

@@ -298,10 +298,26 @@ fn solve(
     match rattler_solve::resolvo::Solver.solve(task) {
         Ok(result) => Ok(result.records),
         Err(SolveError::Unsolvable(reasons)) => {
-            Err(EnvError::Unsolvable { file: label.into(), message: reasons.join("; ").replace('\n', " ") })
+            Err(EnvError::Unsolvable { file: label.into(), message: one_line(&reasons.join("\n")) })
         }
         Err(e) => Err(EnvError::Unsolvable { file: label.into(), message: e.to_string() }),
     }
+}
+
+/// The solver's explanation (a tree drawn over several lines) as one line of clauses.
+fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let clause = line.trim_start_matches(|c: char| c.is_whitespace() || "├└│─".contains(c)).trim_end();
+        if clause.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(clause.trim_end_matches('.'));
+    }
+    out
 }
 
 /// The virtual packages of this machine: `__unix`, `__linux` (kernel), `__glibc`, `__archspec`.
@@ -467,4 +483,27 @@ fn build_external(
         ToolCommand::new(exe, ["--version"]).run_quiet().ok().map(|o| String::from_utf8_lossy(&o).trim().to_string());
     lock.installer = format!("{name} {}", version.unwrap_or_default()).trim().to_string();
     Ok((lock, activation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solver_trees_become_one_line() {
+        let tree = "The following packages are incompatible\n├─ a <2 can be installed with any of the following options:\n│  └─ a 1.0\n└─ b 1.0.* cannot be installed because there are no viable options:\n   └─ b 1.0 would require\n      └─ a >=2, which conflicts with the versions reported above.\n";
+        assert_eq!(
+            one_line(tree),
+            "The following packages are incompatible; a <2 can be installed with any of the following options: a 1.0; b 1.0.* cannot be installed because there are no viable options: b 1.0 would require; a >=2, which conflicts with the versions reported above"
+        );
+    }
+
+    #[test]
+    fn this_machine_has_its_virtual_packages() {
+        let names: Vec<String> = virtual_packages().iter().map(|v| v.name.as_normalized().to_string()).collect();
+        assert!(names.contains(&"__archspec".to_string()));
+        if cfg!(target_os = "linux") {
+            assert!(names.contains(&"__linux".to_string()) && names.contains(&"__unix".to_string()));
+        }
+    }
 }
