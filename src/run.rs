@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub store: PathBuf,
     /// Run a local directory in a fresh copy.
     pub isolated: bool,
+    /// Print an equivalent FINISHED run instead of running, when the store has one.
+    pub reuse: bool,
     /// Where the entry point's stdout goes.
     pub echo: Echo,
     /// The caller's working directory, for relative paths.
@@ -53,6 +55,8 @@ pub struct RunOutcome {
     pub record: RunRecord,
     /// The exit code lockstep should end with.
     pub exit_code: i32,
+    /// Whether an earlier, equivalent run was reused instead of running (`--reuse`).
+    pub reused: bool,
 }
 
 /// Errors of composing a run that belong to no single stage.
@@ -81,58 +85,98 @@ impl RunError {
     }
 }
 
+/// What a command that runs entry points holds for its whole life: signal handling, the
+/// cache, the store.
+pub(crate) struct Session {
+    pub(crate) interrupts: Interrupts,
+    pub(crate) cache: Cache,
+    pub(crate) store: Store,
+    pub(crate) exclusions: Exclusions,
+}
+
+impl Session {
+    /// Start catching SIGINT/SIGTERM and open the cache and the store.
+    pub(crate) fn open(store: &Path) -> Result<Session, Error> {
+        let interrupts = Interrupts::install().map_err(RunError::Signals)?;
+        let cache = Cache::from_env()?;
+        let store = Store::open(store)?;
+        let exclusions = Exclusions::new([store.root().to_path_buf()]);
+        Ok(Session { interrupts, cache, store, exclusions })
+    }
+
+    /// Turn an error of the checks into "interrupted" when a signal came meanwhile (say, a
+    /// Ctrl-C that also stopped a git fetch): the signal is what ends the command.
+    pub(crate) fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        match self.interrupts.received() {
+            Some(signal) => Err(RunError::Interrupted { signal }.into()),
+            None => result,
+        }
+    }
+}
+
+/// How a run's environment is chosen.
+pub(crate) enum EnvChoice {
+    /// From the project's spec, or this manager.
+    Select(Option<EnvManager>),
+    /// This one (rebuilt from a lock, say).
+    Given(Box<dyn Environment>),
+}
+
 /// A run that passed every check and can start: its directory exists, its record does not.
-struct Planned {
-    pending: PendingRun,
-    src: ResolvedSource,
-    entry_point: EntryPoint,
-    parameters: BTreeMap<String, String>,
-    command: String,
-    environment: Box<dyn Environment>,
+pub(crate) struct Planned {
+    pub(crate) pending: PendingRun,
+    pub(crate) src: ResolvedSource,
+    pub(crate) entry_point: EntryPoint,
+    pub(crate) parameters: BTreeMap<String, String>,
+    pub(crate) command: String,
+    pub(crate) environment: Box<dyn Environment>,
+    /// The run this one verifies.
+    pub(crate) verifies: Option<String>,
 }
 
 /// Run an entry point and record it.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     let args = ParamArgs::parse(&opts.params)?;
-    let interrupts = Interrupts::install().map_err(RunError::Signals)?;
-    let cache = Cache::from_env()?;
-    let store = Store::open(&opts.store)?;
-    let exclusions = Exclusions::new([store.root().to_path_buf()]);
+    let session = Session::open(&opts.store)?;
     let run_id = fsutil::random_hex(16);
-    // A signal during the checks (say, a Ctrl-C that also stopped a git fetch) is what ends
-    // the command, not the error it caused.
-    let planned = plan(opts, &args, &cache, &store, &exclusions, &run_id);
-    if let Some(signal) = interrupts.received() {
-        return Err(RunError::Interrupted { signal }.into());
+    let planned = session.checked(plan(opts, &args, &session, &run_id))?;
+    if opts.reuse
+        && let Some(record) = find_equivalent(&session.store, &planned)?
+    {
+        return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
-    let planned = planned?;
-    execute(opts, planned, &cache, &exclusions, &interrupts, run_id)
+    execute(opts, planned, &session, run_id)
 }
 
-/// Everything that can be checked before running: source, version, manifest, entry point,
-/// parameters (with path checks and downloads), command, environment choice.
-fn plan(
-    opts: &RunOptions,
-    args: &ParamArgs,
-    cache: &Cache,
-    store: &Store,
-    exclusions: &Exclusions,
-    run_id: &str,
-) -> Result<Planned, Error> {
-    let pending = store.create_run(run_id)?;
+/// Everything that can be checked before running: source, version, then the entry point.
+fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<Planned, Error> {
+    let pending = session.store.create_run(run_id)?;
     let request = SourceRequest {
         uri: &opts.uri,
         version: opts.version.as_deref(),
         isolated: opts.isolated,
         caller_dir: &opts.caller_dir,
-        exclusions: exclusions.clone(),
+        exclusions: session.exclusions.clone(),
     };
-    let src = source::resolve(&request, cache, &pending.dir().join("work"))?;
+    let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
+    plan_entry(pending, src, &opts.entry_point, args, &opts.caller_dir, EnvChoice::Select(opts.env_manager))
+}
+
+/// The checks on a resolved source: manifest, entry point, parameters (with path checks and
+/// downloads), command, environment.
+pub(crate) fn plan_entry(
+    pending: PendingRun,
+    src: ResolvedSource,
+    entry_point: &str,
+    args: &ParamArgs,
+    caller_dir: &Path,
+    env: EnvChoice,
+) -> Result<Planned, Error> {
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
         ui::warn(w);
     }
-    let entry_point = manifest.entry_point(&opts.entry_point, &src.project_dir)?;
+    let entry_point = manifest.entry_point(entry_point, &src.project_dir)?;
     let bound = manifest::bind_parameters(&entry_point, args)?;
     let mut values = BTreeMap::new();
     let mut extra = Vec::new();
@@ -142,7 +186,7 @@ fn plan(
         let value = match &p.value {
             ParamValue::Plain(v) => v.clone(),
             ParamValue::LocalPath { path, from_project } => {
-                let base = if *from_project { &src.project_dir } else { &opts.caller_dir };
+                let base = if *from_project { src.project_dir.as_path() } else { caller_dir };
                 let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
                 if !abs.exists() {
                     return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
@@ -162,21 +206,60 @@ fn plan(
         }
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let environment = env::select(&manifest.env, opts.env_manager)?;
-    Ok(Planned { pending, src, entry_point, parameters, command, environment })
+    let environment = match env {
+        EnvChoice::Select(requested) => env::select(&manifest.env, requested)?,
+        EnvChoice::Given(environment) => environment,
+    };
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, verifies: None })
+}
+
+/// A FINISHED run of the same files, environment, entry point and parameters whose outputs
+/// are all still in place, newest first.
+fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
+    let (runs, _) = store.list()?;
+    let key = planned.environment.key();
+    let found = runs.into_iter().find(|r| {
+        r.status == RunStatus::Finished
+            && r.verifies.is_none()
+            && r.entry_point == planned.entry_point.name
+            && r.parameters == planned.parameters
+            && r.environment.manager == planned.environment.manager()
+            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
+            && same_source(r, &planned.src)
+            && outputs_in_place(r)
+    });
+    Ok(found)
+}
+
+fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {
+    match (&src.tree, &run.source.input_tree_sha256) {
+        (Some(tree), Some(input)) => {
+            let written: Vec<String> = run.outputs.iter().map(|o| o.path.clone()).collect();
+            let in_place = run.outputs_dir == src.project_dir;
+            &source::without_outputs(tree.clone(), &written, in_place).sha256 == input
+        }
+        _ => run.source.tree_sha256 == src.info.tree_sha256 && run.source.kind == src.info.kind,
+    }
+}
+
+fn outputs_in_place(run: &RunRecord) -> bool {
+    run.outputs.iter().all(|o| {
+        let path = run.outputs_dir.join(&o.path);
+        fs::metadata(&path).is_ok_and(|m| m.len() == o.size)
+            && fsutil::sha256_file(&path).is_ok_and(|(sha, _)| fsutil::hex(&sha) == o.sha256)
+    })
 }
 
 /// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
 /// its outputs, and end the record as FINISHED, FAILED or KILLED on every path.
-fn execute(
+pub(crate) fn execute(
     opts: &RunOptions,
     planned: Planned,
-    cache: &Cache,
-    exclusions: &Exclusions,
-    interrupts: &Interrupts,
+    session: &Session,
     run_id: String,
 ) -> Result<RunOutcome, Error> {
-    let Planned { pending, src, entry_point: ep, parameters, command, environment } = planned;
+    let Session { interrupts, cache, exclusions, .. } = session;
+    let Planned { pending, src, entry_point: ep, parameters, command, environment, verifies } = planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -201,7 +284,14 @@ fn execute(
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
+        cwd: Some(opts.caller_dir.clone()),
+        verifies,
+        verification: None,
     };
+    if let Some(tree) = &src.tree {
+        let path = run_dir.join(SOURCE_TREE_FILE);
+        fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
+    }
     let active = pending.start(&record)?;
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
@@ -223,6 +313,7 @@ fn execute(
             RunStatus::Failed
         };
         record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, exclusions)?;
+        record.source.input_tree_sha256 = input_tree_sha256(&src, &record.outputs);
         if !src.in_place {
             record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
             remove_workdir(&run_dir.join("work"));
@@ -232,7 +323,7 @@ fn execute(
     match result {
         Ok(exit_code) => {
             active.update(&record)?;
-            Ok(RunOutcome { record, exit_code })
+            Ok(RunOutcome { record, exit_code, reused: false })
         }
         Err(err) => {
             record.status = if interrupts.received().is_some() { RunStatus::Killed } else { RunStatus::Failed };
@@ -242,6 +333,16 @@ fn execute(
             Err(err)
         }
     }
+}
+
+/// The file in a run's directory that lists a local source's files as hashed before the run.
+pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
+
+/// For a local source, the tree hash without the paths an in-place run wrote.
+fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile]) -> Option<String> {
+    let tree = src.tree.clone()?;
+    let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+    Some(source::without_outputs(tree, &written, src.in_place).sha256)
 }
 
 /// Variables the entry point gets on top of the caller's environment.

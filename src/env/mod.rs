@@ -69,6 +69,12 @@ impl FromStr for EnvManager {
 /// Errors of choosing or preparing an environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
+    /// A recorded environment of this manager cannot be rebuilt from its lock yet.
+    #[error("cannot rebuild a {manager} environment from its recorded lock yet")]
+    LockNotSupported {
+        /// The recorded manager.
+        manager: EnvManager,
+    },
     /// The project needs a manager this build of lockstep does not provide yet.
     #[error(
         "this project asks for a {kind} environment, made by the {manager} manager, which lockstep cannot build yet"
@@ -85,7 +91,7 @@ impl EnvError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            EnvError::NotBuilt { .. } => ErrorClass::User,
+            EnvError::NotBuilt { .. } | EnvError::LockNotSupported { .. } => ErrorClass::User,
         }
     }
 
@@ -95,6 +101,7 @@ impl EnvError {
             EnvError::NotBuilt { .. } => {
                 Some("run it with the tools already on this machine: --env-manager local".into())
             }
+            EnvError::LockNotSupported { .. } => None,
         }
     }
 }
@@ -147,6 +154,11 @@ pub struct PrepareContext<'a> {
 pub trait Environment {
     /// The manager.
     fn manager(&self) -> EnvManager;
+    /// The content key of the environment this will prepare, when the manager has one
+    /// (computed from the spec, without building anything).
+    fn key(&self) -> Option<String> {
+        None
+    }
     /// Build the environment or reuse a built one.
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError>;
 }
@@ -172,6 +184,15 @@ pub fn select(spec: &EnvSpec, requested: Option<EnvManager>) -> Result<Box<dyn E
     match manager {
         EnvManager::Local => Ok(Box::new(LocalEnvironment)),
         other => Err(EnvError::NotBuilt { kind: spec_kind_for(spec, other), manager: other }),
+    }
+}
+
+/// The environment a recorded lock describes, to be rebuilt exactly as it was (not from the
+/// project's loose spec).
+pub fn from_lock(lock: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
+    match lock.manager {
+        EnvManager::Local => Ok(Box::new(LocalEnvironment)),
+        manager => Err(EnvError::LockNotSupported { manager }),
     }
 }
 
