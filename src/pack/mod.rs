@@ -227,6 +227,7 @@ fn write_archive(path: &Path, root: &Path, tree: &Tree, run: Option<&RunRecord>)
 
 fn header(mode: u32) -> tar::Header {
     let mut h = tar::Header::new_gnu();
+    h.set_size(0);
     h.set_mode(mode);
     h.set_uid(0);
     h.set_gid(0);

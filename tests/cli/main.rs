@@ -7,5 +7,6 @@ mod examples;
 mod git_sources;
 mod init;
 mod local_runs;
+mod pack_verify;
 mod signals;
 mod store;
