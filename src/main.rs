@@ -31,6 +31,8 @@ enum Command {
     Show(ShowArgs),
     /// Write a deterministic .tar.gz of a project (and optionally a run's record).
     Pack(PackArgs),
+    /// Extract an archive safely (checking it against its manifest) and print its tree hash.
+    Unpack(UnpackArgs),
     /// Re-run a recorded run from its exact source and environment; compare its outputs.
     Verify(VerifyArgs),
     /// Would a re-run start from the same source and environment? Runs nothing.
@@ -103,6 +105,14 @@ struct PackArgs {
     json: bool,
     #[command(flatten)]
     store: StoreArg,
+}
+
+#[derive(Args)]
+struct UnpackArgs {
+    /// A .tar.gz, .tgz or .zip file, or an http(s) URL of one.
+    archive: String,
+    /// The directory to extract into; it must not exist yet.
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -198,6 +208,7 @@ fn main() -> ExitCode {
         Command::Runs(args) => cmd_runs(args),
         Command::Show(args) => cmd_show(args),
         Command::Pack(args) => cmd_pack(args),
+        Command::Unpack(args) => cmd_unpack(args),
         Command::Verify(args) => cmd_verify(args),
         Command::Status(args) => cmd_status(args),
         Command::Init(args) => cmd_init(args),
@@ -310,6 +321,14 @@ fn cmd_pack(args: PackArgs) -> anyhow::Result<i32> {
         ));
         writeln!(out, "{}", packed.path.display())?;
     }
+    Ok(0)
+}
+
+fn cmd_unpack(args: UnpackArgs) -> anyhow::Result<i32> {
+    let caller_dir = std::env::current_dir()?;
+    let tree_sha256 = lockstep::source::unpack(&args.archive, &caller_dir.join(&args.dir), &caller_dir)
+        .map_err(lockstep::Error::from)?;
+    writeln!(io::stdout().lock(), "{tree_sha256}")?;
     Ok(0)
 }
 

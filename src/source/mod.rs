@@ -129,6 +129,18 @@ pub enum SourceError {
         /// Where it was looked for.
         tried: String,
     },
+    /// `unpack` into a directory that exists.
+    #[error("{} exists already: unpack writes a new directory", .path.display())]
+    DestinationExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A name that is no archive where one is needed.
+    #[error("'{uri}' is not an archive: its name must end in .tar.gz, .tgz or .zip")]
+    NotAnArchive {
+        /// The name.
+        uri: String,
+    },
     /// `--version` for a source that has no versions.
     #[error("--version does not apply to an archive ({uri})")]
     VersionOfArchive {
@@ -180,7 +192,9 @@ impl SourceError {
             | SourceError::VersionOfArchive { .. }
             | SourceError::Changed { .. }
             | SourceError::PatchMissing
-            | SourceError::CommitNotFound { .. } => ErrorClass::User,
+            | SourceError::CommitNotFound { .. }
+            | SourceError::NotAnArchive { .. }
+            | SourceError::DestinationExists { .. } => ErrorClass::User,
             SourceError::Archive(ArchiveError::Io { .. }) => ErrorClass::Internal,
             SourceError::Archive(_) => ErrorClass::User,
             _ => ErrorClass::Internal,
@@ -491,6 +505,23 @@ fn resolve_archive(
         input_tree_sha256: None,
     };
     Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None })
+}
+
+/// Extract an archive into `dest` (which must not exist yet) with the same checks as a run
+/// from it, and return its tree hash. A failed extraction leaves nothing at `dest`.
+pub fn unpack(uri: &str, dest: &Path, caller_dir: &Path) -> Result<String, SourceError> {
+    let format = ArchiveFormat::of(uri).ok_or_else(|| SourceError::NotAnArchive { uri: uri.to_string() })?;
+    if dest.exists() {
+        return Err(SourceError::DestinationExists { path: dest.to_path_buf() });
+    }
+    let request = SourceRequest { uri, version: None, isolated: true, caller_dir, exclusions: Exclusions::default() };
+    let location = uri.split('#').next().unwrap_or(uri);
+    let result = resolve_archive(&request, dest, location, format, None);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dest);
+    }
+    let _ = fs::remove_dir_all(dest.with_extension("download"));
+    Ok(result?.info.tree_sha256)
 }
 
 /// Which files of an archive differ from its manifest, for an error message.

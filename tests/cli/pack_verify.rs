@@ -51,6 +51,12 @@ fn packing_is_deterministic_across_runs_and_sources() {
     pack(&ctx, &[&format!("file://{}", dir.display()), "-o", "d.tar.gz"]);
     assert_eq!(fs::read(ctx.work.join("d.tar.gz")).unwrap(), bytes_a, "a git URL packs to the same bytes");
 
+    // lockstep unpacks it to the same tree, and refuses to write into an existing directory.
+    let out = ctx.lockstep().args(["unpack", "a.tar.gz", "mine"]).assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8(out).unwrap().trim(), a["tree_sha256"].as_str().unwrap());
+    assert!(ctx.work.join("mine/data/in.txt").is_file());
+    ctx.lockstep().args(["unpack", "a.tar.gz", "mine"]).assert().code(2).stderr(predicate::str::contains("exists already"));
+
     // Any tar reads it, and the unpacked tree hashes the same.
     fs::create_dir(ctx.work.join("unpacked")).unwrap();
     let status = std::process::Command::new("tar")
@@ -334,4 +340,27 @@ fn reuse_skips_a_run_that_already_happened() {
     ctx.write("p/data/in.txt", "changed\n");
     ctx.lockstep().args(["run", "p", "--reuse", "-P", "n=5"]).assert().success();
     assert_eq!(ctx.records().len(), 4, "changed files run");
+}
+
+#[test]
+fn a_record_committed_to_the_repository_verifies_in_a_fresh_clone() {
+    let ctx = TestContext::new();
+    let repo = ctx.work.join("repo");
+    let manifest = "entry_points:\n  train:\n    parameters: {alpha: float}\n    command: 'echo alpha={alpha} > model.txt'\n";
+    ctx.git_repo(&repo, &[("MLproject", manifest), (".gitignore", "model.txt\n")]);
+    ctx.lockstep().current_dir(&repo).args(["run", ".", "-e", "train", "-P", "alpha=0.5"]).assert().success();
+    let record = crate::context::records_in(&repo.join(".lockstep")).remove(0);
+    let id = record["run_id"].as_str().unwrap();
+    fs::create_dir(repo.join("ci")).unwrap();
+    fs::copy(repo.join(".lockstep/runs").join(id).join("record.json"), repo.join("ci/record.json")).unwrap();
+    ctx.commit(&repo, &[], "record the reference run");
+
+    // CI: a fresh clone somewhere else; the original checkout is gone.
+    ctx.git(&ctx.work, &["clone", "-q", repo.to_str().unwrap(), "ci-clone"]);
+    fs::remove_dir_all(&repo).unwrap();
+    let clone = ctx.work.join("ci-clone");
+    let out = ctx.lockstep().current_dir(&clone).args(["verify", "ci/record.json", "--json"]).assert().success().get_output().clone();
+    let report = json(&out);
+    assert_eq!(report["result"], "reproduced", "{report}");
+    assert_eq!(report["files"][0]["path"], "model.txt");
 }
