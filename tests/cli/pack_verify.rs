@@ -1,8 +1,7 @@
 //! `pack`, archives as sources, `verify`, `status` and `run --reuse`.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 
 use predicates::prelude::*;
 use serde_json::Value;
@@ -55,7 +54,11 @@ fn packing_is_deterministic_across_runs_and_sources() {
     let out = ctx.lockstep().args(["unpack", "a.tar.gz", "mine"]).assert().success().get_output().stdout.clone();
     assert_eq!(String::from_utf8(out).unwrap().trim(), a["tree_sha256"].as_str().unwrap());
     assert!(ctx.work.join("mine/data/in.txt").is_file());
-    ctx.lockstep().args(["unpack", "a.tar.gz", "mine"]).assert().code(2).stderr(predicate::str::contains("exists already"));
+    ctx.lockstep()
+        .args(["unpack", "a.tar.gz", "mine"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists already"));
 
     // Any tar reads it, and the unpacked tree hashes the same.
     fs::create_dir(ctx.work.join("unpacked")).unwrap();
@@ -101,16 +104,7 @@ fn archives_run_from_tar_gz_zip_and_http() {
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     assert_eq!(fs::read_to_string(run_dir.join("outputs/out/seq.txt")).unwrap(), "1\nzipped\n");
 
-    let body = fs::read(ctx.work.join("p.tar.gz")).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = conn.read(&mut buf).unwrap();
-        write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
-        conn.write_all(&body).unwrap();
-    });
+    let (port, server) = serve_once(fs::read(ctx.work.join("p.tar.gz")).unwrap());
     ctx.lockstep().args(["run", &format!("http://127.0.0.1:{port}/dl/p.tar.gz")]).assert().success();
     server.join().unwrap();
     assert_eq!(ctx.records().pop().unwrap()["source"]["archive_sha256"], digest.as_str());
@@ -346,7 +340,8 @@ fn reuse_skips_a_run_that_already_happened() {
 fn a_record_committed_to_the_repository_verifies_in_a_fresh_clone() {
     let ctx = TestContext::new();
     let repo = ctx.work.join("repo");
-    let manifest = "entry_points:\n  train:\n    parameters: {alpha: float}\n    command: 'echo alpha={alpha} > model.txt'\n";
+    let manifest =
+        "entry_points:\n  train:\n    parameters: {alpha: float}\n    command: 'echo alpha={alpha} > model.txt'\n";
     ctx.git_repo(&repo, &[("MLproject", manifest), (".gitignore", "model.txt\n")]);
     ctx.lockstep().current_dir(&repo).args(["run", ".", "-e", "train", "-P", "alpha=0.5"]).assert().success();
     let record = crate::context::records_in(&repo.join(".lockstep")).remove(0);
@@ -359,7 +354,14 @@ fn a_record_committed_to_the_repository_verifies_in_a_fresh_clone() {
     ctx.git(&ctx.work, &["clone", "-q", repo.to_str().unwrap(), "ci-clone"]);
     fs::remove_dir_all(&repo).unwrap();
     let clone = ctx.work.join("ci-clone");
-    let out = ctx.lockstep().current_dir(&clone).args(["verify", "ci/record.json", "--json"]).assert().success().get_output().clone();
+    let out = ctx
+        .lockstep()
+        .current_dir(&clone)
+        .args(["verify", "ci/record.json", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let report = json(&out);
     assert_eq!(report["result"], "reproduced", "{report}");
     assert_eq!(report["files"][0]["path"], "model.txt");
