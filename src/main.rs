@@ -465,6 +465,10 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
     writeln!(out, "environment:  {}", r.environment.manager)?;
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
+    if let Some(id) = &r.verifies {
+        let result = r.verification.as_ref().map(|v| v.result.as_str()).unwrap_or("-");
+        writeln!(out, "verifies:     {id} ({result})")?;
+    }
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
     for o in &r.outputs {
         writeln!(out, "  {}  {:>10}  {}", &o.sha256[..16], o.size, o.path)?;
