@@ -50,7 +50,7 @@ impl Error {
             Error::Manifest(_) => ErrorClass::User,
             Error::Source(e) => e.class(),
             Error::Env(e) => e.class(),
-            Error::Exec(_) => ErrorClass::Internal,
+            Error::Exec(e) => e.class(),
             Error::Record(e) => e.class(),
             Error::Cache(_) => ErrorClass::Internal,
             Error::Fetch(_) => ErrorClass::User,
@@ -78,7 +78,8 @@ impl Error {
             Error::Record(e) => e.hint(),
             Error::Init(e) => e.hint(),
             Error::Run(e) => e.hint(),
-            Error::Exec(_) | Error::Cache(_) | Error::Fetch(_) => None,
+            Error::Exec(e) => e.hint(),
+            Error::Cache(_) | Error::Fetch(_) => None,
         }
     }
 }

@@ -9,12 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, EnvManager, Environment, PrepareContext};
+use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
-use crate::manifest::{self, EntryPoint, Manifest, ManifestError, ParamArgs, ParamValue};
+use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub echo: Echo,
     /// The caller's working directory, for relative paths.
     pub caller_dir: PathBuf,
+    /// `-A`, `--mount-project`, `--keep-container`.
+    pub docker: DockerFlags,
 }
 
 /// A finished run.
@@ -89,6 +91,7 @@ struct Planned {
     parameters: BTreeMap<String, String>,
     command: String,
     environment: Box<dyn Environment>,
+    docker: DockerPlan,
 }
 
 /// Run an entry point and record it.
@@ -163,7 +166,24 @@ fn plan(
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
     let environment = env::select(&manifest.env, opts.env_manager)?;
-    Ok(Planned { pending, src, entry_point, parameters, command, environment })
+    let docker = match (&manifest.env, environment.manager()) {
+        (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
+            spec,
+            &opts.docker,
+            manifest.name.as_deref(),
+            &src.info.tree_sha256,
+            &src.project_dir,
+            &opts.caller_dir,
+        )
+        .map_err(env::EnvError::from)?,
+        _ => {
+            if opts.docker.given() {
+                ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
+            }
+            DockerPlan::default()
+        }
+    };
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, docker })
 }
 
 /// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
@@ -176,7 +196,7 @@ fn execute(
     interrupts: &Interrupts,
     run_id: String,
 ) -> Result<RunOutcome, Error> {
-    let Planned { pending, src, entry_point: ep, parameters, command, environment } = planned;
+    let Planned { pending, src, entry_point: ep, parameters, command, environment, docker } = planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -206,12 +226,26 @@ fn execute(
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
-        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
+        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?;
         record.environment = prepared.record();
-        active.update(&record)?;
         let vars = child_variables(&run_id, &run_dir, cache);
-        let invocation = prepared.wrap(&command, &src.project_dir, &vars);
-        let before = Snapshot::take(&src.project_dir, exclusions)?;
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        // A container holding its own copy of the project hands its outputs over when it
+        // exits; `outputs:` globs then name files of that copy.
+        let copied_out = match invocation.container_with_outputs_inside() {
+            Some(container) => {
+                let also = record::matching_files(&src.project_dir, &ep.outputs, exclusions)?;
+                container.outputs = Some(env::ContainerOutputs { dest: run_dir.join("outputs"), also });
+                record.outputs_dir = run_dir.join("outputs");
+                true
+            }
+            None => false,
+        };
+        active.update(&record)?;
+        let before = match copied_out {
+            true => None,
+            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        };
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
@@ -222,9 +256,16 @@ fn execute(
         } else {
             RunStatus::Failed
         };
-        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, exclusions)?;
+        match &before {
+            Some(before) => {
+                record.outputs = record::collect_outputs(&src.project_dir, before, &ep.outputs, exclusions)?;
+                if !src.in_place {
+                    record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
+                }
+            }
+            None => record.outputs = record::list_outputs(&record.outputs_dir)?,
+        }
         if !src.in_place {
-            record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
             remove_workdir(&run_dir.join("work"));
         }
         Ok(outcome.exit_code())
