@@ -287,6 +287,10 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
     writeln!(out, "environment:  {}", r.environment.manager)?;
+    if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
+        let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
+        writeln!(out, "image:        {uri} ({id})")?;
+    }
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
     for o in &r.outputs {

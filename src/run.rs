@@ -280,7 +280,14 @@ fn execute(
             record.failure = Some(err.to_string());
             record.end_time = Some(fsutil::now_ms());
             active.update(&record)?;
-            Err(err)
+            // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
+            // have ended the entry point.
+            match (interrupts.received(), &err) {
+                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
+                    Err(RunError::Interrupted { signal }.into())
+                }
+                _ => Err(err),
+            }
         }
     }
 }

@@ -548,3 +548,111 @@ fn no_engine_is_a_clear_error() {
         assert_eq!(r["status"], "FAILED");
     }
 }
+
+/// A stand-in engine on a unix socket: it knows no image, and a pull never finishes. Returns
+/// the socket and a flag set once a pull began.
+fn engine_with_a_stuck_pull(dir: &Path) -> (PathBuf, Arc<Mutex<bool>>) {
+    let socket = dir.join("fake-engine.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let pulling = Arc::new(Mutex::new(false));
+    let flag = pulling.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    let _ = reader.read_exact(&mut body);
+                    let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+                    let reply = |status: &str, body: &str| {
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    let response = if path.ends_with("/version") {
+                        reply("200 OK", r#"{"Version":"fake","ApiVersion":"1.41","Os":"linux","Arch":"amd64"}"#)
+                    } else if path.ends_with("/images/create") {
+                        *flag.lock().unwrap() = true;
+                        let head =
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                        let line = "{\"status\":\"Pulling fs layer\",\"id\":\"abc\"}\n";
+                        let _ = write!(conn, "{head}{:x}\r\n{line}\r\n", line.len());
+                        // Never finishes: wait for the client to give up and close.
+                        let _ = reader.read_line(&mut String::new());
+                        return;
+                    } else {
+                        reply("404 Not Found", r#"{"message":"no such image"}"#)
+                    };
+                    if conn.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (socket, pulling)
+}
+
+#[test]
+fn sigint_stops_a_pull_and_the_run_is_killed() {
+    let ctx = TestContext::new();
+    docker_project(&ctx, "p", "somewhere/slow:1", "", "true");
+    let (socket, pulling) = engine_with_a_stuck_pull(&ctx.work);
+    let mut runner = ctx
+        .lockstep_process()
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .args(["run", "p"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(std::time::Duration::from_secs(20), || *pulling.lock().unwrap()), "the pull started");
+    let started = std::time::Instant::now();
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let status = runner.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the pull is abandoned at once");
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    runner.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("pulling somewhere/slow:1"), "{err}");
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "KILLED");
+    assert_eq!(r["failure"], "interrupted");
+}
+
+#[test]
+fn a_git_source_runs_from_its_commit() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let repo = docker_project(&ctx, "repo", &images.busybox, "", "cat version.txt > seen.txt");
+    ctx.git_repo(&repo, &[("version.txt", "committed\n")]);
+    fs::write(repo.join("version.txt"), "uncommitted\n").unwrap();
+    let url = format!("file://{}", repo.display());
+    let out = ctx.lockstep().args(["run", &url, "--json"]).assert().success().get_output().clone();
+    let r = record_of(&out);
+    assert_eq!(r["source"]["kind"], "git");
+    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+    assert_eq!(fs::read_to_string(run_dir.join("outputs/seen.txt")).unwrap(), "committed\n");
+    assert!(!run_dir.join("work").exists(), "the checkout is removed after the run");
+}

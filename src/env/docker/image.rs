@@ -2,7 +2,7 @@
 //! image, built `FROM` the base image's id with exactly the files of the project's tree hash,
 //! and tagged by content so that an existing tag means nothing to build.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use super::engine::{Engine, describe, is_not_found};
 use super::{DockerError, WORKDIR};
 use crate::cache::{self, Cache};
 use crate::source::tree::{Exclusions, FileMode, TreeEntry, hash_tree};
-use crate::{source, ui};
+use crate::ui;
 
 /// The Dockerfile of project images, from `templates/docker/Dockerfile`.
 const DOCKERFILE_TEMPLATE: &str = include_str!("../../../templates/docker/Dockerfile");
@@ -116,11 +116,15 @@ pub fn repository_name(name: Option<&str>) -> String {
     if out.is_empty() { "project".into() } else { out.to_string() }
 }
 
-/// The project image's Dockerfile for a base image.
-pub fn render_dockerfile(base: &BaseImage) -> String {
+/// The project image's Dockerfile for a base image and a tree.
+pub fn render_dockerfile(base: &BaseImage, tree_sha256: &str) -> String {
     let chown = base.user.as_deref().map(|u| format!("--chown={u} ")).unwrap_or_default();
+    // A JSON string is a valid quoted Dockerfile word.
+    let reference = serde_json::to_string(&base.reference).unwrap_or_default();
     DOCKERFILE_TEMPLATE
         .replace("{{base_image_id}}", &base.id)
+        .replace("{{base_image}}", &reference)
+        .replace("{{tree_sha256}}", tree_sha256)
         .replace("{{chown}}", &chown)
         .replace("{{workdir}}", WORKDIR)
 }
@@ -183,7 +187,7 @@ pub fn ensure_project(
     tree_sha256: &str,
     project_dir: &Path,
 ) -> Result<ProjectImage, DockerError> {
-    let dockerfile = render_dockerfile(base);
+    let dockerfile = render_dockerfile(base, tree_sha256);
     let key = cache::content_key(&ImageKey {
         schema: IMAGE_SCHEMA,
         base_image_id: &base.id,
@@ -199,13 +203,13 @@ pub fn ensure_project(
     if let Some(image) = inspect(engine, &tag)? {
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
-    let stat_cache = source::stat_cache_file(cache, project_dir).ok();
-    let tree = hash_tree(project_dir, &Exclusions::default(), stat_cache.as_deref())
+    // Hashed afresh: a build happens once per tree, and the context must be exactly the tree.
+    let tree = hash_tree(project_dir, &Exclusions::default(), None)
         .map_err(|e| DockerError::Context { message: e.to_string() })?;
     if tree.sha256 != tree_sha256 {
         return Err(DockerError::TreeChanged { path: project_dir.to_path_buf() });
     }
-    build(engine, base, &tag, tree_sha256, &dockerfile, project_dir, tree.entries)?;
+    build(engine, base, &tag, &dockerfile, project_dir, tree.entries)?;
     match inspect(engine, &tag)? {
         Some(image) => Ok(ProjectImage { id: image.id.unwrap_or_default(), tag }),
         None => Err(DockerError::Engine {
@@ -219,7 +223,6 @@ fn build(
     engine: &Engine,
     base: &BaseImage,
     tag: &str,
-    tree_sha256: &str,
     dockerfile: &str,
     project_dir: &Path,
     entries: Vec<TreeEntry>,
@@ -240,17 +243,11 @@ fn build(
         })
     };
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let labels = HashMap::from([
-        ("lockstep.tree_sha256".to_string(), tree_sha256.to_string()),
-        ("lockstep.base_image".to_string(), base.reference.clone()),
-        ("lockstep.base_image_id".to_string(), base.id.clone()),
-    ]);
     let options = BuildImageOptions {
         dockerfile: CONTEXT_DOCKERFILE.into(),
         t: Some(tag.to_string()),
         rm: true,
         forcerm: true,
-        labels: Some(labels),
         ..Default::default()
     };
     let built = engine.block_on_interruptible(async {
@@ -462,11 +459,17 @@ mod tests {
 
     #[test]
     fn dockerfile_builds_from_the_base_image_id() {
-        let d = render_dockerfile(&base(None));
+        let d = render_dockerfile(&base(None), "t123");
         assert!(d.contains("FROM sha256:abc\n"), "{d}");
+        assert!(
+            d.contains(
+                "LABEL lockstep.base_image=\"b:1\" lockstep.base_image_id=sha256:abc lockstep.tree_sha256=t123\n"
+            ),
+            "{d}"
+        );
         assert!(d.contains(&format!("COPY project/ {WORKDIR}/\n")), "{d}");
         assert!(d.contains(&format!("WORKDIR {WORKDIR}\n")), "{d}");
-        let d = render_dockerfile(&base(Some("1000:100")));
+        let d = render_dockerfile(&base(Some("1000:100")), "t");
         assert!(d.contains("COPY --chown=1000:100 project/"), "{d}");
         assert!(!d.contains("{{"), "every template variable is filled: {d}");
     }
