@@ -11,7 +11,9 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin lockstep 
 bin="$root/target/release/lockstep"
 baseline="$root/target/release/examples/docker_baseline"
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2> /dev/null || true; rm -rf "$work"' EXIT
+image=lockstep-bench/busybox:1
+project_image=
+trap 'kill $(jobs -p) 2> /dev/null || true; docker rmi -f $image $project_image > /dev/null 2>&1 || true; rm -rf "$work"' EXIT
 export LOCKSTEP_CACHE_DIR="$work/cache"
 cd "$work"
 
@@ -19,7 +21,6 @@ cd "$work"
 mkdir -p rootfs/bin rootfs/tmp
 cp "$(command -v busybox)" rootfs/bin/busybox
 for applet in $(rootfs/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "rootfs/bin/$applet"; done
-image=lockstep-bench/busybox:1
 tar -C rootfs -c . | docker import - "$image" > /dev/null
 
 mkdir trivial
@@ -35,7 +36,7 @@ socat -v "UNIX-LISTEN:$work/api.sock,fork" UNIX-CONNECT:/var/run/docker.sock 2> 
 sleep 0.5
 DOCKER_HOST="unix://$work/api.sock" "$bin" run trivial > /dev/null 2>&1
 sleep 0.2
-grep -aoE '^(GET|POST|DELETE|HEAD|PUT) /v[0-9.]+/[^ ?]*' "$work/api.log" | sed -E 's#/v[0-9.]+/#/#; s#[0-9a-f]{64}#ID#g' > "$work/calls.txt"
+grep -aoE '^(GET|POST|DELETE|HEAD|PUT) /[^ ?]*' "$work/api.log" | sed -E 's#/v[0-9.]+/#/#; s#[0-9a-f]{64}#ID#g' > "$work/calls.txt"
 
 python3 - "$out" "$work/calls.txt" <<'PY'
 import json, os, sys

@@ -31,8 +31,6 @@ pub struct Engine {
     docker: Docker,
     /// The address, as shown in messages.
     pub host: String,
-    /// The engine's version report (version, API version, OS, architecture).
-    pub version: SystemVersion,
     signals: SignalWatch,
 }
 
@@ -85,10 +83,7 @@ impl Engine {
             .map_err(|_| no_engine(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| no_engine(describe(&e)))?
             .with_timeout(REQUEST_TIMEOUT);
-        let version = runtime
-            .block_on(docker.version())
-            .map_err(|e| DockerError::Engine { action: "read the engine's version".into(), message: describe(&e) })?;
-        Ok(Engine { runtime, docker, host, version, signals })
+        Ok(Engine { runtime, docker, host, signals })
     }
 
     /// The API client.
@@ -126,9 +121,10 @@ impl Engine {
         })
     }
 
-    /// `os/arch` of the engine.
-    pub fn platform(&self) -> Option<String> {
-        Some(format!("{}/{}", self.version.os.as_deref()?, self.version.arch.as_deref()?))
+    /// The engine's version report (version, API version, OS, architecture).
+    pub fn version(&self) -> Result<SystemVersion, DockerError> {
+        self.block_on(self.docker.version())
+            .map_err(|e| DockerError::Engine { action: "read the engine's version".into(), message: describe(&e) })
     }
 }
 

@@ -474,7 +474,10 @@ mod tests {
         assert!(!d.contains("{{"), "every template variable is filled: {d}");
     }
 
-    fn context_of(dir: &Path) -> Result<Vec<(String, tar::EntryType, u32, Vec<u8>)>, ContextError> {
+    /// One entry of a context: path, kind, mode, content (or link target).
+    type ContextEntry = (String, tar::EntryType, u32, Vec<u8>);
+
+    fn context_of(dir: &Path) -> Result<Vec<ContextEntry>, ContextError> {
         let tree = hash_tree(dir, &Exclusions::default(), None).unwrap();
         let mut out = Vec::new();
         write_context(dir, &tree.entries, "FROM x\n", &mut out)?;

@@ -355,6 +355,7 @@ impl Environment for DockerEnvironment {
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let plan = ctx.docker;
         let engine = Engine::connect()?;
+        let version = engine.version()?;
         let base = image::ensure_base(&engine, &self.image)?;
         let project = match plan.mount_project {
             true => None,
@@ -374,9 +375,12 @@ impl Environment for DockerEnvironment {
         Ok(Box::new(PreparedDocker {
             base,
             project,
-            engine_version: engine.version.version.clone(),
-            engine_api_version: engine.version.api_version.clone(),
-            engine_platform: engine.platform(),
+            engine_platform: match (&version.os, &version.arch) {
+                (Some(os), Some(arch)) => Some(format!("{os}/{arch}")),
+                _ => None,
+            },
+            engine_version: version.version,
+            engine_api_version: version.api_version,
             plan: plan.clone(),
         }))
     }
@@ -449,7 +453,7 @@ impl PreparedEnv for PreparedDocker {
         env.push(("PYTHONUNBUFFERED".into(), "1".into()));
         env.push(("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into()));
         env.extend(plan.env.iter().cloned());
-        let mut host_config = HostConfig { ..plan.args.host_config.clone() };
+        let mut host_config = plan.args.host_config.clone();
         let mut binds = plan.binds.clone();
         if self.project.is_none() {
             binds.push(format!("{}:{WORKDIR}", cwd.display()));
