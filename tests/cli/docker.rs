@@ -439,6 +439,30 @@ fn sigint_kills_the_container_and_leaves_none() {
 }
 
 #[test]
+fn sigterm_reaches_the_entry_point_through_docker_init() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "sleepy", &images.busybox, "", "echo started; exec sleep 60");
+    let mut runner = ctx
+        .lockstep_process()
+        .env("LOCKSTEP_KILL_GRACE", "30")
+        .args(["run", "sleepy", "-A", "init"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "started");
+    let sent = std::time::Instant::now();
+    unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) };
+    assert_eq!(runner.wait().unwrap().code(), Some(143));
+    assert!(sent.elapsed() < std::time::Duration::from_secs(15), "no wait for the 30 s grace period");
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "KILLED");
+    assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0);
+}
+
+#[test]
 fn outputs_are_collected_from_the_container_and_hashed() {
     let Some(images) = images() else { return };
     let ctx = TestContext::new();
