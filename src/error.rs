@@ -59,7 +59,7 @@ impl Error {
             Error::Manifest(_) => ErrorClass::User,
             Error::Source(e) => e.class(),
             Error::Env(e) => e.class(),
-            Error::Exec(_) => ErrorClass::Internal,
+            Error::Exec(e) => e.class(),
             Error::Record(e) => e.class(),
             Error::Cache(_) => ErrorClass::Internal,
             Error::Fetch(_) => ErrorClass::User,
@@ -91,7 +91,8 @@ impl Error {
             Error::Init(e) => e.hint(),
             Error::Pack(e) => e.hint(),
             Error::Run(e) => e.hint(),
-            Error::Exec(_) | Error::Cache(_) | Error::Fetch(_) | Error::Verify(_) | Error::Status(_) => None,
+            Error::Exec(e) => e.hint(),
+            Error::Cache(_) | Error::Fetch(_) | Error::Verify(_) | Error::Status(_) => None,
         }
     }
 }

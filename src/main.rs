@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockstep::cache::Cache;
-use lockstep::env::EnvManager;
+use lockstep::env::{DockerFlags, EnvManager};
 use lockstep::exec::Echo;
 use lockstep::init::Template;
 use lockstep::record::{RunRecord, Store};
@@ -79,6 +79,20 @@ struct RunArgs {
     /// Print the final record as JSON on stdout; the entry point's stdout goes to stderr.
     #[arg(long)]
     json: bool,
+    /// Docker: a `docker run` option, as MLflow spells it (gpus=all is --gpus all, t is -t);
+    /// repeat for more.
+    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]")]
+    docker_args: Vec<String>,
+    /// Docker: run the base image as it is, with the project bind-mounted, instead of
+    /// building a project image.
+    #[arg(long, conflicts_with = "build_image")]
+    mount_project: bool,
+    /// Docker: build the project image (the default; accepted for MLflow's command lines).
+    #[arg(long)]
+    build_image: bool,
+    /// Docker: keep the container after the run instead of removing it.
+    #[arg(long)]
+    keep_container: bool,
     /// Do not run when the store has a FINISHED run of the same files, environment, entry
     /// point and parameters whose outputs are in place: print that run instead.
     #[arg(long)]
@@ -259,6 +273,11 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
         reuse: args.reuse,
         echo: if args.json { Echo::Stderr } else { Echo::Stdout },
         caller_dir: std::env::current_dir()?,
+        docker: DockerFlags {
+            args: args.docker_args,
+            mount_project: args.mount_project,
+            keep_container: args.keep_container,
+        },
     };
     let outcome = lockstep::run::run(&opts)?;
     let r = &outcome.record;
@@ -464,6 +483,10 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
     writeln!(out, "environment:  {}", r.environment.manager)?;
+    if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
+        let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
+        writeln!(out, "image:        {uri} ({id})")?;
+    }
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
     if let Some(id) = &r.verifies {
         let result = r.verification.as_ref().map(|v| v.result.as_str()).unwrap_or("-");

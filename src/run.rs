@@ -9,12 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, EnvManager, Environment, PrepareContext};
+use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
-use crate::manifest::{self, EntryPoint, Manifest, ManifestError, ParamArgs, ParamValue};
+use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub echo: Echo,
     /// The caller's working directory, for relative paths.
     pub caller_dir: PathBuf,
+    /// `-A`, `--mount-project`, `--keep-container`.
+    pub docker: DockerFlags,
 }
 
 /// A finished run.
@@ -115,9 +117,14 @@ impl Session {
 }
 
 /// How a run's environment is chosen.
-pub(crate) enum EnvChoice {
-    /// From the project's spec, or this manager.
-    Select(Option<EnvManager>),
+pub(crate) enum EnvChoice<'a> {
+    /// From the project's spec, or this manager; the Docker flags for docker_env projects.
+    Select {
+        /// `--env-manager`.
+        manager: Option<EnvManager>,
+        /// `-A`, `--mount-project`, `--keep-container`.
+        docker: &'a DockerFlags,
+    },
     /// This one (rebuilt from a lock, say).
     Given(Box<dyn Environment>),
 }
@@ -132,6 +139,8 @@ pub(crate) struct Planned {
     pub(crate) environment: Box<dyn Environment>,
     /// The run this one verifies.
     pub(crate) verifies: Option<String>,
+    /// The Docker settings of a docker_env run.
+    pub(crate) docker: DockerPlan,
 }
 
 /// Run an entry point and record it.
@@ -159,7 +168,14 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         exclusions: session.exclusions.clone(),
     };
     let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
-    plan_entry(pending, src, &opts.entry_point, args, &opts.caller_dir, EnvChoice::Select(opts.env_manager))
+    plan_entry(
+        pending,
+        src,
+        &opts.entry_point,
+        args,
+        &opts.caller_dir,
+        EnvChoice::Select { manager: opts.env_manager, docker: &opts.docker },
+    )
 }
 
 /// The checks on a resolved source: manifest, entry point, parameters (with path checks and
@@ -170,7 +186,7 @@ pub(crate) fn plan_entry(
     entry_point: &str,
     args: &ParamArgs,
     caller_dir: &Path,
-    env: EnvChoice,
+    env: EnvChoice<'_>,
 ) -> Result<Planned, Error> {
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
@@ -206,11 +222,31 @@ pub(crate) fn plan_entry(
         }
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let environment = match env {
-        EnvChoice::Select(requested) => env::select(&manifest.env, requested)?,
-        EnvChoice::Given(environment) => environment,
+    let (environment, docker) = match env {
+        EnvChoice::Select { manager, docker } => {
+            let environment = env::select(&manifest.env, manager)?;
+            let plan = match (&manifest.env, environment.manager()) {
+                (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
+                    spec,
+                    docker,
+                    manifest.name.as_deref(),
+                    &src.info.tree_sha256,
+                    &src.project_dir,
+                    caller_dir,
+                )
+                .map_err(env::EnvError::from)?,
+                _ => {
+                    if docker.given() {
+                        ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
+                    }
+                    DockerPlan::default()
+                }
+            };
+            (environment, plan)
+        }
+        EnvChoice::Given(environment) => (environment, DockerPlan::default()),
     };
-    Ok(Planned { pending, src, entry_point, parameters, command, environment, verifies: None })
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, verifies: None, docker })
 }
 
 /// A FINISHED run of the same files, environment, entry point and parameters whose outputs
@@ -259,7 +295,7 @@ pub(crate) fn execute(
     run_id: String,
 ) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Planned { pending, src, entry_point: ep, parameters, command, environment, verifies } = planned;
+    let Planned { pending, src, entry_point: ep, parameters, command, environment, verifies, docker } = planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -296,12 +332,26 @@ pub(crate) fn execute(
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
-        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
+        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?;
         record.environment = prepared.record();
-        active.update(&record)?;
         let vars = child_variables(&run_id, &run_dir, cache);
-        let invocation = prepared.wrap(&command, &src.project_dir, &vars);
-        let before = Snapshot::take(&src.project_dir, exclusions)?;
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        // A container holding its own copy of the project hands its outputs over when it
+        // exits; `outputs:` globs then name files of that copy.
+        let copied_out = match invocation.container_with_outputs_inside() {
+            Some(container) => {
+                let also = record::matching_files(&src.project_dir, &ep.outputs, exclusions)?;
+                container.outputs = Some(env::ContainerOutputs { dest: run_dir.join("outputs"), also });
+                record.outputs_dir = run_dir.join("outputs");
+                true
+            }
+            None => false,
+        };
+        active.update(&record)?;
+        let before = match copied_out {
+            true => None,
+            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        };
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
@@ -312,10 +362,17 @@ pub(crate) fn execute(
         } else {
             RunStatus::Failed
         };
-        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, exclusions)?;
+        match &before {
+            Some(before) => {
+                record.outputs = record::collect_outputs(&src.project_dir, before, &ep.outputs, exclusions)?;
+                if !src.in_place {
+                    record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
+                }
+            }
+            None => record.outputs = record::list_outputs(&record.outputs_dir)?,
+        }
         record.source.input_tree_sha256 = input_tree_sha256(&src, &record.outputs);
         if !src.in_place {
-            record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
             remove_workdir(&run_dir.join("work"));
         }
         Ok(outcome.exit_code())
@@ -330,7 +387,14 @@ pub(crate) fn execute(
             record.failure = Some(err.to_string());
             record.end_time = Some(fsutil::now_ms());
             active.update(&record)?;
-            Err(err)
+            // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
+            // have ended the entry point.
+            match (interrupts.received(), &err) {
+                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
+                    Err(RunError::Interrupted { signal }.into())
+                }
+                _ => Err(err),
+            }
         }
     }
 }

@@ -195,6 +195,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         reuse: false,
         echo: opts.echo,
         caller_dir: opts.caller_dir.clone(),
+        docker: Default::default(),
     };
     let outcome = run::execute(&run_opts, planned, &session, run_id)?;
     let mut rerun = outcome.record;

@@ -2,6 +2,7 @@
 //! environment spec and the `--env-manager` flag, prepares itself (build or reuse), and the
 //! prepared environment wraps a rendered command into an [`Invocation`] for `exec`.
 
+pub mod docker;
 mod local;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::cache::Cache;
 use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
+pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
 
 /// A way of providing a project's environment.
@@ -85,6 +87,9 @@ pub enum EnvError {
         /// The manager that would build it.
         manager: EnvManager,
     },
+    /// A Docker environment or its engine.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
 }
 
 impl EnvError {
@@ -92,6 +97,7 @@ impl EnvError {
     pub fn class(&self) -> ErrorClass {
         match self {
             EnvError::NotBuilt { .. } | EnvError::LockNotSupported { .. } => ErrorClass::User,
+            EnvError::Docker(e) => e.class(),
         }
     }
 
@@ -102,6 +108,7 @@ impl EnvError {
                 Some("run it with the tools already on this machine: --env-manager local".into())
             }
             EnvError::LockNotSupported { .. } => None,
+            EnvError::Docker(e) => e.hint(),
         }
     }
 }
@@ -116,9 +123,18 @@ pub struct EnvRecord {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
-/// What `exec` runs: a program with arguments, extra environment variables and a directory.
+/// What `exec` runs: a process, or a container.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Invocation {
+pub enum Invocation {
+    /// A program on this machine.
+    Process(Process),
+    /// A container, run through the Docker engine.
+    Container(Box<ContainerSpec>),
+}
+
+/// A program with arguments, extra environment variables and a directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
     /// The program.
     pub program: OsString,
     /// Its arguments.
@@ -132,11 +148,20 @@ pub struct Invocation {
 impl Invocation {
     /// `bash -c command` in `cwd` with `vars` added, as MLflow runs entry points.
     pub fn shell(command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
-        Invocation {
+        Invocation::Process(Process {
             program: "bash".into(),
             args: vec!["-c".into(), command.into()],
             env: vars.iter().map(|(k, v)| (k.into(), v.into())).collect(),
             cwd: cwd.to_path_buf(),
+        })
+    }
+
+    /// The container, when this is one whose outputs must be copied out of it (its project
+    /// lives inside the image).
+    pub fn container_with_outputs_inside(&mut self) -> Option<&mut ContainerSpec> {
+        match self {
+            Invocation::Container(c) if c.project_inside => Some(c),
+            _ => None,
         }
     }
 }
@@ -148,6 +173,8 @@ pub struct PrepareContext<'a> {
     pub project_dir: &'a Path,
     /// The cache for built environments.
     pub cache: &'a Cache,
+    /// The run's Docker settings (the default for other managers).
+    pub docker: &'a DockerPlan,
 }
 
 /// An environment manager chosen for a project, not yet prepared.
@@ -183,6 +210,7 @@ pub fn select(spec: &EnvSpec, requested: Option<EnvManager>) -> Result<Box<dyn E
     });
     match manager {
         EnvManager::Local => Ok(Box::new(LocalEnvironment)),
+        EnvManager::Docker => Ok(Box::new(DockerEnvironment::new(spec)?)),
         other => Err(EnvError::NotBuilt { kind: spec_kind_for(spec, other), manager: other }),
     }
 }
@@ -218,7 +246,12 @@ mod tests {
         assert!(err.hint().unwrap().contains("--env-manager local"));
         assert_eq!(select(&python, Some(EnvManager::Local)).unwrap().manager(), EnvManager::Local);
         let docker = EnvSpec::Docker(DockerEnv { image: "x".into(), volumes: vec![], environment: vec![] });
-        assert!(matches!(select(&docker, None).err().unwrap(), EnvError::NotBuilt { manager: EnvManager::Docker, .. }));
+        assert_eq!(select(&docker, None).unwrap().manager(), EnvManager::Docker);
+        assert_eq!(select(&docker, Some(EnvManager::Local)).unwrap().manager(), EnvManager::Local);
+        assert!(matches!(
+            select(&EnvSpec::None, Some(EnvManager::Docker)).err().unwrap(),
+            EnvError::Docker(DockerError::NoDockerEnv)
+        ));
         assert!(matches!(
             select(&EnvSpec::None, Some(EnvManager::Conda)).err().unwrap(),
             EnvError::NotBuilt { kind: "conda_env", .. }

@@ -12,7 +12,7 @@ use crate::env::EnvRecord;
 use crate::error::ErrorClass;
 use crate::source::SourceInfo;
 
-pub use outputs::{OutputFile, Snapshot, collect_outputs, move_outputs};
+pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use store::{ActiveRun, PendingRun, Store};
 
 /// The schema of `record.json`.

@@ -42,13 +42,18 @@ impl TestContext {
 
     /// Environment variables every command of the test gets.
     pub fn envs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut envs = vec![
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("HOME", self.home.display().to_string()),
             ("LOCKSTEP_CACHE_DIR", self.cache.display().to_string()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
             ("LANG", "C.UTF-8".into()),
-        ]
+        ];
+        // The Docker tests use the engine the machine names.
+        if let Ok(host) = std::env::var("DOCKER_HOST") {
+            envs.push(("DOCKER_HOST", host));
+        }
+        envs
     }
 
     /// `lockstep ARGS` in the work directory, with a clean environment.

@@ -3,6 +3,7 @@
 mod context;
 
 mod bad_input;
+mod docker;
 mod examples;
 mod git_sources;
 mod init;
