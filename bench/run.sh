@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces the numbers in BENCHMARKS.md: `bench/run.sh` (needs hyperfine: apt-get install hyperfine).
-# Prints a markdown report; raw hyperfine JSON stays in $BENCH_OUT (default: target/bench).
+# Reproduces the numbers in BENCHMARKS.md: `bench/run.sh [SECTION...]` with sections
+# run, tree, pack, verify (default: all). Needs hyperfine (apt-get install hyperfine).
+# Prints markdown; hyperfine's raw JSON goes to $BENCH_OUT (default: target/bench).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$root/target/bench}
@@ -11,54 +12,73 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export LOCKSTEP_CACHE_DIR="$work/cache"
 cd "$work"
+sections=${*:-run tree pack verify}
 
-# (a) The overhead of `lockstep run` on a trivial entry point, against running its command directly.
-mkdir trivial
-printf 'name: trivial\nentry_points:\n  main:\n    command: "true"\n' > trivial/MLproject
-"$bin" run trivial > /dev/null 2>&1
-hyperfine -N --warmup 10 --runs 100 --export-json "$out/run-overhead.json" \
-  "bash -c true" "$bin run trivial" > /dev/null
+report() { python3 "$root/bench/report.py" "$out" "$@"; }
 
-# (b) Tree hashing of 10,000 files (200 MiB), cold (no stat cache) and warm, against sha256sum.
-python3 - <<'PY'
-import os
-rng = os.urandom
+# 10,000 files of 20 KiB (200 MiB) in 100 directories; `mixed` makes half of them CSV text
+# (compressible) and half random bytes, `random` all random.
+make_tree() {
+  python3 - "$1" "$2" <<'PY'
+import os, random, sys
+dest, kind = sys.argv[1], sys.argv[2]
 size = 200 * 1024 * 1024 // 10000
+rng = random.Random(7)
 for d in range(100):
-    os.makedirs(f"tree/d{d:03}", exist_ok=True)
+    os.makedirs(f"{dest}/d{d:03}", exist_ok=True)
     for f in range(100):
-        with open(f"tree/d{d:03}/f{f:03}.bin", "wb") as fh:
-            fh.write(rng(size))
+        if kind == "mixed" and f % 2 == 0:
+            rows = []
+            while sum(len(r) for r in rows) < size:
+                rows.append(f"{rng.randrange(10**6)},{rng.random():.6f},{rng.choice(['train','test','val'])}\n")
+            data = "".join(rows).encode()[:size]
+        else:
+            data = os.urandom(size)
+        with open(f"{dest}/d{d:03}/f{f:03}.bin", "wb") as fh:
+            fh.write(data)
 PY
-"$bin" hash tree > /dev/null
-hyperfine -N --warmup 2 --runs 10 --export-json "$out/tree-hash.json" \
-  "$bin hash --no-cache tree" "$bin hash tree" > /dev/null
-hyperfine --warmup 2 --runs 10 --export-json "$out/sha256sum.json" \
-  "find tree -type f -print0 | xargs -0 sha256sum > /dev/null" > /dev/null
+}
 
-python3 - "$out" <<'PY'
-import json, os, sys
-out = sys.argv[1]
-def load(name):
-    return {r["command"]: r for r in json.load(open(os.path.join(out, name)))["results"]}
-ms = lambda r: r["mean"] * 1000
-sd = lambda r: r["stddev"] * 1000
-cores = os.cpu_count()
-a = list(load("run-overhead.json").values())
-direct, run = a[0], a[1]
-print("## Run overhead (trivial entry point)\n")
-print("| command | mean | stddev |\n|---|---|---|")
-for r in a:
-    print(f"| `{r['command'].split('/')[-1]}` | {ms(r):.2f} ms | {sd(r):.2f} ms |")
-print(f"\nAdded by lockstep: **{ms(run) - ms(direct):.2f} ms** (ratio {run['mean'] / direct['mean']:.1f}x).\n")
-b = list(load("tree-hash.json").values()) + list(load("sha256sum.json").values())
-mib = 200
-print("## Tree hash (10,000 files, 200 MiB)\n")
-print("| command | mean | throughput |\n|---|---|---|")
-for r in b:
-    gib_s = mib / 1024 / r["mean"]
-    print(f"| `{r['command'].replace(os.path.dirname(r['command'].split()[0]) + '/', '') if r['command'].startswith('/') else r['command']}` | {ms(r):.1f} ms | {gib_s:.2f} GiB/s |")
-cold = b[0]
-print(f"\nCold: {mib / 1024 / cold['mean'] / cores:.2f} GiB/s per core on {cores} cores; warm: {ms(b[1]):.1f} ms; "
-      f"cold is {b[2]['mean'] / cold['mean']:.1f}x faster than sha256sum.")
-PY
+for section in $sections; do
+  case $section in
+    run)
+      # The overhead of `lockstep run` on a trivial entry point, against its command run directly.
+      mkdir -p trivial
+      printf 'name: trivial\nentry_points:\n  main:\n    command: "true"\n' > trivial/MLproject
+      "$bin" run trivial > /dev/null 2>&1
+      hyperfine -N --warmup 10 --runs 100 --export-json "$out/run-overhead.json" \
+        "bash -c true" "$bin run trivial" > /dev/null
+      report run ;;
+    tree)
+      # Tree hashing, cold (no stat cache) and warm, against sha256sum over the same files.
+      make_tree tree random
+      "$bin" hash tree > /dev/null
+      hyperfine -N --warmup 2 --runs 10 --export-json "$out/tree-hash.json" \
+        "$bin hash --no-cache tree" "$bin hash tree" > /dev/null
+      hyperfine --warmup 2 --runs 10 --export-json "$out/sha256sum.json" \
+        "find tree -type f -print0 | xargs -0 sha256sum > /dev/null" > /dev/null
+      report tree ;;
+    pack)
+      # Pack and unpack against tar czf / tar xzf, on a tree that is half text, half random.
+      make_tree mixed mixed
+      hyperfine --warmup 1 --runs 5 --export-json "$out/pack.json" \
+        "$bin pack mixed -o lockstep.tar.gz > /dev/null" \
+        "tar czf tar.tar.gz mixed" > /dev/null
+      hyperfine --warmup 1 --runs 5 --prepare "rm -rf u1 u2; mkdir u2" --export-json "$out/unpack.json" \
+        "$bin unpack lockstep.tar.gz u1 > /dev/null" \
+        "tar xzf tar.tar.gz -C u2" > /dev/null
+      report pack "$(stat -c %s lockstep.tar.gz)" "$(stat -c %s tar.tar.gz)" ;;
+    verify)
+      # verify's own cost beyond the re-run: verify of a trivial run against an isolated run
+      # of the same project (what verify re-runs).
+      mkdir -p small
+      printf 'name: small\nentry_points:\n  main:\n    command: "echo 42 > out.txt"\n' > small/MLproject
+      for i in $(seq 50); do echo "file $i" > "small/f$i.txt"; done
+      "$bin" run small > /dev/null 2>&1
+      id=$("$bin" runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
+      hyperfine -N --warmup 3 --runs 30 --export-json "$out/verify.json" \
+        "$bin run small --isolated" "$bin verify $id" > /dev/null
+      report verify ;;
+    *) echo "unknown section $section" >&2; exit 2 ;;
+  esac
+done

@@ -1,6 +1,6 @@
 //! The crate-wide error type: one variant per pipeline stage, each classified for the exit code.
 
-use crate::{cache, env, exec, fetch, init, manifest, record, run, source};
+use crate::{cache, env, exec, fetch, init, manifest, pack, record, run, source, status, verify};
 
 /// Whether an error is the user's to fix (exit 2) or a fault of lockstep or the machine (exit 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +35,18 @@ pub enum Error {
     /// Downloading a file.
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    /// Packing a project.
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
     /// Writing a starter project.
     #[error(transparent)]
     Init(#[from] init::InitError),
+    /// Verifying a run.
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    /// Checking a run's status.
+    #[error(transparent)]
+    Status(#[from] status::StatusError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] run::RunError),
@@ -50,11 +59,14 @@ impl Error {
             Error::Manifest(_) => ErrorClass::User,
             Error::Source(e) => e.class(),
             Error::Env(e) => e.class(),
-            Error::Exec(_) => ErrorClass::Internal,
+            Error::Exec(e) => e.class(),
             Error::Record(e) => e.class(),
             Error::Cache(_) => ErrorClass::Internal,
             Error::Fetch(_) => ErrorClass::User,
             Error::Init(e) => e.class(),
+            Error::Pack(e) => e.class(),
+            Error::Verify(e) => e.class(),
+            Error::Status(e) => e.class(),
             Error::Run(e) => e.class(),
         }
     }
@@ -77,8 +89,10 @@ impl Error {
             Error::Env(e) => e.hint(),
             Error::Record(e) => e.hint(),
             Error::Init(e) => e.hint(),
+            Error::Pack(e) => e.hint(),
             Error::Run(e) => e.hint(),
-            Error::Exec(_) | Error::Cache(_) | Error::Fetch(_) => None,
+            Error::Exec(e) => e.hint(),
+            Error::Cache(_) | Error::Fetch(_) | Error::Verify(_) | Error::Status(_) => None,
         }
     }
 }

@@ -11,11 +11,14 @@ pub mod fetch;
 pub mod fsutil;
 pub mod init;
 pub mod manifest;
+pub mod pack;
 pub mod progress;
 pub mod record;
 pub mod run;
 pub mod source;
+pub mod status;
 pub mod ui;
+pub mod verify;
 
 pub use error::{Error, ErrorClass};
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockstep::cache::Cache;
-use lockstep::env::EnvManager;
+use lockstep::env::{DockerFlags, EnvManager};
 use lockstep::exec::Echo;
 use lockstep::init::Template;
 use lockstep::record::{RunRecord, Store};
@@ -29,6 +29,14 @@ enum Command {
     Runs(ListArgs),
     /// Show one run.
     Show(ShowArgs),
+    /// Write a deterministic .tar.gz of a project (and optionally a run's record).
+    Pack(PackArgs),
+    /// Extract an archive safely (checking it against its manifest) and print its tree hash.
+    Unpack(UnpackArgs),
+    /// Re-run a recorded run from its exact source and environment; compare its outputs.
+    Verify(VerifyArgs),
+    /// Would a re-run start from the same source and environment? Runs nothing.
+    Status(StatusArgs),
     /// Write a starter project.
     Init(InitArgs),
     /// Print the tree hash of a project directory.
@@ -102,6 +110,83 @@ struct RunArgs {
     /// Print the final record as JSON on stdout; the entry point's stdout goes to stderr.
     #[arg(long)]
     json: bool,
+    /// Docker: a `docker run` option, as MLflow spells it (gpus=all is --gpus all, t is -t);
+    /// repeat for more.
+    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]")]
+    docker_args: Vec<String>,
+    /// Docker: run the base image as it is, with the project bind-mounted, instead of
+    /// building a project image.
+    #[arg(long, conflicts_with = "build_image")]
+    mount_project: bool,
+    /// Docker: build the project image (the default; accepted for MLflow's command lines).
+    #[arg(long)]
+    build_image: bool,
+    /// Docker: keep the container after the run instead of removing it.
+    #[arg(long)]
+    keep_container: bool,
+    /// Do not run when the store has a FINISHED run of the same files, environment, entry
+    /// point and parameters whose outputs are in place: print that run instead.
+    #[arg(long)]
+    reuse: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Args)]
+struct PackArgs {
+    /// A project directory, git URL or archive, optionally followed by #subdirectory.
+    uri: String,
+    /// The archive to write (default: NAME-TREEHASH.tar.gz here).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// A branch, tag or commit, for git sources.
+    #[arg(short, long, value_name = "VERSION")]
+    version: Option<String>,
+    /// Put this run's record in the archive, so that it can be verified elsewhere.
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Args)]
+struct UnpackArgs {
+    /// A .tar.gz, .tgz or .zip file, or an http(s) URL of one.
+    archive: String,
+    /// The directory to extract into; it must not exist yet.
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// A run id (or prefix), a record.json file, or an archive made by `pack --run`.
+    target: String,
+    /// Leave outputs matching this glob out of the comparison; repeat for more.
+    #[arg(long, value_name = "GLOB")]
+    ignore: Vec<String>,
+    /// Numbers in JSON and CSV outputs may differ by this relative tolerance.
+    #[arg(long, value_name = "X")]
+    rtol: Option<f64>,
+    /// Use this project directory for a local run instead of the recorded one.
+    #[arg(long, value_name = "DIR")]
+    source: Option<PathBuf>,
+    /// Print the report as JSON on stdout; the re-run's stdout goes to stderr.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// A run id (or prefix) or a record.json file.
+    target: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -167,6 +252,10 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(args),
         Command::Runs(args) => cmd_runs(args),
         Command::Show(args) => cmd_show(args),
+        Command::Pack(args) => cmd_pack(args),
+        Command::Unpack(args) => cmd_unpack(args),
+        Command::Verify(args) => cmd_verify(args),
+        Command::Status(args) => cmd_status(args),
         Command::Init(args) => cmd_init(args),
         Command::Hash(args) => cmd_hash(args),
         Command::Env(EnvCommand::List(args)) => cmd_env_list(args),
@@ -214,22 +303,148 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
         experiment_name: args.experiment_name,
         store: args.store.store,
         isolated: args.isolated,
+        reuse: args.reuse,
         echo: if args.json { Echo::Stderr } else { Echo::Stdout },
         caller_dir: std::env::current_dir()?,
+        docker: DockerFlags {
+            args: args.docker_args,
+            mount_project: args.mount_project,
+            keep_container: args.keep_container,
+        },
     };
     let outcome = lockstep::run::run(&opts)?;
     let r = &outcome.record;
-    lockstep::ui::note(&format!(
-        "run {} {} (exit code {}) in {}",
-        r.run_id,
-        r.status.name(),
-        outcome.exit_code,
-        format_duration(r.duration_ms())
-    ));
+    if outcome.reused {
+        lockstep::ui::note(&format!(
+            "reusing run {} ({} at {}): same files, environment, entry point and parameters; nothing ran",
+            r.run_id,
+            r.status.name(),
+            format_time(r.start_time)
+        ));
+    } else {
+        lockstep::ui::note(&format!(
+            "run {} {} (exit code {}) in {}",
+            r.run_id,
+            r.status.name(),
+            outcome.exit_code,
+            format_duration(r.duration_ms())
+        ));
+    }
     if args.json {
         print_json(r)?;
     }
     Ok(outcome.exit_code)
+}
+
+fn cmd_pack(args: PackArgs) -> anyhow::Result<i32> {
+    let caller_dir = std::env::current_dir()?;
+    let record = match &args.run {
+        Some(id) => {
+            let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+            Some(store.find(id).map_err(lockstep::Error::from)?)
+        }
+        None => None,
+    };
+    let opts = lockstep::pack::PackOptions {
+        uri: &args.uri,
+        version: args.version.as_deref(),
+        output: args.output,
+        run: record.as_ref(),
+        caller_dir: &caller_dir,
+    };
+    let packed = lockstep::pack::pack(&opts, &Cache::from_env().map_err(lockstep::Error::from)?)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        let summary = serde_json::json!({
+            "path": packed.path,
+            "tree_sha256": packed.tree_sha256,
+            "files": packed.files,
+            "bytes": packed.bytes,
+            "run_id": record.as_ref().map(|r| &r.run_id),
+        });
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        lockstep::ui::note(&format!(
+            "packed {} files ({} bytes, tree {})",
+            packed.files,
+            packed.bytes,
+            &packed.tree_sha256[..12]
+        ));
+        writeln!(out, "{}", packed.path.display())?;
+    }
+    Ok(0)
+}
+
+fn cmd_unpack(args: UnpackArgs) -> anyhow::Result<i32> {
+    let caller_dir = std::env::current_dir()?;
+    let tree_sha256 = lockstep::source::unpack(&args.archive, &caller_dir.join(&args.dir), &caller_dir)
+        .map_err(lockstep::Error::from)?;
+    writeln!(io::stdout().lock(), "{tree_sha256}")?;
+    Ok(0)
+}
+
+fn cmd_verify(args: VerifyArgs) -> anyhow::Result<i32> {
+    let opts = lockstep::verify::VerifyOptions {
+        target: args.target,
+        ignore: args.ignore,
+        rtol: args.rtol,
+        source_dir: args.source,
+        store: args.store.store,
+        echo: if args.json { Echo::Stderr } else { Echo::Stdout },
+        caller_dir: std::env::current_dir()?,
+    };
+    let report = lockstep::verify::verify(&opts)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(report.exit_code());
+    }
+    for f in &report.files {
+        let label = match f.result {
+            lockstep::verify::FileResult::Identical => "identical",
+            lockstep::verify::FileResult::WithinTolerance => "within tolerance",
+            lockstep::verify::FileResult::Differs => "DIFFERS",
+            lockstep::verify::FileResult::Missing => "MISSING",
+            lockstep::verify::FileResult::Extra => "EXTRA",
+            lockstep::verify::FileResult::Ignored => "ignored",
+        };
+        writeln!(out, "{label:<16} {}", f.path)?;
+        if let Some(detail) = &f.detail {
+            for line in detail.lines() {
+                writeln!(out, "    {line}")?;
+            }
+        }
+    }
+    let verdict = match report.result.as_str() {
+        "reproduced" => "reproduced: every output matches".to_string(),
+        "failed" => format!(
+            "not reproduced: the re-run ended {} (exit code {})",
+            report.rerun_status.name(),
+            report.rerun_exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+        ),
+        _ => "not reproduced: outputs differ".to_string(),
+    };
+    writeln!(out, "{verdict} (run {}, verified by run {})", report.run_id, report.verification_run_id)?;
+    Ok(report.exit_code())
+}
+
+fn cmd_status(args: StatusArgs) -> anyhow::Result<i32> {
+    let report = lockstep::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(report.exit_code());
+    }
+    for (name, part) in [("source", &report.source), ("environment", &report.environment)] {
+        writeln!(out, "{name:<12} {:<9} {}", if part.same { "same" } else { "CHANGED" }, part.detail)?;
+        for change in &part.changes {
+            writeln!(out, "    {change}")?;
+        }
+    }
+    Ok(report.exit_code())
 }
 
 fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
@@ -301,7 +516,15 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
     writeln!(out, "environment:  {}", format_environment(&r.environment))?;
+    if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
+        let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
+        writeln!(out, "image:        {uri} ({id})")?;
+    }
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
+    if let Some(id) = &r.verifies {
+        let result = r.verification.as_ref().map(|v| v.result.as_str()).unwrap_or("-");
+        writeln!(out, "verifies:     {id} ({result})")?;
+    }
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
     for o in &r.outputs {
         writeln!(out, "  {}  {:>10}  {}", &o.sha256[..16], o.size, o.path)?;
@@ -328,9 +551,7 @@ fn cmd_hash(args: HashArgs) -> anyhow::Result<i32> {
     let tree = hash_dir(&args.dir, !args.no_cache).map_err(lockstep::Error::from)?;
     let mut out = io::stdout().lock();
     if args.files {
-        for e in &tree.entries {
-            writeln!(out, "{} {} {}", e.mode.octal(), lockstep::fsutil::hex(&e.sha256), e.path.display())?;
-        }
+        out.write_all(tree.listing().as_bytes())?;
     }
     writeln!(out, "{}", tree.sha256)?;
     Ok(0)
@@ -459,10 +680,7 @@ fn format_params(r: &RunRecord) -> String {
 
 fn format_source(r: &RunRecord) -> String {
     let s = &r.source;
-    let kind = match s.kind {
-        lockstep::source::SourceKind::Local => "local",
-        lockstep::source::SourceKind::Git => "git",
-    };
+    let kind = s.kind.name();
     match &s.commit {
         Some(c) => format!("{kind} {}{}", &c[..12.min(c.len())], if s.dirty { "+dirty" } else { "" }),
         None => format!("{kind} {}", &s.tree_sha256[..12]),

@@ -1,23 +1,24 @@
 //! `lockstep run`: the pipeline's stages composed.
 //!
 //! Everything that can be checked before running (parameters, source, version, manifest,
-//! environment) is checked before the RUNNING record is written: bad input leaves no run
-//! behind. The environment is prepared (built or reused) in that phase too, since its
-//! failures are mostly bad input (an unknown package, versions that conflict, an unreachable
-//! index): a run starts when its environment is ready. From the record on, every path ends
-//! the run as FINISHED, FAILED or KILLED.
+//! environment choice) is checked before the RUNNING record is written: bad input leaves no
+//! run behind. Virtualenvs and conda environments are also prepared (built or reused) in that
+//! phase, since their failures are the user's input (an unknown package, versions that
+//! conflict, an unreachable index or channel, no matching Python); Docker images are built once
+//! the run is recorded, their build part of the run. From the record on, every path ends the
+//! run as FINISHED, FAILED or KILLED.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, EnvManager, PrepareContext, PreparedEnv};
+use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
-use crate::manifest::{self, EntryPoint, Manifest, ManifestError, ParamArgs, ParamValue};
+use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
@@ -43,10 +44,14 @@ pub struct RunOptions {
     pub store: PathBuf,
     /// Run a local directory in a fresh copy.
     pub isolated: bool,
+    /// Print an equivalent FINISHED run instead of running, when the store has one.
+    pub reuse: bool,
     /// Where the entry point's stdout goes.
     pub echo: Echo,
     /// The caller's working directory, for relative paths.
     pub caller_dir: PathBuf,
+    /// `-A`, `--mount-project`, `--keep-container`.
+    pub docker: DockerFlags,
 }
 
 /// A finished run.
@@ -56,6 +61,8 @@ pub struct RunOutcome {
     pub record: RunRecord,
     /// The exit code lockstep should end with.
     pub exit_code: i32,
+    /// Whether an earlier, equivalent run was reused instead of running (`--reuse`).
+    pub reused: bool,
 }
 
 /// Errors of composing a run that belong to no single stage.
@@ -84,58 +91,116 @@ impl RunError {
     }
 }
 
+/// What a command that runs entry points holds for its whole life: signal handling, the
+/// cache, the store.
+pub(crate) struct Session {
+    pub(crate) interrupts: Interrupts,
+    pub(crate) cache: Cache,
+    pub(crate) store: Store,
+    pub(crate) exclusions: Exclusions,
+}
+
+impl Session {
+    /// Start catching SIGINT/SIGTERM and open the cache and the store.
+    pub(crate) fn open(store: &Path) -> Result<Session, Error> {
+        let interrupts = Interrupts::install().map_err(RunError::Signals)?;
+        let cache = Cache::from_env()?;
+        let store = Store::open(store)?;
+        let exclusions = Exclusions::new([store.root().to_path_buf()]);
+        Ok(Session { interrupts, cache, store, exclusions })
+    }
+
+    /// Turn an error of the checks into "interrupted" when a signal came meanwhile (say, a
+    /// Ctrl-C that also stopped a git fetch): the signal is what ends the command.
+    pub(crate) fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        match self.interrupts.received() {
+            Some(signal) => Err(RunError::Interrupted { signal }.into()),
+            None => result,
+        }
+    }
+}
+
+/// How a run's environment is chosen.
+pub(crate) enum EnvChoice<'a> {
+    /// From the project's spec, or this manager; the Docker flags for docker_env projects.
+    Select {
+        /// `--env-manager`.
+        manager: Option<EnvManager>,
+        /// `-A`, `--mount-project`, `--keep-container`.
+        docker: &'a DockerFlags,
+    },
+    /// This one (rebuilt from a lock, say).
+    Given(Box<dyn Environment>),
+}
+
 /// A run that passed every check and can start: its directory exists, its record does not.
-struct Planned {
-    pending: PendingRun,
-    src: ResolvedSource,
-    entry_point: EntryPoint,
-    parameters: BTreeMap<String, String>,
-    command: String,
-    environment: Box<dyn PreparedEnv>,
+pub(crate) struct Planned {
+    pub(crate) pending: PendingRun,
+    pub(crate) src: ResolvedSource,
+    pub(crate) entry_point: EntryPoint,
+    pub(crate) parameters: BTreeMap<String, String>,
+    pub(crate) command: String,
+    pub(crate) environment: Box<dyn Environment>,
+    /// The environment, when it is prepared before the run starts.
+    pub(crate) prepared: Option<Box<dyn PreparedEnv>>,
+    /// The run this one verifies.
+    pub(crate) verifies: Option<String>,
+    /// The Docker settings of a docker_env run.
+    pub(crate) docker: DockerPlan,
 }
 
 /// Run an entry point and record it.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     let args = ParamArgs::parse(&opts.params)?;
-    let interrupts = Interrupts::install().map_err(RunError::Signals)?;
-    let cache = Cache::from_env()?;
-    let store = Store::open(&opts.store)?;
-    let exclusions = Exclusions::new([store.root().to_path_buf()]);
+    let session = Session::open(&opts.store)?;
     let run_id = fsutil::random_hex(16);
-    // A signal during the checks (say, a Ctrl-C that also stopped a git fetch) is what ends
-    // the command, not the error it caused.
-    let planned = plan(opts, &args, &cache, &store, &exclusions, &run_id);
-    if let Some(signal) = interrupts.received() {
-        return Err(RunError::Interrupted { signal }.into());
+    let planned = session.checked(plan(opts, &args, &session, &run_id))?;
+    if opts.reuse
+        && let Some(record) = find_equivalent(&session.store, &planned)?
+    {
+        return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
-    let planned = planned?;
-    execute(opts, planned, &cache, &exclusions, &interrupts, run_id)
+    execute(opts, planned, &session, run_id)
 }
 
-/// Everything that can be checked before running: source, version, manifest, entry point,
-/// parameters (with path checks and downloads), command, and the environment, prepared.
-fn plan(
-    opts: &RunOptions,
-    args: &ParamArgs,
-    cache: &Cache,
-    store: &Store,
-    exclusions: &Exclusions,
-    run_id: &str,
-) -> Result<Planned, Error> {
-    let pending = store.create_run(run_id)?;
+/// Everything that can be checked before running: source, version, then the entry point.
+fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<Planned, Error> {
+    let pending = session.store.create_run(run_id)?;
     let request = SourceRequest {
         uri: &opts.uri,
         version: opts.version.as_deref(),
         isolated: opts.isolated,
         caller_dir: &opts.caller_dir,
-        exclusions: exclusions.clone(),
+        exclusions: session.exclusions.clone(),
     };
-    let src = source::resolve(&request, cache, &pending.dir().join("work"))?;
+    let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
+    plan_entry(
+        pending,
+        src,
+        &opts.entry_point,
+        args,
+        &opts.caller_dir,
+        EnvChoice::Select { manager: opts.env_manager, docker: &opts.docker },
+        &session.cache,
+    )
+}
+
+/// The checks on a resolved source: manifest, entry point, parameters (with path checks and
+/// downloads), command, environment.
+pub(crate) fn plan_entry(
+    pending: PendingRun,
+    src: ResolvedSource,
+    entry_point: &str,
+    args: &ParamArgs,
+    caller_dir: &Path,
+    env: EnvChoice<'_>,
+    cache: &Cache,
+) -> Result<Planned, Error> {
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
         ui::warn(w);
     }
-    let entry_point = manifest.entry_point(&opts.entry_point, &src.project_dir)?;
+    let entry_point = manifest.entry_point(entry_point, &src.project_dir)?;
     let bound = manifest::bind_parameters(&entry_point, args)?;
     let mut values = BTreeMap::new();
     let mut extra = Vec::new();
@@ -145,7 +210,7 @@ fn plan(
         let value = match &p.value {
             ParamValue::Plain(v) => v.clone(),
             ParamValue::LocalPath { path, from_project } => {
-                let base = if *from_project { &src.project_dir } else { &opts.caller_dir };
+                let base = if *from_project { src.project_dir.as_path() } else { caller_dir };
                 let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
                 if !abs.exists() {
                     return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
@@ -165,22 +230,87 @@ fn plan(
         }
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let environment = env::select(&manifest.env, opts.env_manager)?
-        .prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
-    Ok(Planned { pending, src, entry_point, parameters, command, environment })
+    let (environment, docker) = match env {
+        EnvChoice::Select { manager, docker } => {
+            let environment = env::select(&manifest.env, manager, &src.project_dir)?;
+            let plan = match (&manifest.env, environment.manager()) {
+                (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
+                    spec,
+                    docker,
+                    manifest.name.as_deref(),
+                    &src.info.tree_sha256,
+                    &src.project_dir,
+                    caller_dir,
+                )
+                .map_err(env::EnvError::from)?,
+                _ => {
+                    if docker.given() {
+                        ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
+                    }
+                    DockerPlan::default()
+                }
+            };
+            (environment, plan)
+        }
+        EnvChoice::Given(environment) => (environment, DockerPlan::default()),
+    };
+    let prepared = match environment.manager() {
+        EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda => {
+            Some(environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?)
+        }
+        EnvManager::Local | EnvManager::Docker => None,
+    };
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, prepared, verifies: None, docker })
+}
+
+/// A FINISHED run of the same files, environment, entry point and parameters whose outputs
+/// are all still in place, newest first.
+fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
+    let (runs, _) = store.list()?;
+    let key = planned.environment.key();
+    let found = runs.into_iter().find(|r| {
+        r.status == RunStatus::Finished
+            && r.verifies.is_none()
+            && r.entry_point == planned.entry_point.name
+            && r.parameters == planned.parameters
+            && r.environment.manager == planned.environment.manager()
+            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
+            && same_source(r, &planned.src)
+            && outputs_in_place(r)
+    });
+    Ok(found)
+}
+
+fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {
+    match (&src.tree, &run.source.input_tree_sha256) {
+        (Some(tree), Some(input)) => {
+            let written: Vec<String> = run.outputs.iter().map(|o| o.path.clone()).collect();
+            let in_place = run.outputs_dir == src.project_dir;
+            &source::without_outputs(tree.clone(), &written, in_place).sha256 == input
+        }
+        _ => run.source.tree_sha256 == src.info.tree_sha256 && run.source.kind == src.info.kind,
+    }
+}
+
+fn outputs_in_place(run: &RunRecord) -> bool {
+    run.outputs.iter().all(|o| {
+        let path = run.outputs_dir.join(&o.path);
+        fs::metadata(&path).is_ok_and(|m| m.len() == o.size)
+            && fsutil::sha256_file(&path).is_ok_and(|(sha, _)| fsutil::hex(&sha) == o.sha256)
+    })
 }
 
 /// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
 /// its outputs, and end the record as FINISHED, FAILED or KILLED on every path.
-fn execute(
+pub(crate) fn execute(
     opts: &RunOptions,
     planned: Planned,
-    cache: &Cache,
-    exclusions: &Exclusions,
-    interrupts: &Interrupts,
+    session: &Session,
     run_id: String,
 ) -> Result<RunOutcome, Error> {
-    let Planned { pending, src, entry_point: ep, parameters, command, environment } = planned;
+    let Session { interrupts, cache, exclusions, .. } = session;
+    let Planned { pending, src, entry_point: ep, parameters, command, environment, prepared, verifies, docker } =
+        planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -201,18 +331,48 @@ fn execute(
         parameters,
         command: command.clone(),
         source: src.info.clone(),
-        environment: environment.record(),
+        environment: match &prepared {
+            Some(p) => p.record(),
+            None => env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        },
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
+        cwd: Some(opts.caller_dir.clone()),
+        verifies,
+        verification: None,
     };
+    if let Some(tree) = &src.tree {
+        let path = run_dir.join(SOURCE_TREE_FILE);
+        fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
+    }
     let active = pending.start(&record)?;
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
+        let prepared = match prepared {
+            Some(p) => p,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
+        };
+        record.environment = prepared.record();
         let vars = child_variables(&run_id, &run_dir, cache);
-        let invocation = environment.wrap(&command, &src.project_dir, &vars);
-        let before = Snapshot::take(&src.project_dir, exclusions)?;
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        // A container holding its own copy of the project hands its outputs over when it
+        // exits; `outputs:` globs then name files of that copy.
+        let copied_out = match invocation.container_with_outputs_inside() {
+            Some(container) => {
+                let also = record::matching_files(&src.project_dir, &ep.outputs, exclusions)?;
+                container.outputs = Some(env::ContainerOutputs { dest: run_dir.join("outputs"), also });
+                record.outputs_dir = run_dir.join("outputs");
+                true
+            }
+            None => false,
+        };
+        active.update(&record)?;
+        let before = match copied_out {
+            true => None,
+            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        };
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
@@ -223,9 +383,17 @@ fn execute(
         } else {
             RunStatus::Failed
         };
-        record.outputs = record::collect_outputs(&src.project_dir, &before, &ep.outputs, exclusions)?;
+        match &before {
+            Some(before) => {
+                record.outputs = record::collect_outputs(&src.project_dir, before, &ep.outputs, exclusions)?;
+                if !src.in_place {
+                    record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
+                }
+            }
+            None => record.outputs = record::list_outputs(&record.outputs_dir)?,
+        }
+        record.source.input_tree_sha256 = input_tree_sha256(&src, &record.outputs);
         if !src.in_place {
-            record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
             remove_workdir(&run_dir.join("work"));
         }
         Ok(outcome.exit_code())
@@ -233,16 +401,33 @@ fn execute(
     match result {
         Ok(exit_code) => {
             active.update(&record)?;
-            Ok(RunOutcome { record, exit_code })
+            Ok(RunOutcome { record, exit_code, reused: false })
         }
         Err(err) => {
             record.status = if interrupts.received().is_some() { RunStatus::Killed } else { RunStatus::Failed };
             record.failure = Some(err.to_string());
             record.end_time = Some(fsutil::now_ms());
             active.update(&record)?;
-            Err(err)
+            // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
+            // have ended the entry point.
+            match (interrupts.received(), &err) {
+                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
+                    Err(RunError::Interrupted { signal }.into())
+                }
+                _ => Err(err),
+            }
         }
     }
+}
+
+/// The file in a run's directory that lists a local source's files as hashed before the run.
+pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
+
+/// For a local source, the tree hash without the paths an in-place run wrote.
+fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile]) -> Option<String> {
+    let tree = src.tree.clone()?;
+    let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+    Some(source::without_outputs(tree, &written, src.in_place).sha256)
 }
 
 /// Variables the entry point gets on top of the caller's environment.

@@ -10,7 +10,6 @@
 //! using an environment hold its shared lock, so `env prune` never removes one in use.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -137,21 +136,18 @@ impl PreparedEnv for BuiltEnv {
             script.push_str(&format!(". {}\n", crate::manifest::shell_quote(&format!("{prefix}/{s}"))));
         }
         script.push_str(command);
-        let mut inv = super::Invocation::shell(&script, cwd, vars);
-        let mut path: Vec<OsString> =
-            self.meta.activation.path.iter().map(|p| self.dir.join(p).into_os_string()).collect();
+        let mut path: Vec<String> =
+            self.meta.activation.path.iter().map(|p| self.dir.join(p).to_string_lossy().into_owned()).collect();
         if let Some(caller) = std::env::var_os("PATH") {
-            path.push(caller);
+            path.push(caller.to_string_lossy().into_owned());
         }
-        let joined = path.join(std::ffi::OsStr::new(":"));
-        inv.env.push(("PATH".into(), joined));
+        let mut all = vars.to_vec();
+        all.push(("PATH".into(), path.join(":")));
         for (k, v) in &self.meta.activation.vars {
-            inv.env.push((k.into(), v.replace("{prefix}", &prefix).into()));
+            all.push((k.clone(), v.replace("{prefix}", &prefix)));
         }
-        for (k, v) in &self.meta.lock.variables {
-            inv.env.push((k.into(), v.into()));
-        }
-        inv
+        all.extend(self.meta.lock.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+        super::Invocation::shell(&script, cwd, &all)
     }
 }
 

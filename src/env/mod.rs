@@ -4,6 +4,7 @@
 
 mod built;
 mod conda;
+pub mod docker;
 mod local;
 mod lock;
 mod python;
@@ -24,6 +25,7 @@ use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
 pub use built::{EnvEntry, PruneReport};
+pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
 pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo};
 pub use python::{PythonEnvironment, PythonSource};
@@ -80,14 +82,10 @@ impl FromStr for EnvManager {
 /// Errors of choosing or preparing an environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
-    /// The project needs a manager this build of lockstep does not provide yet.
-    #[error(
-        "this project asks for a {kind} environment, made by the {manager} manager, which lockstep cannot build yet"
-    )]
-    NotBuilt {
-        /// The MLproject key of the environment.
-        kind: &'static str,
-        /// The manager that would build it.
+    /// A recorded environment of this manager cannot be rebuilt from its lock yet.
+    #[error("cannot rebuild a {manager} environment from its recorded lock yet")]
+    LockNotSupported {
+        /// The recorded manager.
         manager: EnvManager,
     },
     /// The manager cannot provide this kind of environment.
@@ -188,13 +186,16 @@ pub enum EnvError {
     /// The cache directory.
     #[error(transparent)]
     CacheDir(#[from] crate::cache::CacheError),
+    /// A Docker environment or its engine.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
 }
 
 impl EnvError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            EnvError::NotBuilt { .. }
+            EnvError::LockNotSupported { .. }
             | EnvError::Incompatible { .. }
             | EnvError::ToolMissing { .. }
             | EnvError::Yaml(_)
@@ -206,19 +207,19 @@ impl EnvError {
             | EnvError::Package { .. }
             | EnvError::BadLock { .. } => ErrorClass::User,
             EnvError::Cache { .. } | EnvError::Io { .. } | EnvError::CacheDir(_) => ErrorClass::Internal,
+            EnvError::Docker(e) => e.class(),
         }
     }
 
     /// What to try next.
     pub fn hint(&self) -> Option<String> {
         match self {
-            EnvError::NotBuilt { .. } => {
-                Some("run it with the tools already on this machine: --env-manager local".into())
+            EnvError::Incompatible { kind: "a docker_env", .. } => {
+                Some("omit --env-manager to run it in its image, or run it with --env-manager local".into())
             }
             EnvError::Incompatible { manager: EnvManager::Conda, .. } => {
                 Some("use --env-manager virtualenv (or uv) for a python_env project".into())
             }
-            EnvError::Incompatible { .. } => None,
             EnvError::ToolMissing { hint, .. } => Some(hint.clone()),
             EnvError::NoPython { request, .. } => Some(format!(
                 "install Python {request} (pyenv install {request}, uv python install {request}, or your system's packages) and put it on PATH; set UV_PYTHON_DOWNLOADS=automatic to let uv download it"
@@ -231,6 +232,7 @@ impl EnvError {
             EnvError::Unsolvable { .. } => {
                 Some("check the package names and version constraints against the channels".into())
             }
+            EnvError::Docker(e) => e.hint(),
             _ => None,
         }
     }
@@ -270,9 +272,18 @@ pub struct EnvRecord {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
-/// What `exec` runs: a program with arguments, extra environment variables and a directory.
+/// What `exec` runs: a process, or a container.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Invocation {
+pub enum Invocation {
+    /// A program on this machine.
+    Process(Process),
+    /// A container, run through the Docker engine.
+    Container(Box<ContainerSpec>),
+}
+
+/// A program with arguments, extra environment variables and a directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
     /// The program.
     pub program: OsString,
     /// Its arguments.
@@ -286,11 +297,20 @@ pub struct Invocation {
 impl Invocation {
     /// `bash -c command` in `cwd` with `vars` added, as MLflow runs entry points.
     pub fn shell(command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
-        Invocation {
+        Invocation::Process(Process {
             program: "bash".into(),
             args: vec!["-c".into(), command.into()],
             env: vars.iter().map(|(k, v)| (k.into(), v.into())).collect(),
             cwd: cwd.to_path_buf(),
+        })
+    }
+
+    /// The container, when this is one whose outputs must be copied out of it (its project
+    /// lives inside the image).
+    pub fn container_with_outputs_inside(&mut self) -> Option<&mut ContainerSpec> {
+        match self {
+            Invocation::Container(c) if c.project_inside => Some(c),
+            _ => None,
         }
     }
 }
@@ -302,12 +322,19 @@ pub struct PrepareContext<'a> {
     pub project_dir: &'a Path,
     /// The cache for built environments.
     pub cache: &'a Cache,
+    /// The run's Docker settings (the default for other managers).
+    pub docker: &'a DockerPlan,
 }
 
 /// An environment manager chosen for a project, not yet prepared.
 pub trait Environment {
     /// The manager.
     fn manager(&self) -> EnvManager;
+    /// The content key of the environment this will prepare, when the manager has one
+    /// (computed from the spec, without building anything).
+    fn key(&self) -> Option<String> {
+        None
+    }
     /// Build the environment or reuse a built one.
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError>;
 }
@@ -324,7 +351,11 @@ pub trait PreparedEnv {
 /// the project's environment kind (python_env: virtualenv, conda_env: conda, docker_env:
 /// docker, none: local). As in MLflow, `virtualenv` and `uv` also run a conda project (its
 /// python pin and pip dependencies); `conda` does not run a python_env project.
-pub fn select(spec: &EnvSpec, requested: Option<EnvManager>) -> Result<Box<dyn Environment>, EnvError> {
+pub fn select(
+    spec: &EnvSpec,
+    requested: Option<EnvManager>,
+    project_dir: &Path,
+) -> Result<Box<dyn Environment>, EnvError> {
     let manager = requested.unwrap_or(match spec {
         EnvSpec::None => EnvManager::Local,
         EnvSpec::Python { .. } => EnvManager::Virtualenv,
@@ -333,18 +364,24 @@ pub fn select(spec: &EnvSpec, requested: Option<EnvManager>) -> Result<Box<dyn E
     });
     match (manager, spec) {
         (EnvManager::Local, _) => Ok(Box::new(LocalEnvironment)),
+        (EnvManager::Docker, _) => Ok(Box::new(DockerEnvironment::new(spec)?)),
         (EnvManager::Virtualenv | EnvManager::Uv, EnvSpec::None | EnvSpec::Python { .. } | EnvSpec::Conda { .. }) => {
-            Ok(Box::new(PythonEnvironment { manager, source: PythonSource::Spec(spec.clone()) }))
+            Ok(Box::new(PythonEnvironment {
+                manager,
+                source: PythonSource::Spec { spec: spec.clone(), project_dir: project_dir.to_path_buf() },
+            }))
         }
-        (EnvManager::Conda, EnvSpec::Conda { file }) => {
-            Ok(Box::new(conda::CondaEnvironment { source: conda::CondaSource::Spec(file.clone()) }))
-        }
+        (EnvManager::Conda, EnvSpec::Conda { file }) => Ok(Box::new(conda::CondaEnvironment {
+            source: conda::CondaSource::Spec { file: file.clone(), project_dir: project_dir.to_path_buf() },
+        })),
         (EnvManager::Conda, EnvSpec::Python { .. } | EnvSpec::None) => Err(EnvError::Incompatible {
             manager,
             kind: if matches!(spec, EnvSpec::None) { "no environment file" } else { "a python_env" },
             reason: "it needs a conda.yaml",
         }),
-        (other, _) => Err(EnvError::NotBuilt { kind: spec_kind_for(spec, other), manager: other }),
+        (EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda, EnvSpec::Docker(_)) => {
+            Err(EnvError::Incompatible { manager, kind: "a docker_env", reason: "it runs in its image" })
+        }
     }
 }
 
@@ -360,7 +397,7 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
         EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
             source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
         })),
-        other => Err(EnvError::NotBuilt { kind: "docker_env", manager: other }),
+        manager => Err(EnvError::LockNotSupported { manager }),
     }
 }
 
@@ -375,15 +412,6 @@ pub fn prune_built(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport,
     built::prune(cache, cutoff_ms)
 }
 
-fn spec_kind_for(spec: &EnvSpec, manager: EnvManager) -> &'static str {
-    match (spec, manager) {
-        (EnvSpec::None, EnvManager::Conda) => "conda_env",
-        (EnvSpec::None, EnvManager::Docker) => "docker_env",
-        (EnvSpec::None, _) => "python_env",
-        (spec, _) => spec.kind(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,21 +419,31 @@ mod tests {
 
     #[test]
     fn manager_follows_the_project_unless_overridden() {
-        assert_eq!(select(&EnvSpec::None, None).unwrap().manager(), EnvManager::Local);
+        assert_eq!(select(&EnvSpec::None, None, Path::new(".")).unwrap().manager(), EnvManager::Local);
         let python = EnvSpec::Python { file: "python_env.yaml".into() };
-        assert_eq!(select(&python, None).unwrap().manager(), EnvManager::Virtualenv);
-        assert_eq!(select(&python, Some(EnvManager::Uv)).unwrap().manager(), EnvManager::Uv);
-        assert_eq!(select(&python, Some(EnvManager::Local)).unwrap().manager(), EnvManager::Local);
+        assert_eq!(select(&python, None, Path::new(".")).unwrap().manager(), EnvManager::Virtualenv);
+        assert_eq!(select(&python, Some(EnvManager::Uv), Path::new(".")).unwrap().manager(), EnvManager::Uv);
+        assert_eq!(select(&python, Some(EnvManager::Local), Path::new(".")).unwrap().manager(), EnvManager::Local);
         let conda = EnvSpec::Conda { file: "conda.yaml".into() };
-        assert_eq!(select(&conda, None).unwrap().manager(), EnvManager::Conda);
-        assert_eq!(select(&conda, Some(EnvManager::Virtualenv)).unwrap().manager(), EnvManager::Virtualenv);
-        let err = select(&python, Some(EnvManager::Conda)).err().unwrap();
+        assert_eq!(select(&conda, None, Path::new(".")).unwrap().manager(), EnvManager::Conda);
+        assert_eq!(
+            select(&conda, Some(EnvManager::Virtualenv), Path::new(".")).unwrap().manager(),
+            EnvManager::Virtualenv
+        );
+        let err = select(&python, Some(EnvManager::Conda), Path::new(".")).err().unwrap();
         assert!(matches!(err, EnvError::Incompatible { manager: EnvManager::Conda, .. }));
         assert!(err.hint().unwrap().contains("--env-manager virtualenv"));
         let docker = EnvSpec::Docker(DockerEnv { image: "x".into(), volumes: vec![], environment: vec![] });
-        let err = select(&docker, None).err().unwrap();
-        assert!(matches!(err, EnvError::NotBuilt { kind: "docker_env", manager: EnvManager::Docker }));
-        assert!(err.hint().unwrap().contains("--env-manager local"));
+        assert_eq!(select(&docker, None, Path::new(".")).unwrap().manager(), EnvManager::Docker);
+        assert_eq!(select(&docker, Some(EnvManager::Local), Path::new(".")).unwrap().manager(), EnvManager::Local);
+        assert!(matches!(
+            select(&EnvSpec::None, Some(EnvManager::Docker), Path::new(".")).err().unwrap(),
+            EnvError::Docker(DockerError::NoDockerEnv)
+        ));
+        assert!(matches!(
+            select(&docker, Some(EnvManager::Virtualenv), Path::new(".")).err().unwrap(),
+            EnvError::Incompatible { kind: "a docker_env", .. }
+        ));
     }
 
     #[test]

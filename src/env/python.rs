@@ -27,7 +27,12 @@ const LAYOUT: u32 = 1;
 #[derive(Debug, Clone)]
 pub enum PythonSource {
     /// The project's environment (python_env, a conda file converted, or none).
-    Spec(EnvSpec),
+    Spec {
+        /// The environment spec of the manifest.
+        spec: EnvSpec,
+        /// The project, where its files are.
+        project_dir: PathBuf,
+    },
     /// A recorded lock: exactly those packages.
     Lock(Box<EnvLock>),
 }
@@ -103,17 +108,21 @@ struct Request {
     label: String,
 }
 
-impl Environment for PythonEnvironment {
-    fn manager(&self) -> EnvManager {
-        self.manager
-    }
+/// What a virtualenv will be built from, with its key.
+enum Plan<'a> {
+    Request(Request),
+    Lock(&'a EnvLock),
+}
 
-    fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
+impl PythonEnvironment {
+    /// The installer, what to install and the key. `warn`: show the spec's warnings.
+    fn plan(&self, warn: bool) -> Result<(Installer, Plan<'_>, String), EnvError> {
         let installer = Installer::for_manager(self.manager)?;
         let platform = current_platform();
-        let built = match &self.source {
-            PythonSource::Spec(spec) => {
-                let request = read_request(spec, ctx.project_dir)?;
+        let empty = BTreeMap::new();
+        let (plan, key) = match &self.source {
+            PythonSource::Spec { spec, project_dir } => {
+                let request = read_request(spec, project_dir, warn)?;
                 let key = content_key(&PythonKey {
                     layout: LAYOUT,
                     manager: self.manager.name(),
@@ -124,47 +133,62 @@ impl Environment for PythonEnvironment {
                     locked: None,
                     platform,
                 });
-                built::obtain(ctx.cache, &key, self.manager, |tmp, _| {
-                    build_from_request(&installer, &request, ctx.project_dir, tmp, &key)
-                })?
+                (Plan::Request(request), key)
             }
             PythonSource::Lock(lock) => {
-                let python = lock.python.as_ref().map(|p| p.version.as_str());
-                let empty = BTreeMap::new();
                 let key = content_key(&PythonKey {
                     layout: LAYOUT,
                     manager: self.manager.name(),
                     installer: installer.name(),
-                    python,
+                    python: lock.python.as_ref().map(|p| p.version.as_str()),
                     build_dependencies: KeyRequirements { lines: &[], files: &empty },
                     dependencies: KeyRequirements { lines: &[], files: &empty },
                     locked: Some(&lock.packages),
                     platform,
                 });
-                built::obtain(ctx.cache, &key, self.manager, |tmp, _| build_from_lock(&installer, lock, tmp, &key))?
+                (Plan::Lock(lock), key)
             }
         };
+        Ok((installer, plan, key))
+    }
+}
+
+impl Environment for PythonEnvironment {
+    fn manager(&self) -> EnvManager {
+        self.manager
+    }
+
+    fn key(&self) -> Option<String> {
+        self.plan(false).ok().map(|(_, _, key)| key)
+    }
+
+    fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
+        let (installer, plan, key) = self.plan(true)?;
+        let built = built::obtain(ctx.cache, &key, self.manager, |tmp, _| match &plan {
+            Plan::Request(request) => build_from_request(&installer, request, ctx.project_dir, tmp, &key),
+            Plan::Lock(lock) => build_from_lock(&installer, lock, tmp, &key),
+        })?;
         Ok(Box::new(built))
     }
 }
 
 /// Parse the project's environment file into the Python request, following `-r` files.
-fn read_request(spec: &EnvSpec, project_dir: &Path) -> Result<Request, EnvError> {
+fn read_request(spec: &EnvSpec, project_dir: &Path, warn: bool) -> Result<Request, EnvError> {
     let (py, label) = match spec {
         EnvSpec::Python { file } => {
             let label = file.display().to_string();
             let text = read_spec_file(project_dir, file)?;
             let (py, warnings) = spec::parse_python_env(&text, &label)?;
-            warnings.iter().for_each(|w| ui::warn(w));
+            warnings.iter().filter(|_| warn).for_each(|w| ui::warn(w));
             (py, label)
         }
         EnvSpec::Conda { file } => {
             let label = file.display().to_string();
             let text = read_spec_file(project_dir, file)?;
             let (conda, warnings) = spec::parse_conda_env(&text, &label)?;
-            warnings.iter().for_each(|w| ui::warn(w));
+            warnings.iter().filter(|_| warn).for_each(|w| ui::warn(w));
             let (py, warnings) = spec::python_env_from_conda(&conda, &label)?;
-            warnings.iter().for_each(|w| ui::warn(w));
+            warnings.iter().filter(|_| warn).for_each(|w| ui::warn(w));
             (py, label)
         }
         _ => (

@@ -1,6 +1,8 @@
-//! Execution: run an [`Invocation`] as its own process group, stream its output live into
-//! the terminal and the run's log files, forward SIGINT/SIGTERM, and report how it ended.
+//! Execution: run an [`Invocation`] as its own process group (or as a container), stream its
+//! output live into the terminal and the run's log files, forward SIGINT/SIGTERM, and report
+//! how it ended.
 
+pub mod container;
 mod signals;
 
 use std::fs::File;
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::env::Invocation;
+use crate::env::{DockerError, Invocation, Process};
 use crate::fsutil;
 
 pub use signals::Interrupts;
@@ -42,6 +44,27 @@ pub enum ExecError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The container could not be run, or its outputs not copied out.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+}
+
+impl ExecError {
+    /// Who has to act.
+    pub fn class(&self) -> crate::ErrorClass {
+        match self {
+            ExecError::Docker(e) => e.class(),
+            _ => crate::ErrorClass::Internal,
+        }
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ExecError::Docker(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// Where the child's stdout is echoed.
@@ -90,10 +113,32 @@ impl ExecOutcome {
     }
 }
 
-/// Run `inv` with the caller's environment plus its variables, saving its output into
-/// `logs_dir/stdout.log` and `logs_dir/stderr.log` while echoing it.
+/// Run `inv`, saving its output into `logs_dir/stdout.log` and `logs_dir/stderr.log` while
+/// echoing it. A process gets the caller's environment plus its variables; a container gets
+/// only its own.
 pub fn execute(
     inv: &Invocation,
+    logs_dir: &Path,
+    echo: Echo,
+    interrupts: &Interrupts,
+) -> Result<ExecOutcome, ExecError> {
+    match inv {
+        Invocation::Process(p) => execute_process(p, logs_dir, echo, interrupts),
+        Invocation::Container(c) => container::execute(c, logs_dir, echo, interrupts),
+    }
+}
+
+/// The kill grace period: `LOCKSTEP_KILL_GRACE` seconds, else [`DEFAULT_GRACE`].
+fn kill_grace() -> Duration {
+    std::env::var("LOCKSTEP_KILL_GRACE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_GRACE)
+}
+
+fn execute_process(
+    inv: &Process,
     logs_dir: &Path,
     echo: Echo,
     interrupts: &Interrupts,
@@ -148,11 +193,7 @@ pub fn execute(
     pump(out_read, out_file, to_stdout, done_tx.clone());
     pump(err_read, err_file, false, done_tx);
 
-    let grace = std::env::var("LOCKSTEP_KILL_GRACE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_GRACE);
+    let grace = kill_grace();
     let mut deadline: Option<Instant> = None;
     let status = loop {
         match handle.wait_timeout(Duration::from_millis(50)) {

@@ -12,7 +12,7 @@ use crate::env::EnvRecord;
 use crate::error::ErrorClass;
 use crate::source::SourceInfo;
 
-pub use outputs::{OutputFile, Snapshot, collect_outputs, move_outputs};
+pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use store::{ActiveRun, PendingRun, Store};
 
 /// The schema of `record.json`.
@@ -188,6 +188,33 @@ pub struct RunRecord {
     pub outputs_dir: PathBuf,
     /// The machine.
     pub host: HostInfo,
+    /// The caller's working directory (relative `path` parameters were resolved against it).
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// For a `lockstep verify` run, the run it re-ran.
+    #[serde(default)]
+    pub verifies: Option<String>,
+    /// For a `lockstep verify` run, how its outputs compared with the original's.
+    #[serde(default)]
+    pub verification: Option<VerificationSummary>,
+}
+
+/// How a verification run's outputs compared with those of the run it re-ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationSummary {
+    /// `reproduced` when every file not ignored is identical (or within tolerance),
+    /// `differs` otherwise, `failed` when the re-run itself failed.
+    pub result: String,
+    /// Files identical, or equal within `--rtol`.
+    pub identical: usize,
+    /// Files whose content differs.
+    pub differs: usize,
+    /// Files the original has and the re-run did not make.
+    pub missing: usize,
+    /// Files the re-run made and the original does not have.
+    pub extra: usize,
+    /// Files left out by `--ignore`.
+    pub ignored: usize,
 }
 
 impl RunRecord {

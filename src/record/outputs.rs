@@ -76,6 +76,17 @@ pub fn collect_outputs(
     exclusions: &Exclusions,
 ) -> Result<Vec<OutputFile>, RecordError> {
     let after = Snapshot::take(root, exclusions)?;
+    let set = glob_set(globs);
+    let paths: Vec<&PathBuf> = after
+        .files
+        .iter()
+        .filter(|(path, stamp)| before.files.get(*path) != Some(stamp) || set.is_match(path))
+        .map(|(path, _)| path)
+        .collect();
+    hash_files(root, paths)
+}
+
+fn glob_set(globs: &[String]) -> globset::GlobSet {
     let mut set = globset::GlobSetBuilder::new();
     for g in globs {
         // Globs were validated when the MLproject was parsed.
@@ -83,13 +94,11 @@ pub fn collect_outputs(
             set.add(glob);
         }
     }
-    let set = set.build().unwrap_or_else(|_| globset::GlobSet::empty());
-    let mut paths: Vec<&PathBuf> = after
-        .files
-        .iter()
-        .filter(|(path, stamp)| before.files.get(*path) != Some(stamp) || set.is_match(path))
-        .map(|(path, _)| path)
-        .collect();
+    set.build().unwrap_or_else(|_| globset::GlobSet::empty())
+}
+
+/// Hash the files at `paths` (relative to `root`), sorted by path bytes.
+fn hash_files(root: &Path, mut paths: Vec<&PathBuf>) -> Result<Vec<OutputFile>, RecordError> {
     paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     paths
         .into_iter()
@@ -99,6 +108,30 @@ pub fn collect_outputs(
             Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: fsutil::hex(&sha) })
         })
         .collect()
+}
+
+/// Files under `root` that `globs` match (relative, `/`-separated): the unchanged outputs a
+/// container still holds in its copy of the project.
+pub fn matching_files(root: &Path, globs: &[String], exclusions: &Exclusions) -> Result<Vec<String>, RecordError> {
+    if globs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = glob_set(globs);
+    let snapshot = Snapshot::take(root, exclusions)?;
+    let mut out: Vec<String> =
+        snapshot.files.keys().filter(|p| set.is_match(p)).map(|p| p.to_string_lossy().into_owned()).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Every file under `dir` (none when it does not exist), hashed and sorted: the outputs copied
+/// out of a container.
+pub fn list_outputs(dir: &Path) -> Result<Vec<OutputFile>, RecordError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let all = Snapshot::take(dir, &Exclusions::default())?;
+    hash_files(dir, all.files.keys().collect())
 }
 
 /// Move the outputs out of a per-run working directory into `dest`, keeping their paths.
@@ -136,6 +169,23 @@ mod tests {
         assert_eq!(paths, ["change.txt", "models/prior.bin", "new.log"]);
         assert_eq!(outs[0].sha256, fsutil::sha256_hex(b"newer content"));
         assert_eq!(outs[0].size, 13);
+    }
+
+    #[test]
+    fn globbed_files_and_copied_out_outputs_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("models/deep")).unwrap();
+        fs::write(root.join("models/deep/m.bin"), "m").unwrap();
+        fs::write(root.join("train.py"), "code").unwrap();
+        let globs = ["models/**".to_string()];
+        assert_eq!(matching_files(root, &globs, &Exclusions::default()).unwrap(), ["models/deep/m.bin"]);
+        assert!(matching_files(root, &[], &Exclusions::default()).unwrap().is_empty());
+        let listed = list_outputs(root).unwrap();
+        let paths: Vec<_> = listed.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, ["models/deep/m.bin", "train.py"]);
+        assert_eq!(listed[1].sha256, fsutil::sha256_hex(b"code"));
+        assert!(list_outputs(&root.join("missing")).unwrap().is_empty());
     }
 
     #[test]

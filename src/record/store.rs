@@ -138,6 +138,11 @@ impl Store {
         }
     }
 
+    /// Replace the record of a finished run (atomically).
+    pub fn save(&self, record: &RunRecord) -> Result<(), RecordError> {
+        write_record(&self.run_dir(&record.run_id), record)
+    }
+
     /// Read a run's record, finalizing it as FAILED (lost) if it claims to be RUNNING but
     /// no runner holds its lock.
     fn load_dir(&self, dir: &Path) -> Result<RunRecord, RecordError> {
@@ -247,11 +252,16 @@ mod tests {
                 tree_sha256: "0".repeat(64),
                 dirty: false,
                 patch_sha256: None,
+                archive_sha256: None,
+                input_tree_sha256: None,
             },
             environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
             outputs: vec![],
             outputs_dir: "/".into(),
             host: HostInfo::current(),
+            cwd: None,
+            verifies: None,
+            verification: None,
         }
     }
 

@@ -374,6 +374,20 @@ pub fn inspect_local(project_dir: &Path) -> Result<Option<LocalRepo>, SourceErro
     Ok(Some(LocalRepo { root, commit, branch, remote_url, dirty }))
 }
 
+/// The work tree of the repository holding `dir`, if that repository has `commit`.
+pub fn repo_with_commit(dir: &Path, commit: &str) -> Option<PathBuf> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let oid = git2::Oid::from_str(commit).ok()?;
+    repo.find_commit(oid).ok()?;
+    repo.workdir().map(Path::to_path_buf)
+}
+
+/// Apply a binary patch made by [`dirty_patch`] to the checkout at `root`.
+pub fn apply_patch(root: &Path, patch: &Path) -> Result<(), SourceError> {
+    let args: Vec<OsString> = vec!["apply".into(), "--whitespace=nowarn".into(), patch.as_os_str().to_os_string()];
+    run_git(root, &args).map(|_| ())
+}
+
 /// `project_dir` relative to the repository root (empty when they are the same).
 pub fn relative_in_repo(root: &Path, project_dir: &Path) -> Result<PathBuf, SourceError> {
     let canon = |p: &Path| fs::canonicalize(p).map_err(|e| SourceError::io(p, e));

@@ -1,7 +1,9 @@
 //! Sources: turn a URI (plus version and subdirectory) into a working tree on disk and its
 //! identity: commit, branch, remote, dirty state and tree hash.
 
+pub mod archive;
 pub mod git;
+mod rebuild;
 pub mod tree;
 
 use std::fs;
@@ -11,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Cache, CacheError};
 use crate::error::ErrorClass;
+use crate::fetch::{self, FetchError};
 use crate::fsutil;
+pub use archive::{ArchiveError, ArchiveFormat};
+pub use rebuild::{RebuildRequest, rebuild, without_outputs};
 pub use tree::{Exclusions, Tree, TreeError, hash_tree};
 
 /// Errors of resolving a project source.
@@ -101,6 +106,47 @@ pub enum SourceError {
         /// The underlying error.
         source: git2::Error,
     },
+    /// An archive could not be read or is unsafe.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// An archive could not be downloaded.
+    #[error(transparent)]
+    Download(#[from] FetchError),
+    /// A recorded source cannot be rebuilt as it was.
+    #[error("the source is not the one recorded: {detail}")]
+    Changed {
+        /// What differs.
+        detail: String,
+    },
+    /// A dirty run's patch is not at hand.
+    #[error("the run was made from a dirty tree, but its dirty.patch is not next to its record")]
+    PatchMissing,
+    /// No repository at hand has the recorded commit.
+    #[error("commit {commit} is in none of {tried}, and the record names no repository URL")]
+    CommitNotFound {
+        /// The commit.
+        commit: String,
+        /// Where it was looked for.
+        tried: String,
+    },
+    /// `unpack` into a directory that exists.
+    #[error("{} exists already: unpack writes a new directory", .path.display())]
+    DestinationExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A name that is no archive where one is needed.
+    #[error("'{uri}' is not an archive: its name must end in .tar.gz, .tgz or .zip")]
+    NotAnArchive {
+        /// The name.
+        uri: String,
+    },
+    /// `--version` for a source that has no versions.
+    #[error("--version does not apply to an archive ({uri})")]
+    VersionOfArchive {
+        /// The archive.
+        uri: String,
+    },
     /// Hashing the tree failed.
     #[error(transparent)]
     Tree(#[from] TreeError),
@@ -141,7 +187,16 @@ impl SourceError {
             | SourceError::UnknownVersion { .. }
             | SourceError::GitNetwork { .. }
             | SourceError::GitStalled { .. }
-            | SourceError::NoGit { .. } => ErrorClass::User,
+            | SourceError::NoGit { .. }
+            | SourceError::Download(_)
+            | SourceError::VersionOfArchive { .. }
+            | SourceError::Changed { .. }
+            | SourceError::PatchMissing
+            | SourceError::CommitNotFound { .. }
+            | SourceError::NotAnArchive { .. }
+            | SourceError::DestinationExists { .. } => ErrorClass::User,
+            SourceError::Archive(ArchiveError::Io { .. }) => ErrorClass::Internal,
+            SourceError::Archive(_) => ErrorClass::User,
             _ => ErrorClass::Internal,
         }
     }
@@ -159,6 +214,10 @@ impl SourceError {
                 Some("check the host is reachable; LOCKSTEP_GIT_TIMEOUT sets the limit in seconds".into())
             }
             SourceError::NoGit { .. } => Some("install git and make sure it is on PATH".into()),
+            SourceError::Changed { .. } => Some("`lockstep status RUN` shows what changed since the run".into()),
+            SourceError::PatchMissing => Some(
+                "verify the run by its id in the store that holds it, or copy dirty.patch beside the record".into(),
+            ),
             SourceError::VersionNeedsGit { .. } => Some("drop --version to run the directory as it is".into()),
             SourceError::SubdirectoryNotFound { .. } | SourceError::BadSubdirectory { .. } => {
                 Some("the part after '#' is a directory inside the repository, such as repo#examples/train".into())
@@ -176,6 +235,19 @@ pub enum SourceKind {
     Local,
     /// A commit of a git repository.
     Git,
+    /// A `.tar.gz` or `.zip` archive.
+    Archive,
+}
+
+impl SourceKind {
+    /// The name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Local => "local",
+            SourceKind::Git => "git",
+            SourceKind::Archive => "archive",
+        }
+    }
 }
 
 /// The identity of a source, as recorded with a run.
@@ -203,6 +275,14 @@ pub struct SourceInfo {
     pub dirty: bool,
     /// The sha256 of the captured dirty patch, when dirty.
     pub patch_sha256: Option<String>,
+    /// For an archive source, the sha256 of the archive file.
+    #[serde(default)]
+    pub archive_sha256: Option<String>,
+    /// For a local source, the tree hash without the paths the run wrote (its outputs):
+    /// what `status`, `run --reuse` and `pack --run` compare a directory against. Equal to
+    /// `tree_sha256` when the run wrote nothing inside the tree.
+    #[serde(default)]
+    pub input_tree_sha256: Option<String>,
 }
 
 /// What a run needs to know about its source.
@@ -216,6 +296,8 @@ pub struct ResolvedSource {
     pub info: SourceInfo,
     /// The dirty patch (binary `git diff` against `commit`, applied at the repository root).
     pub dirty_patch: Option<Vec<u8>>,
+    /// The hashed files of a local source (other sources are immutable and not listed).
+    pub tree: Option<Tree>,
 }
 
 /// A request to resolve a source.
@@ -250,11 +332,22 @@ pub enum SourceUri {
         /// The `#subdirectory`, if any.
         subdirectory: Option<String>,
     },
+    /// A `.tar.gz` or `.zip` file, local or http(s).
+    Archive {
+        /// The path or URL.
+        location: String,
+        /// Its format.
+        format: ArchiveFormat,
+        /// The `#subdirectory`, if any.
+        subdirectory: Option<String>,
+    },
 }
 
 impl SourceUri {
-    /// Parse a URI: `https://`, `http://`, `ssh://`, `git://`, `file://` and `user@host:path`
-    /// are git; anything else is a local path. One `#` separates a subdirectory.
+    /// Parse a URI: a name ending in `.tar.gz`, `.tgz` or `.zip` is an archive (a path or an
+    /// http(s) URL); `https://`, `http://`, `ssh://`, `git://`, `file://` and
+    /// `user@host:path` are git; anything else is a local path. One `#` separates a
+    /// subdirectory.
     pub fn parse(uri: &str) -> Result<SourceUri, SourceError> {
         let (base, subdirectory) = match uri.split_once('#') {
             Some((_, frag)) if frag.contains('#') => return Err(SourceError::TwoFragments { uri: uri.to_string() }),
@@ -262,6 +355,10 @@ impl SourceUri {
             None => (uri, None),
         };
         let lower = base.to_ascii_lowercase();
+        let local_or_http = !lower.contains("://") || lower.starts_with("http://") || lower.starts_with("https://");
+        if let Some(format) = ArchiveFormat::of(base).filter(|_| local_or_http) {
+            return Ok(SourceUri::Archive { location: base.to_string(), format, subdirectory });
+        }
         let is_url = ["https://", "http://", "ssh://", "git://", "file://", "git+ssh://", "ssh+git://"]
             .iter()
             .any(|p| lower.starts_with(p));
@@ -350,7 +447,104 @@ pub fn resolve(req: &SourceRequest, cache: &Cache, workdir: &Path) -> Result<Res
             let shown_url = git::strip_credentials(&url);
             finish_checkout(req, cache, workdir, &shown_url, &shown_url, resolved, sub, subdirectory)
         }
+        SourceUri::Archive { location, format, subdirectory } => {
+            resolve_archive(req, workdir, &location, format, subdirectory)
+        }
     }
+}
+
+/// Fetch (for a URL) and extract an archive into `workdir`, checking it against its own
+/// manifest when it was made by `lockstep pack`.
+fn resolve_archive(
+    req: &SourceRequest,
+    workdir: &Path,
+    location: &str,
+    format: ArchiveFormat,
+    subdirectory: Option<String>,
+) -> Result<ResolvedSource, SourceError> {
+    if req.version.is_some() {
+        return Err(SourceError::VersionOfArchive { uri: location.to_string() });
+    }
+    let sub = subdirectory.as_deref().map(clean_subdirectory).transpose()?;
+    let file = if location.starts_with("http://") || location.starts_with("https://") {
+        fetch::download(location, &workdir.with_extension("download"))?
+    } else {
+        let path = req.caller_dir.join(location);
+        if !path.is_file() {
+            return Err(SourceError::NotFound { path });
+        }
+        path
+    };
+    let (digest, _) = fsutil::sha256_file(&file).map_err(|e| SourceError::io(&file, e))?;
+    archive::extract(&file, format, workdir)?;
+    let root = archive::project_root(workdir);
+    let manifest = archive::read_manifest(&file, &root)?;
+    let project_dir = match (&sub, &subdirectory) {
+        (Some(s), Some(shown)) => enter_subdirectory(&root, s, shown, location)?,
+        _ => root.clone(),
+    };
+    let tree = hash_tree(&project_dir, &req.exclusions, None)?;
+    if let Some(m) = manifest.filter(|_| sub.is_none())
+        && m.tree_sha256 != tree.sha256
+    {
+        return Err(ArchiveError::ManifestMismatch { archive: file, detail: describe_mismatch(&m, &tree) }.into());
+    }
+    let info = SourceInfo {
+        uri: git::strip_credentials(req.uri),
+        kind: SourceKind::Archive,
+        path: None,
+        version: None,
+        commit: None,
+        branch: None,
+        repo_url: None,
+        subdirectory: sub.map(|s| s.to_string_lossy().into_owned()),
+        tree_sha256: tree.sha256,
+        dirty: false,
+        patch_sha256: None,
+        archive_sha256: Some(fsutil::hex(&digest)),
+        input_tree_sha256: None,
+    };
+    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None })
+}
+
+/// Extract an archive into `dest` (which must not exist yet) with the same checks as a run
+/// from it, and return its tree hash. A failed extraction leaves nothing at `dest`.
+pub fn unpack(uri: &str, dest: &Path, caller_dir: &Path) -> Result<String, SourceError> {
+    let format = ArchiveFormat::of(uri).ok_or_else(|| SourceError::NotAnArchive { uri: uri.to_string() })?;
+    if dest.exists() {
+        return Err(SourceError::DestinationExists { path: dest.to_path_buf() });
+    }
+    let request = SourceRequest { uri, version: None, isolated: true, caller_dir, exclusions: Exclusions::default() };
+    let location = uri.split('#').next().unwrap_or(uri);
+    let result = resolve_archive(&request, dest, location, format, None);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dest);
+    }
+    let _ = fs::remove_dir_all(dest.with_extension("download"));
+    Ok(result?.info.tree_sha256)
+}
+
+/// Which files of an archive differ from its manifest, for an error message.
+fn describe_mismatch(manifest: &archive::PackManifest, tree: &Tree) -> String {
+    let listed: std::collections::BTreeMap<&str, &str> =
+        manifest.files.iter().map(|f| (f.path.as_str(), f.sha256.as_str())).collect();
+    let found: std::collections::BTreeMap<String, String> =
+        tree.entries.iter().map(|e| (e.path.to_string_lossy().into_owned(), fsutil::hex(&e.sha256))).collect();
+    let mut problems: Vec<String> = Vec::new();
+    for (path, sha) in &listed {
+        match found.get(*path) {
+            None => problems.push(format!("{path} is missing")),
+            Some(s) if s != sha => problems.push(format!("{path} differs")),
+            _ => {}
+        }
+    }
+    problems.extend(found.keys().filter(|p| !listed.contains_key(p.as_str())).map(|p| format!("{p} is not listed")));
+    if problems.is_empty() {
+        return "the tree hash differs".into();
+    }
+    let more = problems.len().saturating_sub(5);
+    problems.truncate(5);
+    format!("{}{}", problems.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
 }
 
 fn resolve_local(
@@ -415,6 +609,8 @@ fn resolve_local(
             tree_sha256: tree.sha256.clone(),
             dirty: false,
             patch_sha256: None,
+            archive_sha256: None,
+            input_tree_sha256: None,
         },
         None,
     );
@@ -432,10 +628,10 @@ fn resolve_local(
         }
     }
     if !req.isolated {
-        return Ok(ResolvedSource { project_dir, in_place: true, info, dirty_patch });
+        return Ok(ResolvedSource { project_dir, in_place: true, info, dirty_patch, tree: Some(tree) });
     }
     copy_tree(&project_dir, &tree, workdir)?;
-    Ok(ResolvedSource { project_dir: workdir.to_path_buf(), in_place: false, info, dirty_patch })
+    Ok(ResolvedSource { project_dir: workdir.to_path_buf(), in_place: false, info, dirty_patch, tree: Some(tree) })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -484,8 +680,10 @@ fn finish_checkout(
         tree_sha256,
         dirty: false,
         patch_sha256: None,
+        archive_sha256: None,
+        input_tree_sha256: None,
     };
-    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None })
+    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None })
 }
 
 /// Copy the files of a hashed tree (and nothing else) from `from` into `to`.

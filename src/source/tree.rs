@@ -92,6 +92,17 @@ pub struct Tree {
     pub sha256: String,
 }
 
+impl Tree {
+    /// The entries as text, one `{mode} {sha256} {path}` line each.
+    pub fn listing(&self) -> String {
+        let mut out = String::with_capacity(self.entries.len() * 100);
+        for e in &self.entries {
+            out.push_str(&format!("{} {} {}\n", e.mode.octal(), fsutil::hex(&e.sha256), e.path.display()));
+        }
+        out
+    }
+}
+
 /// Errors of hashing a tree.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {

@@ -42,13 +42,18 @@ impl TestContext {
 
     /// Environment variables every command of the test gets.
     pub fn envs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut envs = vec![
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("HOME", self.home.display().to_string()),
             ("LOCKSTEP_CACHE_DIR", self.cache.display().to_string()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
             ("LANG", "C.UTF-8".into()),
-        ]
+        ];
+        // The Docker tests use the engine the machine names.
+        if let Ok(host) = std::env::var("DOCKER_HOST") {
+            envs.push(("DOCKER_HOST", host));
+        }
+        envs
     }
 
     /// `lockstep ARGS` in the work directory, with a clean environment.
@@ -165,6 +170,22 @@ pub fn stderr(out: &std::process::Output) -> String {
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An HTTP server on 127.0.0.1 that answers one request with `body`; returns its port and
+/// the thread to join once the request was made.
+pub fn serve_once(body: Vec<u8>) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf).unwrap();
+        write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+        conn.write_all(&body).unwrap();
+    });
+    (port, server)
 }
 
 /// Wait until `cond` holds, up to `limit`.

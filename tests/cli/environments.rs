@@ -231,7 +231,13 @@ fn a_lock_rebuilds_the_same_environment() {
     let recorded: lockstep::env::EnvRecord = serde_json::from_value(r["environment"].clone()).unwrap();
     let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
     let env = lockstep::env::from_lock(&recorded).unwrap();
-    let prepared = env.prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache }).unwrap();
+    let prepared = env
+        .prepare(lockstep::env::PrepareContext {
+            project_dir: &ctx.work,
+            cache: &other_cache,
+            docker: &Default::default(),
+        })
+        .unwrap();
     let rebuilt = lockstep::env::EnvLock::from_record(&prepared.record()).unwrap();
     let original = lockstep::env::EnvLock::from_record(&recorded).unwrap();
     assert_eq!(rebuilt.packages, original.packages, "the same packages, versions and hashes");
@@ -352,12 +358,18 @@ fn a_conda_lock_rebuilds_the_same_packages() {
     let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
     let prepared = lockstep::env::from_lock(&recorded)
         .unwrap()
-        .prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache })
+        .prepare(lockstep::env::PrepareContext {
+            project_dir: &ctx.work,
+            cache: &other_cache,
+            docker: &Default::default(),
+        })
         .unwrap();
     let rebuilt = lockstep::env::EnvLock::from_record(&prepared.record()).unwrap();
     let original = lockstep::env::EnvLock::from_record(&recorded).unwrap();
     assert_eq!(rebuilt.conda_packages, original.conda_packages);
-    let inv = prepared.wrap("greet", &ctx.work, &[]);
+    let lockstep::env::Invocation::Process(inv) = prepared.wrap("greet", &ctx.work, &[]) else {
+        panic!("a conda environment runs a process")
+    };
     let out = std::process::Command::new(&inv.program)
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))

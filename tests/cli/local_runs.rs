@@ -1,8 +1,6 @@
 //! Runs of local directories: records, parameters, outputs, isolation, git state.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 
 use predicates::prelude::*;
 use serde_json::Value;
@@ -143,15 +141,7 @@ fn path_parameters_become_absolute_and_must_exist() {
 #[test]
 fn url_path_parameters_are_downloaded_into_the_run() {
     let ctx = TestContext::new();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = conn.read(&mut buf).unwrap();
-        let body = "a,b\n1,2\n";
-        write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    });
+    let (port, server) = serve_once(b"a,b\n1,2\n".to_vec());
     let manifest =
         "entry_points:\n  main:\n    parameters:\n      data: path\n    command: 'cat {data}; echo {data}'\n";
     ctx.project("p", &[("MLproject", manifest)]);

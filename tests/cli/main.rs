@@ -4,10 +4,12 @@ mod context;
 
 mod bad_input;
 mod conda_channel;
+mod docker;
 mod environments;
 mod examples;
 mod git_sources;
 mod init;
 mod local_runs;
+mod pack_verify;
 mod signals;
 mod store;

@@ -40,8 +40,13 @@ const DOWNLOAD_THREADS: usize = 4;
 /// Where a conda environment's packages come from.
 #[derive(Debug, Clone)]
 pub enum CondaSource {
-    /// The project's conda file, relative to the project.
-    Spec(PathBuf),
+    /// The project's conda file.
+    Spec {
+        /// The file, relative to the project.
+        file: PathBuf,
+        /// The project.
+        project_dir: PathBuf,
+    },
     /// A recorded lock: exactly those packages.
     Lock(Box<EnvLock>),
 }
@@ -68,21 +73,24 @@ struct CondaKey<'a> {
     platform: &'static str,
 }
 
-impl Environment for CondaEnvironment {
-    fn manager(&self) -> EnvManager {
-        EnvManager::Conda
-    }
+/// What a conda environment will be built from.
+enum Plan<'a> {
+    Request { request: Box<Request>, external: Option<PathBuf>, project_dir: &'a Path },
+    Lock(&'a EnvLock),
+}
 
-    fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
-        let built = match &self.source {
-            CondaSource::Spec(file) => {
+impl CondaEnvironment {
+    /// What to install and the key. `warn`: show the spec's warnings.
+    fn plan(&self, warn: bool) -> Result<(Plan<'_>, String), EnvError> {
+        match &self.source {
+            CondaSource::Spec { file, project_dir } => {
                 let label = file.display().to_string();
-                let text = read_spec_file(ctx.project_dir, file)?;
+                let text = read_spec_file(project_dir, file)?;
                 let (spec, warnings) = parse_conda_env(&text, &label)?;
-                warnings.iter().for_each(|w| ui::warn(w));
+                warnings.iter().filter(|_| warn).for_each(|w| ui::warn(w));
                 let specs = parse_specs(&spec.dependencies, &label)?;
-                let channels = channel::resolve_channels(&spec.channels, ctx.project_dir, &label)?;
-                let pip = read_requirements(&spec.pip, ctx.project_dir, &label)?;
+                let channels = channel::resolve_channels(&spec.channels, project_dir, &label)?;
+                let pip = read_requirements(&spec.pip, project_dir, &label)?;
                 let external = external_conda();
                 let key = content_key(&CondaKey {
                     layout: LAYOUT,
@@ -96,11 +104,8 @@ impl Environment for CondaEnvironment {
                     locked: None,
                     platform: current_platform(),
                 });
-                let request = Request { spec: &spec, specs, channels, pip, label, file: ctx.project_dir.join(file) };
-                built::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| match &external {
-                    Some(exe) => build_external(exe, &request, ctx.project_dir, tmp, prefix, &key),
-                    None => build_native(ctx.cache, &request, ctx.project_dir, tmp, prefix, &key),
-                })?
+                let request = Request { file: project_dir.join(file), spec, specs, channels, pip, label };
+                Ok((Plan::Request { request: Box::new(request), external, project_dir }, key))
             }
             CondaSource::Lock(lock) => {
                 let key = content_key(&CondaKey {
@@ -115,18 +120,39 @@ impl Environment for CondaEnvironment {
                     locked: Some((&lock.conda_packages, &lock.packages)),
                     platform: current_platform(),
                 });
-                built::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| {
-                    build_from_lock(ctx.cache, lock, tmp, prefix, &key)
-                })?
+                Ok((Plan::Lock(lock), key))
             }
-        };
+        }
+    }
+}
+
+impl Environment for CondaEnvironment {
+    fn manager(&self) -> EnvManager {
+        EnvManager::Conda
+    }
+
+    fn key(&self) -> Option<String> {
+        self.plan(false).ok().map(|(_, key)| key)
+    }
+
+    fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
+        let (plan, key) = self.plan(true)?;
+        let built = built::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| match &plan {
+            Plan::Request { request, external: Some(exe), project_dir } => {
+                build_external(exe, request, project_dir, tmp, prefix, &key)
+            }
+            Plan::Request { request, external: None, project_dir } => {
+                build_native(ctx.cache, request, project_dir, tmp, prefix, &key)
+            }
+            Plan::Lock(lock) => build_from_lock(ctx.cache, lock, tmp, prefix, &key),
+        })?;
         Ok(Box::new(built))
     }
 }
 
 /// A parsed conda request.
-struct Request<'a> {
-    spec: &'a CondaEnvSpec,
+struct Request {
+    spec: CondaEnvSpec,
     specs: Vec<MatchSpec>,
     channels: Vec<rattler_conda_types::Channel>,
     pip: Requirements,

@@ -1,0 +1,661 @@
+//! The `docker` manager: `docker_env` projects run in a container, through the Engine API.
+//!
+//! By default the project's files go into a project image built `FROM` the base image and
+//! tagged by content (base image id, tree hash, Dockerfile), so an unchanged project reuses its
+//! image without any build call; `--mount-project` runs the base image as it is with the
+//! project bind-mounted instead. The container itself is run by `exec::container`.
+
+mod args;
+pub mod engine;
+pub mod image;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bollard::models::HostConfig;
+use serde_json::{Value, json};
+
+use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv};
+use crate::error::ErrorClass;
+use crate::manifest::{DockerEnv, DockerEnvVar, EnvSpec};
+use crate::ui;
+
+pub use args::{DockerArgs, SUPPORTED as SUPPORTED_ARGS};
+pub use engine::Engine;
+
+/// Where the project is inside the container: MLflow's directory, so that projects that name
+/// it keep working.
+pub const WORKDIR: &str = "/mlflow/projects/code";
+
+/// Where Python's byte code goes inside the container: outside the project, so that it is
+/// neither an output nor written into a bind-mounted project.
+pub const CONTAINER_PYCACHE: &str = "/tmp/lockstep-pycache";
+
+/// The label that names a container's run.
+pub const RUN_ID_LABEL: &str = "lockstep.run_id";
+
+/// The name under which containers reach the host (Docker Desktop's name, made to work on
+/// every engine through `host-gateway`).
+pub const HOST_ALIAS: &str = "host.docker.internal";
+
+/// Errors of Docker environments and containers.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The `--env-manager docker` choice for a project without `docker_env`.
+    #[error("the docker manager needs a docker_env section in the MLproject")]
+    NoDockerEnv,
+    /// `DOCKER_HOST` names a kind of address lockstep cannot use.
+    #[error("cannot use the Docker engine at {host}: {reason}")]
+    UnsupportedHost {
+        /// The address.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// No engine answered.
+    #[error("cannot reach the Docker engine at {host}: {reason}")]
+    NoEngine {
+        /// The address.
+        host: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// A `docker_env.environment` entry names a variable that is not set.
+    #[error("docker_env.environment copies {name} from this environment, but {name} is not set")]
+    UnsetVariable {
+        /// The variable.
+        name: String,
+    },
+    /// A volume specification that is not `host:container[:mode]`.
+    #[error("volume '{spec}' {reason}")]
+    BadVolume {
+        /// The specification as written.
+        spec: String,
+        /// What is wrong, completing the sentence.
+        reason: String,
+    },
+    /// A `-A` option lockstep does not map onto the Engine API.
+    #[error("-A {arg}: lockstep does not support this docker run option")]
+    UnsupportedArg {
+        /// The argument as given.
+        arg: String,
+    },
+    /// A `-A` option with a bad value.
+    #[error("-A {arg}: {reason}")]
+    BadArg {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The base image is not on the engine and could not be pulled.
+    #[error("cannot pull image '{image}': {reason}")]
+    PullFailed {
+        /// The reference.
+        image: String,
+        /// What the engine said.
+        reason: String,
+    },
+    /// Building the project image failed.
+    #[error("building {tag} failed: {message}{}", if .output.is_empty() { String::new() } else { format!("\n{}", .output) })]
+    BuildFailed {
+        /// The image tag.
+        tag: String,
+        /// The engine's error.
+        message: String,
+        /// The output of the failing step.
+        output: String,
+    },
+    /// The project's files changed between hashing and building.
+    #[error("the project's files in {} changed while its image was being built", .path.display())]
+    TreeChanged {
+        /// The file (or project directory) found changed.
+        path: PathBuf,
+    },
+    /// The build context could not be made.
+    #[error("cannot make the build context: {message}")]
+    Context {
+        /// What failed.
+        message: String,
+    },
+    /// The engine refused to create or start the container (its settings do not work here).
+    #[error("the Docker engine cannot {action} the container: {message}")]
+    ContainerRefused {
+        /// `create` or `start`.
+        action: &'static str,
+        /// What the engine said.
+        message: String,
+    },
+    /// SIGINT or SIGTERM stopped an engine operation (a pull or a build).
+    #[error("interrupted")]
+    Interrupted,
+    /// The engine refused or failed a request.
+    #[error("Docker engine: cannot {action}: {message}")]
+    Engine {
+        /// What lockstep asked for.
+        action: String,
+        /// What the engine said.
+        message: String,
+    },
+    /// The cache (for build locks) failed.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+}
+
+impl DockerError {
+    /// Who has to act.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DockerError::Engine { .. }
+            | DockerError::Context { .. }
+            | DockerError::Cache(_)
+            | DockerError::Interrupted => ErrorClass::Internal,
+            _ => ErrorClass::User,
+        }
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            DockerError::NoDockerEnv => {
+                "add docker_env: {image: ...} to the MLproject, or choose another manager".into()
+            }
+            DockerError::UnsupportedHost { .. } => {
+                "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:2375 (or unset it)".into()
+            }
+            DockerError::NoEngine { .. } => {
+                "start the Docker daemon (sudo systemctl start docker), or set DOCKER_HOST \
+                to the engine's address; `docker info` checks the connection"
+                    .into()
+            }
+            DockerError::UnsetVariable { name } => {
+                format!("set it first (export {name}=...), or give it a value in the MLproject: [{name}, value]")
+            }
+            DockerError::BadVolume { .. } => {
+                "write volumes as HOST:CONTAINER[:ro|rw], with an existing host path or a volume name".into()
+            }
+            DockerError::UnsupportedArg { .. } => format!("-A accepts: {SUPPORTED_ARGS}"),
+            DockerError::PullFailed { image, .. } => format!(
+                "check the name; without registry access, make the image locally first (docker build -t {image} ... \
+                 or docker load)"
+            ),
+            DockerError::BuildFailed { .. } => {
+                "the output above the error shows the failing step; --mount-project runs the base image without a build"
+                    .into()
+            }
+            DockerError::TreeChanged { .. } => "run again once the files stay put".into(),
+            DockerError::ContainerRefused { .. } => {
+                "check the -A options and the docker_env volumes against what this engine offers".into()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The Docker flags of `lockstep run`, as given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DockerFlags {
+    /// `-A NAME[=VALUE]`, in order.
+    pub args: Vec<String>,
+    /// `--mount-project`: run the base image as it is, with the project bind-mounted.
+    pub mount_project: bool,
+    /// `--keep-container`: leave the container behind after the run.
+    pub keep_container: bool,
+}
+
+impl DockerFlags {
+    /// Whether any Docker flag was given.
+    pub fn given(&self) -> bool {
+        *self != DockerFlags::default()
+    }
+}
+
+/// The Docker settings of one run, checked before it starts: volumes with absolute host paths,
+/// variables resolved, `-A` options parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DockerPlan {
+    /// The project's name, for the image's repository.
+    pub project_name: Option<String>,
+    /// The tree hash of the project's files, for the image's tag.
+    pub tree_sha256: String,
+    /// Bind specifications (`/abs/host:/container[:mode]` or `volume:/container[:mode]`).
+    pub binds: Vec<String>,
+    /// Variables from `docker_env.environment`, then `-A env`, in order.
+    pub env: Vec<(String, String)>,
+    /// The other `-A` options.
+    pub args: DockerArgs,
+    /// Run the base image with the project bind-mounted (no project image).
+    pub mount_project: bool,
+    /// Keep the container after the run.
+    pub keep_container: bool,
+}
+
+impl DockerPlan {
+    /// Check and resolve a run's Docker settings: `docker_env` volumes are relative to the
+    /// project, `-A volume` ones to the caller's directory.
+    pub fn new(
+        spec: &DockerEnv,
+        flags: &DockerFlags,
+        project_name: Option<&str>,
+        tree_sha256: &str,
+        project_dir: &Path,
+        caller_dir: &Path,
+    ) -> Result<DockerPlan, DockerError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let args = args::parse(&flags.args, lookup)?;
+        let mut binds = Vec::new();
+        for v in &spec.volumes {
+            binds.push(resolve_volume(v, project_dir)?);
+        }
+        for v in &args.volumes {
+            binds.push(resolve_volume(v, caller_dir)?);
+        }
+        let mut env = Vec::new();
+        for var in &spec.environment {
+            env.push(match var {
+                DockerEnvVar::Set(name, value) => (name.clone(), value.clone()),
+                DockerEnvVar::Copy(name) => {
+                    let value = lookup(name).ok_or_else(|| DockerError::UnsetVariable { name: name.clone() })?;
+                    (name.clone(), value)
+                }
+            });
+        }
+        env.extend(args.env.iter().cloned());
+        Ok(DockerPlan {
+            project_name: project_name.map(str::to_string),
+            tree_sha256: tree_sha256.to_string(),
+            binds,
+            env,
+            args,
+            mount_project: flags.mount_project,
+            keep_container: flags.keep_container,
+        })
+    }
+}
+
+/// `host:container[:mode]` with the host side made absolute against `base` (and required to
+/// exist: the engine would silently create a missing one as an empty root-owned directory).
+/// A host side without `/` that does not start with `.` is a named volume, kept as it is.
+fn resolve_volume(spec: &str, base: &Path) -> Result<String, DockerError> {
+    let bad = |reason: &str| DockerError::BadVolume { spec: spec.to_string(), reason: reason.to_string() };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, container, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, None),
+        [h, c, m] => (*h, *c, Some(*m)),
+        _ => return Err(bad("is not HOST:CONTAINER[:MODE]")),
+    };
+    if host.is_empty() || !container.starts_with('/') {
+        return Err(bad("needs a host path or volume name and an absolute container path"));
+    }
+    if let Some(m) = mode
+        && (m.is_empty() || !m.split(',').all(|o| VOLUME_MODES.contains(&o)))
+    {
+        return Err(bad("has an unknown mode (use ro or rw, optionally with z, Z or a propagation mode)"));
+    }
+    let named = !host.contains('/') && !host.starts_with('.') && !host.starts_with('~');
+    let host = if named {
+        host.to_string()
+    } else {
+        if host.starts_with('~') {
+            return Err(bad("starts with ~, which is not expanded: write the path out"));
+        }
+        let path = std::path::absolute(base.join(host)).map_err(|e| bad(&e.to_string()))?;
+        if !path.exists() {
+            return Err(DockerError::BadVolume {
+                spec: spec.to_string(),
+                reason: format!("names {}, which does not exist", path.display()),
+            });
+        }
+        path.to_string_lossy().into_owned()
+    };
+    Ok(match mode {
+        Some(m) => format!("{host}:{container}:{m}"),
+        None => format!("{host}:{container}"),
+    })
+}
+
+const VOLUME_MODES: &[&str] = &[
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "nocopy",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "consistent",
+    "cached",
+    "delegated",
+];
+
+/// A project with a `docker_env`, not yet prepared.
+#[derive(Debug, Clone)]
+pub struct DockerEnvironment {
+    image: String,
+}
+
+impl DockerEnvironment {
+    /// The manager for a project's environment spec, which must be a `docker_env`.
+    pub fn new(spec: &EnvSpec) -> Result<DockerEnvironment, DockerError> {
+        match spec {
+            EnvSpec::Docker(d) => Ok(DockerEnvironment { image: d.image.clone() }),
+            _ => Err(DockerError::NoDockerEnv),
+        }
+    }
+}
+
+impl Environment for DockerEnvironment {
+    fn manager(&self) -> EnvManager {
+        EnvManager::Docker
+    }
+
+    fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
+        let plan = ctx.docker;
+        let engine = Engine::connect()?;
+        let version = engine.version()?;
+        let base = image::ensure_base(&engine, &self.image)?;
+        let project = match plan.mount_project {
+            true => None,
+            false => Some(image::ensure_project(
+                &engine,
+                ctx.cache,
+                &base,
+                plan.project_name.as_deref(),
+                &plan.tree_sha256,
+                ctx.project_dir,
+            )?),
+        };
+        match &project {
+            Some(p) => ui::note(&format!("image {} ({})", p.tag, image::short_id(&p.id))),
+            None => ui::note(&format!("image {} ({}), project mounted", base.reference, image::short_id(&base.id))),
+        }
+        Ok(Box::new(PreparedDocker {
+            base,
+            project,
+            engine_platform: match (&version.os, &version.arch) {
+                (Some(os), Some(arch)) => Some(format!("{os}/{arch}")),
+                _ => None,
+            },
+            engine_version: version.version,
+            engine_api_version: version.api_version,
+            plan: plan.clone(),
+        }))
+    }
+}
+
+/// A docker environment whose image is ready.
+#[derive(Debug, Clone)]
+pub struct PreparedDocker {
+    base: image::BaseImage,
+    project: Option<image::ProjectImage>,
+    engine_version: Option<String>,
+    engine_api_version: Option<String>,
+    engine_platform: Option<String>,
+    plan: DockerPlan,
+}
+
+impl PreparedDocker {
+    /// Whether the engine maps `host-gateway` to the host's address (Engine API 1.41, Docker 20.10).
+    fn knows_host_gateway(&self) -> bool {
+        let version = self.engine_api_version.as_deref().unwrap_or("0.0");
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 41)
+    }
+}
+
+impl PreparedEnv for PreparedDocker {
+    fn record(&self) -> EnvRecord {
+        let (image_uri, image_id) = match &self.project {
+            Some(p) => (p.tag.clone(), p.id.clone()),
+            None => (self.base.reference.clone(), self.base.id.clone()),
+        };
+        let details: BTreeMap<String, Value> = [
+            ("mode", json!(if self.project.is_some() { "build" } else { "mount" })),
+            ("base_image", json!(self.base.reference)),
+            ("base_image_id", json!(self.base.id)),
+            ("base_image_digest", json!(self.base.digest)),
+            ("project_image", json!(self.project.as_ref().map(|p| &p.tag))),
+            ("project_image_id", json!(self.project.as_ref().map(|p| &p.id))),
+            ("image_uri", json!(image_uri)),
+            ("image_id", json!(image_id)),
+            ("platform", json!(self.base.platform)),
+            ("engine_version", json!(self.engine_version)),
+            ("engine_api_version", json!(self.engine_api_version)),
+            ("engine_platform", json!(self.engine_platform)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        EnvRecord { manager: EnvManager::Docker, details }
+    }
+
+    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
+        let plan = &self.plan;
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut labels = BTreeMap::new();
+        let mut name = None;
+        for (k, v) in vars {
+            match k.as_str() {
+                // Host paths mean nothing inside the container.
+                "LOCKSTEP_RUN_DIR" | "PYTHONPYCACHEPREFIX" => continue,
+                "LOCKSTEP_RUN_ID" => {
+                    labels.insert(RUN_ID_LABEL.to_string(), v.clone());
+                    name = Some(format!("lockstep-{v}"));
+                }
+                _ => {}
+            }
+            env.push((k.clone(), v.clone()));
+        }
+        // The container does not inherit the caller's environment, so these are always set.
+        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+        env.push(("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into()));
+        env.extend(plan.env.iter().cloned());
+        let mut host_config = plan.args.host_config.clone();
+        let mut binds = plan.binds.clone();
+        if self.project.is_none() {
+            binds.push(format!("{}:{WORKDIR}", cwd.display()));
+        }
+        host_config.binds = Some(binds).filter(|b| !b.is_empty());
+        let network = host_config.network_mode.as_deref().unwrap_or("");
+        let hosts = host_config.extra_hosts.get_or_insert_with(Vec::new);
+        if self.knows_host_gateway()
+            && !network.starts_with("container:")
+            && !hosts.iter().any(|h| h.split(':').next() == Some(HOST_ALIAS))
+        {
+            hosts.push(format!("{HOST_ALIAS}:host-gateway"));
+        }
+        if hosts.is_empty() {
+            host_config.extra_hosts = None;
+        }
+        Invocation::Container(Box::new(ContainerSpec {
+            image: self.project.as_ref().map(|p| p.id.clone()).unwrap_or_else(|| self.base.id.clone()),
+            argv: vec!["sh".into(), "-c".into(), command.to_string()],
+            env: dedup_last_wins(env),
+            workdir: WORKDIR.into(),
+            user: plan.args.user.clone(),
+            tty: plan.args.tty,
+            host_config,
+            labels,
+            name,
+            keep: plan.keep_container,
+            project_inside: self.project.is_some(),
+            outputs: None,
+        }))
+    }
+}
+
+/// Later entries replace earlier ones of the same name, keeping the first position.
+fn dedup_last_wins(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(vars.len());
+    for (k, v) in vars {
+        match out.iter_mut().find(|(name, _)| *name == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// What `exec` runs for a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// The image id.
+    pub image: String,
+    /// The command: `sh -c COMMAND` (the image's entrypoint, if any, still applies).
+    pub argv: Vec<String>,
+    /// The container's whole environment on top of the image's.
+    pub env: Vec<(String, String)>,
+    /// The working directory inside the container.
+    pub workdir: String,
+    /// The user to run as, when `-A user` names one.
+    pub user: Option<String>,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Binds, resources, devices, network.
+    pub host_config: HostConfig,
+    /// Labels (the run id).
+    pub labels: BTreeMap<String, String>,
+    /// The container's name.
+    pub name: Option<String>,
+    /// Keep the container after it exits.
+    pub keep: bool,
+    /// Whether the project lives inside the image (so outputs must be copied out).
+    pub project_inside: bool,
+    /// Where to copy the outputs to, and which unchanged files to copy too.
+    pub outputs: Option<ContainerOutputs>,
+}
+
+/// Outputs to copy out of a container after it exits: every file created or changed under
+/// its working directory, plus `also`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerOutputs {
+    /// The host directory they go to (keeping their paths).
+    pub dest: PathBuf,
+    /// Files (relative to the working directory) to copy even when unchanged: those the entry
+    /// point's `outputs:` globs match.
+    pub also: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(volumes: &[&str], environment: Vec<DockerEnvVar>) -> DockerEnv {
+        DockerEnv { image: "img:1".into(), volumes: volumes.iter().map(|s| s.to_string()).collect(), environment }
+    }
+
+    #[test]
+    fn volumes_are_made_absolute_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir_all(project.join("data")).unwrap();
+        let p = project.display();
+        assert_eq!(resolve_volume("./data:/data:ro", &project).unwrap(), format!("{p}/data:/data:ro"));
+        assert_eq!(resolve_volume("data/:/d", &project).unwrap(), format!("{p}/data/:/d"));
+        assert_eq!(resolve_volume("/tmp:/t", &project).unwrap(), "/tmp:/t");
+        assert_eq!(resolve_volume("cachevol:/cache", &project).unwrap(), "cachevol:/cache", "a named volume");
+        let err = resolve_volume("./missing:/m", &project).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        for bad in ["nocolon", "/a:relative", "/a:/b:bogus", ":/b", "/a:/b:ro:x", "~/x:/x"] {
+            assert!(resolve_volume(bad, &project).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plan_resolves_variables_and_volumes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // PATH is set in every test environment; a random name is not.
+        let env = vec![
+            DockerEnvVar::Copy("PATH".into()),
+            DockerEnvVar::Set("MODE".into(), "fast".into()),
+            DockerEnvVar::Set("LEVEL".into(), "1".into()),
+        ];
+        let flags = DockerFlags {
+            args: vec!["e=LEVEL=2".into(), "v=.:/caller".into()],
+            mount_project: true,
+            keep_container: true,
+        };
+        let plan =
+            DockerPlan::new(&spec(&["/tmp:/tmp"], env), &flags, Some("n"), "abc", dir.path(), dir.path()).unwrap();
+        assert_eq!(plan.env[0], ("PATH".to_string(), std::env::var("PATH").unwrap()));
+        assert_eq!(dedup_last_wins(plan.env.clone())[2], ("LEVEL".to_string(), "2".to_string()), "-A env wins");
+        assert_eq!(plan.binds, ["/tmp:/tmp".to_string(), format!("{}:/caller", dir.path().display())]);
+        assert!(plan.mount_project && plan.keep_container);
+        let unset = vec![DockerEnvVar::Copy("LOCKSTEP_SURELY_UNSET_VARIABLE".into())];
+        let err =
+            DockerPlan::new(&spec(&[], unset), &DockerFlags::default(), None, "", dir.path(), dir.path()).unwrap_err();
+        assert!(matches!(err, DockerError::UnsetVariable { .. }), "{err}");
+        assert!(err.hint().unwrap().contains("[LOCKSTEP_SURELY_UNSET_VARIABLE, value]"));
+    }
+
+    fn prepared(project: bool, api: &str) -> PreparedDocker {
+        PreparedDocker {
+            base: image::BaseImage {
+                reference: "base:1".into(),
+                id: "sha256:base".into(),
+                digest: Some("base@sha256:d".into()),
+                platform: Some("linux/amd64".into()),
+                user: None,
+            },
+            project: project
+                .then(|| image::ProjectImage { tag: "lockstep/p:0123456789ab".into(), id: "sha256:proj".into() }),
+            engine_version: Some("20.10".into()),
+            engine_api_version: Some(api.into()),
+            engine_platform: Some("linux/amd64".into()),
+            plan: DockerPlan { env: vec![("MODE".into(), "x".into())], ..Default::default() },
+        }
+    }
+
+    fn container(inv: Invocation) -> ContainerSpec {
+        match inv {
+            Invocation::Container(c) => *c,
+            other => panic!("not a container: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrap_maps_host_variables_and_labels_the_run() {
+        let vars = [
+            ("LOCKSTEP_RUN_ID".to_string(), "r1".to_string()),
+            ("LOCKSTEP_RUN_DIR".to_string(), "/host/store/runs/r1".to_string()),
+            ("PYTHONPYCACHEPREFIX".to_string(), "/host/cache/pycache-v1".to_string()),
+        ];
+        let c = container(prepared(true, "1.41").wrap("echo 'a b'", Path::new("/host/p"), &vars));
+        assert_eq!(c.argv, ["sh", "-c", "echo 'a b'"]);
+        assert_eq!(c.image, "sha256:proj");
+        assert_eq!(c.workdir, WORKDIR);
+        assert_eq!(c.labels.get(RUN_ID_LABEL).map(String::as_str), Some("r1"));
+        assert_eq!(c.name.as_deref(), Some("lockstep-r1"));
+        let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["LOCKSTEP_RUN_ID", "PYTHONUNBUFFERED", "PYTHONPYCACHEPREFIX", "MODE"]);
+        assert!(c.env.contains(&("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into())));
+        assert!(c.project_inside);
+        assert_eq!(c.host_config.binds, None, "the project is in the image");
+        assert_eq!(c.host_config.extra_hosts, Some(vec![format!("{HOST_ALIAS}:host-gateway")]));
+
+        let c = container(prepared(false, "1.40").wrap("true", Path::new("/host/p"), &vars));
+        assert_eq!(c.image, "sha256:base");
+        assert_eq!(c.host_config.binds, Some(vec![format!("/host/p:{WORKDIR}")]));
+        assert!(!c.project_inside);
+        assert_eq!(c.host_config.extra_hosts, None, "engines before API 1.41 do not know host-gateway");
+    }
+
+    #[test]
+    fn record_names_both_images() {
+        let r = prepared(true, "1.41").record();
+        assert_eq!(r.manager, EnvManager::Docker);
+        assert_eq!(r.details["mode"], "build");
+        assert_eq!(r.details["base_image"], "base:1");
+        assert_eq!(r.details["base_image_digest"], "base@sha256:d");
+        assert_eq!(r.details["image_uri"], "lockstep/p:0123456789ab");
+        assert_eq!(r.details["image_id"], "sha256:proj");
+        let r = prepared(false, "1.41").record();
+        assert_eq!(r.details["mode"], "mount");
+        assert_eq!(r.details["project_image"], Value::Null);
+        assert_eq!(r.details["image_uri"], "base:1");
+        assert_eq!(r.details["image_id"], "sha256:base");
+    }
+}

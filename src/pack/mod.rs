@@ -1,0 +1,242 @@
+//! `lockstep pack`: a deterministic, shareable `.tar.gz` of a project's hashed tree, with a
+//! manifest of every file and, optionally, the record of a run of it.
+//!
+//! Entries are written in tree order with normalized metadata (mode 0644 or 0755, owner 0,
+//! no user names, mtime 0) and the gzip stream has no time stamp, so the same tree always
+//! gives the same bytes, wherever it came from.
+
+mod gzip;
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::error::{Error, ErrorClass};
+use crate::fsutil;
+use crate::manifest::Manifest;
+use crate::record::RunRecord;
+use crate::source::archive::{PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile};
+use crate::source::tree::{FileMode, Tree, digest_entries};
+use crate::source::{self, Exclusions, SourceKind, SourceRequest};
+
+pub use gzip::ParallelGzEncoder;
+
+/// The gzip level: zlib's default, the size `tar czf` gives.
+const LEVEL: u32 = 6;
+
+/// Errors of packing.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// The output name would not be recognized as an archive by `lockstep run`.
+    #[error("the archive must be named *.tar.gz or *.tgz, not {}", .path.display())]
+    BadOutput {
+        /// The requested output.
+        path: PathBuf,
+    },
+    /// The project is not the tree the run ran on.
+    #[error("the project's files are not those run {run_id} ran on ({detail})")]
+    RunMismatch {
+        /// The run.
+        run_id: String,
+        /// What differs.
+        detail: String,
+    },
+    /// Writing the archive failed.
+    #[error("cannot write {}: {source}", .path.display())]
+    Io {
+        /// The archive.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl PackError {
+    /// Who has to act.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PackError::BadOutput { .. } | PackError::RunMismatch { .. } => ErrorClass::User,
+            PackError::Io { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PackError::RunMismatch { run_id, .. } => Some(format!(
+                "pack the run's own source (for a git run, its repository with -v <commit>); `lockstep status {run_id}` shows what changed"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What to pack.
+#[derive(Debug, Clone)]
+pub struct PackOptions<'a> {
+    /// A local path, git URL or archive, with an optional `#subdirectory`.
+    pub uri: &'a str,
+    /// A branch, tag or commit, for git sources.
+    pub version: Option<&'a str>,
+    /// The archive to write; by default `<name>-<12 hex of tree hash>.tar.gz` here.
+    pub output: Option<PathBuf>,
+    /// A run of this project whose record goes into the archive.
+    pub run: Option<&'a RunRecord>,
+    /// The directory relative paths are resolved against.
+    pub caller_dir: &'a Path,
+}
+
+/// A written archive.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// Where it is.
+    pub path: PathBuf,
+    /// The tree hash of the packed files.
+    pub tree_sha256: String,
+    /// How many files it holds (besides lockstep's metadata).
+    pub files: usize,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Pack a project.
+pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
+    if let Some(out) = &opts.output {
+        let name = out.to_string_lossy().to_ascii_lowercase();
+        if !(name.ends_with(".tar.gz") || name.ends_with(".tgz")) {
+            return Err(PackError::BadOutput { path: out.clone() }.into());
+        }
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("lockstep-pack-")
+        .tempdir()
+        .map_err(|source| PackError::Io { path: std::env::temp_dir(), source })?;
+    let request = SourceRequest {
+        uri: opts.uri,
+        version: opts.version,
+        isolated: false,
+        caller_dir: opts.caller_dir,
+        exclusions: Exclusions::default(),
+    };
+    let src = source::resolve(&request, cache, &scratch.path().join("work"))?;
+    let mut tree = match src.tree {
+        Some(tree) => tree,
+        None => source::hash_tree(&src.project_dir, &Exclusions::default(), None).map_err(source::SourceError::from)?,
+    };
+    if let Some(run) = opts.run {
+        tree = tree_of_run(tree, run)?;
+    }
+    let name = Manifest::load(&src.project_dir)
+        .ok()
+        .and_then(|m| m.name)
+        .or_else(|| src.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "project".into());
+    let path = opts.output.clone().unwrap_or_else(|| {
+        let safe: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        PathBuf::from(format!("{safe}-{}.tar.gz", &tree.sha256[..12]))
+    });
+    let path = opts.caller_dir.join(path);
+    let bytes = write_archive(&path, &src.project_dir, &tree, opts.run)?;
+    Ok(Packed { path, tree_sha256: tree.sha256, files: tree.entries.len(), bytes })
+}
+
+/// The tree a run ran on, taken from the project's current files: for an in-place local
+/// run, without the files it wrote (its outputs). It must hash as the record says.
+fn tree_of_run(tree: Tree, run: &RunRecord) -> Result<Tree, PackError> {
+    let (expected, entries) = match (&run.source.kind, &run.source.input_tree_sha256) {
+        (SourceKind::Local, Some(input)) => {
+            let outputs: HashSet<&str> = run.outputs.iter().map(|o| o.path.as_str()).collect();
+            let kept =
+                tree.entries.into_iter().filter(|e| !outputs.contains(e.path.to_string_lossy().as_ref())).collect();
+            (input.clone(), kept)
+        }
+        _ => (run.source.tree_sha256.clone(), tree.entries),
+    };
+    let sha256 = digest_entries(&entries);
+    if sha256 != expected {
+        return Err(PackError::RunMismatch {
+            run_id: run.run_id.clone(),
+            detail: format!("tree {} here, {} in the record", &sha256[..12], &expected[..12.min(expected.len())]),
+        });
+    }
+    Ok(Tree { entries, sha256 })
+}
+
+fn write_archive(path: &Path, root: &Path, tree: &Tree, run: Option<&RunRecord>) -> Result<u64, PackError> {
+    let io_err = |source| PackError::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err)?;
+    let tmp = tempfile::Builder::new().prefix(".pack-").tempfile_in(dir).map_err(io_err)?;
+    let gz = ParallelGzEncoder::new(BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(io_err)?), LEVEL)
+        .map_err(io_err)?;
+    let mut builder = tar::Builder::new(gz);
+
+    let manifest = PackManifest {
+        schema: PACK_SCHEMA.to_string(),
+        tree_sha256: tree.sha256.clone(),
+        run_id: run.map(|r| r.run_id.clone()),
+        files: tree
+            .entries
+            .iter()
+            .map(|e| PackedFile {
+                path: e.path.to_string_lossy().into_owned(),
+                mode: e.mode.octal().to_string(),
+                size: e.size,
+                sha256: fsutil::hex(&e.sha256),
+            })
+            .collect(),
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
+    json.push(b'\n');
+    append_bytes(&mut builder, Path::new(PACK_MANIFEST), &json, 0o644).map_err(io_err)?;
+    if let Some(run) = run {
+        let mut json = serde_json::to_vec_pretty(run).expect("records serialize");
+        json.push(b'\n');
+        append_bytes(&mut builder, Path::new(PACK_RECORD), &json, 0o644).map_err(io_err)?;
+    }
+    for entry in &tree.entries {
+        let src = root.join(&entry.path);
+        let mut header = header(0o644);
+        match entry.mode {
+            FileMode::Symlink => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                let target = fs::read_link(&src).map_err(io_err)?;
+                builder.append_link(&mut header, &entry.path, &target).map_err(io_err)?;
+            }
+            mode => {
+                let file = File::open(&src).map_err(io_err)?;
+                let len = file.metadata().map_err(io_err)?.len();
+                header.set_mode(if mode == FileMode::Executable { 0o755 } else { 0o644 });
+                header.set_size(len);
+                builder.append_data(&mut header, &entry.path, file).map_err(io_err)?;
+            }
+        }
+    }
+    let gz = builder.into_inner().map_err(io_err)?;
+    let mut file = gz.finish().map_err(io_err)?;
+    file.flush().map_err(io_err)?;
+    drop(file);
+    let bytes = tmp.as_file().metadata().map_err(io_err)?.len();
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    Ok(bytes)
+}
+
+fn header(mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h
+}
+
+fn append_bytes<W: Write>(builder: &mut tar::Builder<W>, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut h = header(mode);
+    h.set_size(bytes.len() as u64);
+    builder.append_data(&mut h, path, bytes)
+}

@@ -1,0 +1,228 @@
+//! `lockstep status`: would a re-run today start from the same source and environment?
+//! Runs nothing: compares the current tree hash (or commit, or archive digest) and the
+//! environment key with the recorded ones, and says which part changed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::env::{self, EnvManager};
+use crate::error::{Error, ErrorClass};
+use crate::fsutil;
+use crate::manifest::Manifest;
+use crate::record::{RecordError, RunRecord, Store};
+use crate::run::SOURCE_TREE_FILE;
+use crate::source::{self, Exclusions, SourceKind, git};
+
+/// Files listed as changed, at most.
+const MAX_CHANGES: usize = 20;
+
+/// Errors of `status` itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The recorded local project is gone.
+    #[error("the project directory of run {run_id}, {}, does not exist here", .path.display())]
+    ProjectGone {
+        /// The run.
+        run_id: String,
+        /// The recorded directory.
+        path: PathBuf,
+    },
+}
+
+impl StatusError {
+    /// Who has to act: the user.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::User
+    }
+}
+
+/// The comparison of one part (source or environment).
+#[derive(Debug, Clone, Serialize)]
+pub struct PartStatus {
+    /// Whether it is as recorded.
+    pub same: bool,
+    /// One line saying what was compared, or what changed.
+    pub detail: String,
+    /// For a local source: the files added, removed or modified since the run.
+    pub changes: Vec<String>,
+}
+
+/// The status of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The run.
+    pub run_id: String,
+    /// The source.
+    pub source: PartStatus,
+    /// The environment.
+    pub environment: PartStatus,
+}
+
+impl StatusReport {
+    /// 0 when both parts are as recorded, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.source.same && self.environment.same { 0 } else { 1 }
+    }
+}
+
+/// The status of a run given by id (in `store`) or by its record file.
+pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusReport, Error> {
+    let cache = Cache::from_env()?;
+    let path = caller_dir.join(target);
+    let (record, run_dir) = if path.is_file() {
+        let bytes = fs::read(&path).map_err(RecordError::io(&path))?;
+        let record: RunRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| RecordError::BadRecord { path: path.clone(), message: e.to_string() })?;
+        (record, path.parent().map(Path::to_path_buf))
+    } else {
+        let store = Store::open(store)?;
+        let record = store.find(target)?;
+        let dir = store.run_dir(&record.run_id);
+        (record, Some(dir))
+    };
+    let (source, project_dir) = source_status(&record, run_dir.as_deref(), &cache)?;
+    let environment = environment_status(&record, project_dir.as_deref(), source.same)?;
+    Ok(StatusReport { run_id: record.run_id, source, environment })
+}
+
+fn short(s: &str) -> &str {
+    &s[..12.min(s.len())]
+}
+
+fn source_status(
+    record: &RunRecord,
+    run_dir: Option<&Path>,
+    cache: &Cache,
+) -> Result<(PartStatus, Option<PathBuf>), Error> {
+    let info = &record.source;
+    let part = |same: bool, detail: String| PartStatus { same, detail, changes: Vec::new() };
+    match info.kind {
+        SourceKind::Local => {
+            let dir = info.path.clone().ok_or_else(|| StatusError::ProjectGone {
+                run_id: record.run_id.clone(),
+                path: PathBuf::from(&info.uri),
+            })?;
+            if !dir.is_dir() {
+                return Err(StatusError::ProjectGone { run_id: record.run_id.clone(), path: dir }.into());
+            }
+            let in_place = record.outputs_dir == dir;
+            let outputs: Vec<String> = record.outputs.iter().map(|o| o.path.clone()).collect();
+            let stat_cache = source::stat_cache_file(cache, &dir)?;
+            let tree = source::hash_tree(&dir, &Exclusions::default(), Some(&stat_cache))
+                .map_err(source::SourceError::from)?;
+            let tree = source::without_outputs(tree, &outputs, in_place);
+            let expected = info.input_tree_sha256.as_deref().unwrap_or(&info.tree_sha256);
+            if tree.sha256 == expected {
+                return Ok((part(true, format!("{} unchanged (tree {})", dir.display(), short(expected))), Some(dir)));
+            }
+            let changes = run_dir
+                .map(|d| d.join(SOURCE_TREE_FILE))
+                .and_then(|p| fs::read_to_string(p).ok())
+                .map(|listing| changed_files(&listing, &tree.listing(), &outputs, in_place))
+                .unwrap_or_default();
+            let detail =
+                format!("{} changed: tree {} now, {} at the run", dir.display(), short(&tree.sha256), short(expected));
+            Ok((PartStatus { same: false, detail, changes }, Some(dir)))
+        }
+        SourceKind::Git => {
+            let url = info.repo_url.as_deref().unwrap_or(&info.uri);
+            let recorded = info.commit.as_deref().unwrap_or_default();
+            let (_, now) = git::GitMirror::resolve(cache, url, info.version.as_deref())?;
+            let what = info.version.as_deref().unwrap_or("the default branch");
+            if now.commit == recorded {
+                Ok((part(true, format!("{what} of {url} is still {}", short(recorded))), None))
+            } else {
+                Ok((
+                    part(
+                        false,
+                        format!("{what} of {url} is now {}, the run used {}", short(&now.commit), short(recorded)),
+                    ),
+                    None,
+                ))
+            }
+        }
+        SourceKind::Archive => {
+            let path = Path::new(info.uri.split('#').next().unwrap_or(&info.uri));
+            if info.uri.starts_with("http://") || info.uri.starts_with("https://") {
+                return Ok((part(true, format!("{} is remote: not downloaded again", info.uri)), None));
+            }
+            let Ok((sha, _)) = fsutil::sha256_file(path) else {
+                return Ok((part(false, format!("{} is gone", path.display())), None));
+            };
+            let same = Some(fsutil::hex(&sha)) == info.archive_sha256;
+            let detail =
+                if same { format!("{} unchanged", path.display()) } else { format!("{} changed", path.display()) };
+            Ok((part(same, detail), None))
+        }
+    }
+}
+
+/// Added, removed and modified files between two tree listings, leaving out the run's outputs.
+fn changed_files(recorded: &str, current: &str, outputs: &[String], in_place: bool) -> Vec<String> {
+    let written: HashSet<&str> = if in_place { outputs.iter().map(String::as_str).collect() } else { HashSet::new() };
+    let parse = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.splitn(3, ' ');
+                let (mode, sha, path) = (it.next()?, it.next()?, it.next()?);
+                (!written.contains(path)).then(|| (path.to_string(), format!("{mode} {sha}")))
+            })
+            .collect()
+    };
+    let (before, after) = (parse(recorded), parse(current));
+    let mut changes: Vec<String> = Vec::new();
+    for (path, id) in &before {
+        match after.get(path) {
+            None => changes.push(format!("removed {path}")),
+            Some(now) if now != id => changes.push(format!("modified {path}")),
+            _ => {}
+        }
+    }
+    changes.extend(after.keys().filter(|p| !before.contains_key(*p)).map(|p| format!("added {p}")));
+    if changes.len() > MAX_CHANGES {
+        let more = changes.len() - MAX_CHANGES;
+        changes.truncate(MAX_CHANGES);
+        changes.push(format!("... and {more} more"));
+    }
+    changes
+}
+
+fn environment_status(record: &RunRecord, project_dir: Option<&Path>, source_same: bool) -> Result<PartStatus, Error> {
+    let manager = record.environment.manager;
+    let part = |same: bool, detail: String| PartStatus { same, detail, changes: Vec::new() };
+    if manager == EnvManager::Local {
+        return Ok(part(true, "local manager: the machine's own tools are not tracked".into()));
+    }
+    let recorded = record.environment.details.get("key").and_then(|k| k.as_str());
+    let Some(dir) = project_dir else {
+        // Git and archive environments are specified by files of the source.
+        let detail = if source_same { "specified by the unchanged source" } else { "specified by the changed source" };
+        return Ok(part(source_same, format!("{manager}: {detail}")));
+    };
+    let manifest = Manifest::load(dir)?;
+    let now = env::select(&manifest.env, Some(manager), dir)?.key();
+    match (recorded, now.as_deref()) {
+        (Some(a), Some(b)) if a == b => Ok(part(true, format!("{manager} environment {} unchanged", short(a)))),
+        (Some(a), Some(b)) => {
+            Ok(part(false, format!("{manager} environment changed: key {} now, {} at the run", short(b), short(a))))
+        }
+        _ => Ok(part(source_same, format!("{manager}: no environment key to compare"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_added_removed_and_modified_files() {
+        let before = "100644 aaa keep.py\n100644 bbb edit.py\n100644 ccc gone.py\n100644 ddd out.json\n";
+        let after = "100644 aaa keep.py\n100755 bbb edit.py\n100644 eee new.py\n100644 fff out.json\n";
+        let changes = changed_files(before, after, &["out.json".to_string()], true);
+        assert_eq!(changes, ["modified edit.py", "removed gone.py", "added new.py"]);
+    }
+}

@@ -1,0 +1,686 @@
+//! Docker environments against the real engine. The engine has no registry, so the tests make
+//! their own base image: Debian's static busybox imported as a root filesystem through the API.
+//! With `CI=true` a missing engine or busybox fails these tests; elsewhere they are skipped with
+//! a printed reason.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bollard::query_parameters::{CreateImageOptions, ListContainersOptions, RemoveImageOptions};
+use futures_util::StreamExt;
+use lockstep::env::docker::Engine;
+use lockstep::env::docker::engine::engine_host;
+use serde_json::Value;
+
+use crate::context::*;
+
+/// The fixture images, made once per test process.
+struct Images {
+    /// busybox in /bin, with a symlink per applet.
+    busybox: String,
+    /// The same, running as user 1000.
+    non_root: String,
+    /// A root filesystem where `/mlflow` is a file, so that the project image cannot be built.
+    broken: String,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The fixture images, or None (after printing why) when this machine cannot run the tests.
+fn images() -> Option<&'static Images> {
+    static IMAGES: OnceLock<Result<Images, String>> = OnceLock::new();
+    match IMAGES.get_or_init(make_images) {
+        Ok(images) => Some(images),
+        Err(reason) if in_ci() => panic!("Docker tests must run in CI: {reason}"),
+        Err(reason) => {
+            // Written to the file descriptor, past the test harness's capture, and once.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let _ = writeln!(std::io::stderr(), "docker tests skipped: {reason}");
+            });
+            None
+        }
+    }
+}
+
+/// Debian's static busybox (package busybox-static).
+fn static_busybox() -> Result<PathBuf, String> {
+    for candidate in ["/bin/busybox", "/usr/bin/busybox"] {
+        let path = Path::new(candidate);
+        if let Ok(bytes) = fs::read(path)
+            && is_static_elf(&bytes)
+        {
+            return Ok(path.to_path_buf());
+        }
+    }
+    Err("no statically linked busybox (apt-get install busybox-static)".into())
+}
+
+/// An ELF file without a program interpreter runs without a dynamic loader.
+fn is_static_elf(bytes: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false;
+    }
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        bytes.get(at..at + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+    })
+}
+
+fn tar_file(b: &mut tar::Builder<&mut Vec<u8>>, path: &str, mode: u32, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(mode);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+fn tar_dir(b: &mut tar::Builder<&mut Vec<u8>>, path: &str, mode: u32) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(mode);
+    h.set_size(0);
+    b.append_data(&mut h, path, std::io::empty()).unwrap();
+}
+
+/// A root filesystem: /bin/busybox with its applets, /tmp, and `extra` files.
+fn rootfs(busybox: &Path, extra: &[(&str, &str)]) -> Vec<u8> {
+    let applets = std::process::Command::new(busybox).arg("--list").output().unwrap();
+    let mut out = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut out);
+        tar_dir(&mut b, "bin", 0o755);
+        tar_dir(&mut b, "tmp", 0o1777);
+        tar_file(&mut b, "bin/busybox", 0o755, &fs::read(busybox).unwrap());
+        for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| *a != "busybox") {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            h.set_size(0);
+            b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        }
+        for (path, content) in extra {
+            tar_file(&mut b, path, 0o644, content.as_bytes());
+        }
+        b.finish().unwrap();
+    }
+    out
+}
+
+fn make_images() -> Result<Images, String> {
+    let engine = Engine::connect().map_err(|e| format!("no Docker engine: {e}"))?;
+    let busybox = static_busybox()?;
+    let digest = lockstep::fsutil::sha256_hex(&fs::read(&busybox).unwrap());
+    let tag = &digest[..12];
+    let import = |repo: &str, rootfs: Vec<u8>, changes: Vec<String>| -> Result<String, String> {
+        let reference = format!("lockstep-test/{repo}:{tag}");
+        if engine.block_on(engine.docker().inspect_image(&reference)).is_ok() {
+            return Ok(reference);
+        }
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(format!("lockstep-test/{repo}")),
+            tag: Some(tag.to_string()),
+            changes,
+            ..Default::default()
+        };
+        engine.block_on(async {
+            let mut stream = engine.docker().create_image(Some(options), Some(bollard::body_full(rootfs.into())), None);
+            while let Some(item) = stream.next().await {
+                item.map_err(|e| format!("cannot import {reference}: {e}"))?;
+            }
+            Ok::<_, String>(())
+        })?;
+        Ok(reference)
+    };
+    Ok(Images {
+        busybox: import("busybox", rootfs(&busybox, &[]), vec![])?,
+        non_root: import("busybox-user", rootfs(&busybox, &[]), vec!["USER 1000".into()])?,
+        broken: import("broken", rootfs(&busybox, &[("mlflow", "a file where a directory should be")]), vec![])?,
+    })
+}
+
+/// Containers of a run that still exist.
+fn containers_of(run_id: &str) -> usize {
+    let engine = Engine::connect().unwrap();
+    let filters = HashMap::from([("label".to_string(), vec![format!("lockstep.run_id={run_id}")])]);
+    let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    engine.block_on(engine.docker().list_containers(Some(options))).unwrap().len()
+}
+
+fn remove_image(reference: &str) {
+    let engine = Engine::connect().unwrap();
+    let options = RemoveImageOptions { force: true, ..Default::default() };
+    let _ = engine.block_on(engine.docker().remove_image(reference, Some(options), None));
+}
+
+fn docker_project(ctx: &TestContext, name: &str, image: &str, extra: &str, command: &str) -> PathBuf {
+    let manifest = format!(
+        "name: {name}\ndocker_env:\n  image: {image}\n{extra}entry_points:\n  main:\n    parameters:\n      alpha: {{type: float, default: 0.5}}\n      name: {{type: string, default: x}}\n    command: {command}\n",
+        command = serde_json::to_string(command).unwrap()
+    );
+    ctx.project(name, &[("MLproject", &manifest)])
+}
+
+fn record_of(out: &std::process::Output) -> Value {
+    json(out)
+}
+
+#[test]
+fn build_and_run_with_parameters() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let project = docker_project(
+        &ctx,
+        "params",
+        &images.busybox,
+        "",
+        "echo alpha={alpha} name={name} > result.txt; echo hello {name}; echo to-stderr >&2; pwd",
+    );
+    fs::write(project.join("data.csv"), "1,2\n").unwrap();
+    let out =
+        ctx.lockstep().args(["run", "params", "-P", "name=my run", "--json"]).assert().success().get_output().clone();
+    let err = stderr(&out);
+    assert!(err.contains("hello my run\n"), "the entry point's stdout streams (to stderr under --json): {err}");
+    assert!(err.contains("to-stderr\n"), "{err}");
+    assert!(err.contains("/mlflow/projects/code\n"), "the working directory is MLflow's: {err}");
+    let r = record_of(&out);
+    assert_eq!(r["status"], "FINISHED");
+    assert_eq!(r["command"], "echo alpha=0.5 name='my run' > result.txt; echo hello 'my run'; echo to-stderr >&2; pwd");
+    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+    assert!(fs::read_to_string(run_dir.join("stderr.log")).unwrap().contains("to-stderr"));
+    assert!(fs::read_to_string(run_dir.join("stdout.log")).unwrap().contains("hello my run"));
+
+    let env = &r["environment"];
+    assert_eq!(env["manager"], "docker");
+    assert_eq!(env["mode"], "build");
+    assert_eq!(env["base_image"], images.busybox.as_str());
+    assert!(env["base_image_id"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(env["base_image_digest"], Value::Null, "an imported image has no repository digest");
+    let tag = env["project_image"].as_str().unwrap();
+    let suffix = tag.strip_prefix("lockstep/params:").unwrap_or_else(|| panic!("tag {tag}"));
+    assert!(suffix.len() == 12 && suffix.chars().all(|c| c.is_ascii_hexdigit()), "{tag}");
+    assert_eq!(env["image_uri"], tag);
+    assert_eq!(env["image_id"], env["project_image_id"]);
+    assert!(env["project_image_id"].as_str().unwrap().starts_with("sha256:"));
+    assert!(env["engine_version"].is_string());
+    assert_eq!(env["platform"], format!("linux/{}", if cfg!(target_arch = "x86_64") { "amd64" } else { "arm64" }));
+
+    // Outputs come out of the container; the project itself is untouched.
+    assert!(!project.join("result.txt").exists());
+    assert_eq!(r["outputs_dir"], run_dir.join("outputs").display().to_string());
+    let outputs = r["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert_eq!(outputs[0]["path"], "result.txt");
+    assert_eq!(outputs[0]["sha256"], lockstep::fsutil::sha256_hex(b"alpha=0.5 name=my run\n"));
+    assert_eq!(fs::read_to_string(run_dir.join("outputs/result.txt")).unwrap(), "alpha=0.5 name=my run\n");
+    assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0, "the container is removed");
+}
+
+/// A unix-socket proxy in front of the engine that keeps every byte clients send, to see which
+/// API calls a run makes.
+struct ApiProxy {
+    socket: PathBuf,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl ApiProxy {
+    fn start(dir: &Path) -> ApiProxy {
+        let upstream = engine_host();
+        let upstream = upstream.strip_prefix("unix://").expect("the tests' engine is on a unix socket").to_string();
+        let socket = dir.join("api.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = UnixStream::connect(&upstream) else { return };
+                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        ApiProxy { socket, sent }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The request lines sent since the last call.
+    fn take_requests(&self) -> Vec<String> {
+        let bytes = std::mem::take(&mut *self.sent.lock().unwrap());
+        let text = String::from_utf8_lossy(&bytes);
+        text.split("\r\n")
+            .filter(|l| ["GET /", "POST /", "DELETE /", "HEAD /", "PUT /"].iter().any(|m| l.starts_with(m)))
+            .map(|l| l.split('?').next().unwrap_or(l).to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn a_second_run_reuses_the_image_without_any_build_call() {
+    let Some(images) = images() else { return };
+    if !engine_host().starts_with("unix://") {
+        let _ = writeln!(std::io::stderr(), "skipped: the API proxy needs an engine on a unix socket");
+        return;
+    }
+    let ctx = TestContext::new();
+    let proxy = ApiProxy::start(&ctx.work);
+    let project = docker_project(&ctx, "reuse", &images.busybox, "", "cat nonce.txt");
+    // A fresh tree, so that the first run really builds.
+    let nonce = lockstep::fsutil::random_hex(8);
+    fs::write(project.join("nonce.txt"), &nonce).unwrap();
+    let run = || {
+        let out = ctx.lockstep().env("DOCKER_HOST", proxy.host()).args(["run", "reuse", "--json"]).assert().success();
+        let out = out.get_output().clone();
+        (record_of(&out), stderr(&out), proxy.take_requests())
+    };
+    let (first, first_err, first_calls) = run();
+    let tag = first["environment"]["project_image"].as_str().unwrap().to_string();
+    let builds = |calls: &[String]| calls.iter().filter(|c| c.contains("/build")).count();
+    assert_eq!(builds(&first_calls), 1, "{first_calls:?}");
+    assert!(first_err.contains(&format!("building {tag}")), "{first_err}");
+    assert!(first_err.contains(&nonce), "{first_err}");
+
+    let (second, second_err, second_calls) = run();
+    assert_eq!(builds(&second_calls), 0, "a warm run makes no build call: {second_calls:?}");
+    assert!(!second_err.contains("building"), "{second_err}");
+    assert_eq!(second["environment"]["project_image"], tag.as_str());
+    assert_eq!(second["environment"]["project_image_id"], first["environment"]["project_image_id"]);
+    assert!(second_calls.iter().any(|c| c.contains("/containers/create")), "{second_calls:?}");
+
+    // A changed file is a new tree, hence a new image.
+    fs::write(project.join("nonce.txt"), format!("{nonce} changed")).unwrap();
+    let (third, _, third_calls) = run();
+    assert_eq!(builds(&third_calls), 1, "{third_calls:?}");
+    assert_ne!(third["environment"]["project_image"], tag.as_str());
+    remove_image(&tag);
+    remove_image(third["environment"]["project_image"].as_str().unwrap());
+}
+
+#[test]
+fn volumes_and_copied_and_literal_environment_entries() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let extra = "  volumes: [\"./data:/data:ro\"]\n  environment: [COPIED_VAR, [LITERAL, \"a literal\"], [OVERRIDDEN, from-manifest]]\n";
+    let project = docker_project(
+        &ctx,
+        "vols",
+        &images.busybox,
+        extra,
+        "cat /data/in.txt /extra/note.txt; echo \"$COPIED_VAR|$LITERAL|$OVERRIDDEN|${{LOCKSTEP_RUN_DIR:-no run dir}}|$PYTHONPYCACHEPREFIX\"; echo \"run=$LOCKSTEP_RUN_ID\"",
+    );
+    ctx.write("vols/data/in.txt", "from the data volume\n");
+    let extra_dir = ctx.work.join("elsewhere");
+    ctx.write("elsewhere/note.txt", "from -A volume\n");
+    let out = ctx
+        .lockstep()
+        .env("COPIED_VAR", "copied value")
+        .args(["run", "vols", "--json", "-A", "v=./elsewhere:/extra", "-A", "e=OVERRIDDEN=from-args"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let r = record_of(&out);
+    let log =
+        fs::read_to_string(ctx.store().join("runs").join(r["run_id"].as_str().unwrap()).join("stdout.log")).unwrap();
+    assert_eq!(
+        log,
+        format!(
+            "from the data volume\nfrom -A volume\ncopied value|a literal|from-args|no run dir|/tmp/lockstep-pycache\nrun={}\n",
+            r["run_id"].as_str().unwrap()
+        )
+    );
+    assert!(project.join("data/in.txt").exists() && extra_dir.join("note.txt").exists());
+
+    // A copied variable that is not set stops the run before it starts.
+    let out = ctx.lockstep().args(["run", "vols"]).assert().code(2).get_output().clone();
+    let err = stderr(&out);
+    assert!(
+        err.contains("docker_env.environment copies COPIED_VAR from this environment, but COPIED_VAR is not set"),
+        "{err}"
+    );
+    assert!(err.contains("hint: set it first"), "{err}");
+    assert_eq!(ctx.records().len(), 1, "no new run");
+}
+
+#[test]
+fn volume_and_argument_mistakes_stop_the_run_before_it_starts() {
+    // No engine is needed: these are checked before anything runs.
+    let ctx = TestContext::new();
+    docker_project(&ctx, "p", "img:1", "  volumes: [\"./missing:/m\"]\n", "true");
+    let out = ctx.lockstep().args(["run", "p"]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("volume './missing:/m' names"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("which does not exist"), "{}", stderr(&out));
+    docker_project(&ctx, "q", "img:1", "", "true");
+    let out = ctx.lockstep().args(["run", "q", "-A", "detach"]).assert().code(2).get_output().clone();
+    let err = stderr(&out);
+    assert!(err.contains("error: -A detach: lockstep does not support this docker run option"), "{err}");
+    assert!(err.contains("hint: -A accepts: gpus, shm-size"), "{err}");
+    let out = ctx.lockstep().args(["run", "q", "-A", "memory=lots"]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("-A memory=lots: 'lots' is not a size"), "{}", stderr(&out));
+    ctx.assert_no_runs();
+}
+
+#[test]
+fn a_nonzero_exit_is_failed_with_its_code_and_tty_merges_output() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "fails", &images.busybox, "", "echo out; echo err >&2; exit 3");
+    let out = ctx.lockstep().args(["run", "fails", "--json"]).assert().code(3).get_output().clone();
+    let r = record_of(&out);
+    assert_eq!(r["status"], "FAILED");
+    assert_eq!(r["exit_code"], 3);
+    assert!(stderr(&out).contains("FAILED (exit code 3)"), "{}", stderr(&out));
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(containers_of(run_id), 0);
+
+    let out = ctx.lockstep().args(["run", "fails", "--json", "-A", "t", "--keep-container"]).assert().code(3);
+    let r = record_of(out.get_output());
+    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+    let log = fs::read_to_string(run_dir.join("stdout.log")).unwrap();
+    assert!(log.contains("out") && log.contains("err"), "a terminal carries both streams: {log:?}");
+    assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 1, "--keep-container keeps it");
+    let engine = Engine::connect().unwrap();
+    let name = format!("lockstep-{}", r["run_id"].as_str().unwrap());
+    let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
+    engine.block_on(engine.docker().remove_container(&name, Some(options))).unwrap();
+}
+
+#[test]
+fn sigint_kills_the_container_and_leaves_none() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    // `sleep` ends up as the container's first process, which ignores SIGINT: the grace
+    // period then ends in SIGKILL.
+    docker_project(&ctx, "sleepy", &images.busybox, "", "echo started; exec sleep 60");
+    let mut runner = ctx
+        .lockstep_process()
+        .env("LOCKSTEP_KILL_GRACE", "1")
+        .args(["run", "sleepy"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "started");
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let status = runner.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "KILLED");
+    assert_eq!(r["exit_code"], 130);
+    assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0, "no container is left");
+}
+
+#[test]
+fn sigterm_reaches_the_entry_point_through_docker_init() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "sleepy", &images.busybox, "", "echo started; exec sleep 60");
+    let mut runner = ctx
+        .lockstep_process()
+        .env("LOCKSTEP_KILL_GRACE", "30")
+        .args(["run", "sleepy", "-A", "init"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "started");
+    let sent = std::time::Instant::now();
+    unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) };
+    assert_eq!(runner.wait().unwrap().code(), Some(143));
+    assert!(sent.elapsed() < std::time::Duration::from_secs(15), "no wait for the 30 s grace period");
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "KILLED");
+    assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0);
+}
+
+#[test]
+fn outputs_are_collected_from_the_container_and_hashed() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let command = "mkdir -p out/deep models && echo new > out/deep/a.txt && echo changed > data.txt && \
+                   rm old.txt && echo tmp > /tmp/not-an-output && printf model > models/m.bin";
+    let project = docker_project(&ctx, "outs", &images.busybox, "", command);
+    let manifest = fs::read_to_string(project.join("MLproject")).unwrap();
+    fs::write(project.join("MLproject"), format!("{manifest}    outputs: [config.yaml, \"models/**\", old.txt]\n"))
+        .unwrap();
+    ctx.write("outs/data.txt", "original\n");
+    ctx.write("outs/old.txt", "to be deleted\n");
+    ctx.write("outs/config.yaml", "lr: 1\n");
+    ctx.write("outs/unrelated.txt", "not an output\n");
+    let out = ctx.lockstep().args(["run", "outs", "--json"]).assert().success().get_output().clone();
+    let r = record_of(&out);
+    let outputs: Vec<(String, String)> = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["path"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string()))
+        .collect();
+    let sha = |s: &str| lockstep::fsutil::sha256_hex(s.as_bytes());
+    assert_eq!(
+        outputs,
+        [
+            ("config.yaml".to_string(), sha("lr: 1\n")),
+            ("data.txt".to_string(), sha("changed\n")),
+            ("models/m.bin".to_string(), sha("model")),
+            ("out/deep/a.txt".to_string(), sha("new\n")),
+        ]
+    );
+    let dir = PathBuf::from(r["outputs_dir"].as_str().unwrap());
+    assert_eq!(fs::read_to_string(dir.join("out/deep/a.txt")).unwrap(), "new\n");
+    assert_eq!(fs::read_to_string(dir.join("models/m.bin")).unwrap(), "model");
+    assert_eq!(fs::read_to_string(project.join("data.txt")).unwrap(), "original\n", "the project is untouched");
+    assert!(project.join("old.txt").exists());
+}
+
+#[test]
+fn mount_project_runs_the_base_image_on_the_project_itself() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let project = docker_project(&ctx, "mounted", &images.busybox, "", "cat in.txt > out.txt");
+    ctx.write("mounted/in.txt", "bind-mounted\n");
+    let out =
+        ctx.lockstep().args(["run", "mounted", "--mount-project", "--json"]).assert().success().get_output().clone();
+    let r = record_of(&out);
+    let env = &r["environment"];
+    assert_eq!(env["mode"], "mount");
+    assert_eq!(env["project_image"], Value::Null);
+    assert_eq!(env["image_uri"], images.busybox.as_str());
+    assert_eq!(env["image_id"], env["base_image_id"]);
+    assert_eq!(fs::read_to_string(project.join("out.txt")).unwrap(), "bind-mounted\n");
+    assert_eq!(r["outputs_dir"], project.display().to_string());
+    assert_eq!(r["outputs"][0]["path"], "out.txt");
+    // MLflow's flag for the default mode is accepted, and cannot be combined with the other.
+    ctx.lockstep().args(["run", "mounted", "--build-image", "--mount-project"]).assert().code(2);
+}
+
+#[test]
+fn a_non_root_image_user_owns_the_project_copy() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "user", &images.non_root, "", "id -u; echo written > new.txt");
+    let out = ctx.lockstep().args(["run", "user", "--json"]).assert().success().get_output().clone();
+    assert!(stderr(&out).contains("1000\n"), "{}", stderr(&out));
+    assert_eq!(record_of(&out)["outputs"][0]["path"], "new.txt");
+}
+
+#[test]
+fn a_failed_build_shows_the_step_and_fails_the_run() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "broken", &images.broken, "", "true");
+    let out = ctx.lockstep().args(["run", "broken"]).assert().code(2).get_output().clone();
+    let err = stderr(&out);
+    assert!(err.contains("error: building lockstep/broken:"), "{err}");
+    assert!(err.contains("COPY project/ /mlflow/projects/code/"), "the failing step is named: {err}");
+    assert!(err.contains("hint: "), "{err}");
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "FAILED");
+    assert!(r["failure"].as_str().unwrap().contains("building lockstep/broken"), "{r}");
+}
+
+#[test]
+fn a_missing_image_without_a_registry_is_a_clear_error() {
+    let Some(_) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "absent", "lockstep-test/absent:never", "", "true");
+    let out = ctx.lockstep().args(["run", "absent"]).assert().code(2).get_output().clone();
+    let err = stderr(&out);
+    assert!(err.contains("error: cannot pull image 'lockstep-test/absent:never'"), "{err}");
+    assert!(err.contains("hint: check the name"), "{err}");
+    assert_eq!(ctx.only_record()["status"], "FAILED");
+}
+
+#[test]
+fn no_engine_is_a_clear_error() {
+    let ctx = TestContext::new();
+    docker_project(&ctx, "p", "img:1", "", "true");
+    let socket = ctx.work.join("no-engine.sock");
+    for host in [format!("unix://{}", socket.display()), format!("tcp://127.0.0.1:{}", free_port())] {
+        let out = ctx.lockstep().env("DOCKER_HOST", &host).args(["run", "p"]).assert().code(2).get_output().clone();
+        let err = stderr(&out);
+        assert!(err.contains(&format!("error: cannot reach the Docker engine at {host}: ")), "{err}");
+        assert!(err.contains("hint: start the Docker daemon"), "{err}");
+    }
+    let out = ctx.lockstep().env("DOCKER_HOST", "ssh://box").args(["run", "p"]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("cannot use the Docker engine at ssh://box"), "{}", stderr(&out));
+    for r in ctx.records() {
+        assert_eq!(r["status"], "FAILED");
+    }
+}
+
+/// A stand-in engine on a unix socket: it knows no image, and a pull never finishes. Returns
+/// the socket and a flag set once a pull began.
+fn engine_with_a_stuck_pull(dir: &Path) -> (PathBuf, Arc<Mutex<bool>>) {
+    let socket = dir.join("fake-engine.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let pulling = Arc::new(Mutex::new(false));
+    let flag = pulling.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    let _ = reader.read_exact(&mut body);
+                    let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+                    let reply = |status: &str, body: &str| {
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    let response = if path.ends_with("/version") {
+                        reply("200 OK", r#"{"Version":"fake","ApiVersion":"1.41","Os":"linux","Arch":"amd64"}"#)
+                    } else if path.ends_with("/images/create") {
+                        *flag.lock().unwrap() = true;
+                        let head =
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                        let line = "{\"status\":\"Pulling fs layer\",\"id\":\"abc\"}\n";
+                        let _ = write!(conn, "{head}{:x}\r\n{line}\r\n", line.len());
+                        // Never finishes: wait for the client to give up and close.
+                        let _ = reader.read_line(&mut String::new());
+                        return;
+                    } else {
+                        reply("404 Not Found", r#"{"message":"no such image"}"#)
+                    };
+                    if conn.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (socket, pulling)
+}
+
+#[test]
+fn sigint_stops_a_pull_and_the_run_is_killed() {
+    let ctx = TestContext::new();
+    docker_project(&ctx, "p", "somewhere/slow:1", "", "true");
+    let (socket, pulling) = engine_with_a_stuck_pull(&ctx.work);
+    let mut runner = ctx
+        .lockstep_process()
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .args(["run", "p"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(std::time::Duration::from_secs(20), || *pulling.lock().unwrap()), "the pull started");
+    let started = std::time::Instant::now();
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let status = runner.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the pull is abandoned at once");
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    runner.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("pulling somewhere/slow:1"), "{err}");
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "KILLED");
+    assert_eq!(r["failure"], "interrupted");
+}
+
+#[test]
+fn a_git_source_runs_from_its_commit() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let repo = docker_project(&ctx, "repo", &images.busybox, "", "cat version.txt > seen.txt");
+    ctx.git_repo(&repo, &[("version.txt", "committed\n")]);
+    fs::write(repo.join("version.txt"), "uncommitted\n").unwrap();
+    let url = format!("file://{}", repo.display());
+    let out = ctx.lockstep().args(["run", &url, "--json"]).assert().success().get_output().clone();
+    let r = record_of(&out);
+    assert_eq!(r["source"]["kind"], "git");
+    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+    assert_eq!(fs::read_to_string(run_dir.join("outputs/seen.txt")).unwrap(), "committed\n");
+    assert!(!run_dir.join("work").exists(), "the checkout is removed after the run");
+}
