@@ -546,3 +546,28 @@ fn an_external_micromamba_builds_when_asked_for() {
     let printed = stderr(&out);
     assert!(printed.contains(&format!("tool in {}\n{}\n", prefix.display(), prefix.display())), "{printed}");
 }
+
+#[test]
+fn verify_rebuilds_a_virtualenv_from_its_lock_and_status_sees_a_changed_spec() {
+    require_uv();
+    let ctx = TestContext::new();
+    let manifest = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six; open(\\\"out.txt\\\", \\\"w\\\").write(six.__version__)'\"\n    outputs: [out.txt]\n";
+    let project = ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", &six_env(&python_minor()))]);
+    let r = json(&lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone());
+    let id = r["run_id"].as_str().unwrap();
+    let out = lockstep(&ctx).args(["verify", id]).assert().success().get_output().clone();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reproduced"), "{}", String::from_utf8_lossy(&out.stdout));
+    let rerun = ctx.records().into_iter().find(|x| x["verifies"] == id).expect("the verification run");
+    assert_eq!(rerun["environment"]["packages"], r["environment"]["packages"], "the locked packages, exactly");
+    assert_ne!(rerun["environment"]["key"], r["environment"]["key"], "built from the lock, not the spec");
+
+    let same = lockstep(&ctx).args(["status", id]).assert().success().get_output().clone();
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("environment  same"),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    fs::write(project.join("python_env.yaml"), six_env(&python_minor()).replace("1.16.0", "1.17.0")).unwrap();
+    let changed = String::from_utf8_lossy(&lockstep(&ctx).args(["status", id]).output().unwrap().stdout).into_owned();
+    assert!(changed.contains("virtualenv environment changed"), "{changed}");
+}
