@@ -92,6 +92,31 @@ impl Cache {
 
     /// Take the exclusive lock of `key` in `bucket`, waiting for its current holder.
     pub fn lock(&self, bucket: &str, key: &str) -> Result<KeyLock, CacheError> {
+        let (file, path) = self.lock_file(bucket, key)?;
+        file.lock().map_err(|source| CacheError::Io { path, source })?;
+        Ok(KeyLock { _file: file })
+    }
+
+    /// Take a shared lock of `key` in `bucket`: many users at once, but no exclusive holder
+    /// (a builder or a pruner) at the same time.
+    pub fn lock_shared(&self, bucket: &str, key: &str) -> Result<KeyLock, CacheError> {
+        let (file, path) = self.lock_file(bucket, key)?;
+        file.lock_shared().map_err(|source| CacheError::Io { path, source })?;
+        Ok(KeyLock { _file: file })
+    }
+
+    /// Take the exclusive lock of `key` in `bucket` if nobody holds it; `None` when somebody does.
+    pub fn try_lock(&self, bucket: &str, key: &str) -> Result<Option<KeyLock>, CacheError> {
+        let (file, path) = self.lock_file(bucket, key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(KeyLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(source)) => Err(CacheError::Io { path, source }),
+        }
+    }
+
+    /// The lock file of `key` in `bucket` (`<bucket>/.locks/<key>.lock`), opened.
+    fn lock_file(&self, bucket: &str, key: &str) -> Result<(File, PathBuf), CacheError> {
         let locks = self.bucket(bucket)?.join(".locks");
         fs::create_dir_all(&locks).map_err(|source| CacheError::Io { path: locks.clone(), source })?;
         let path = locks.join(format!("{key}.lock"));
@@ -101,8 +126,7 @@ impl Cache {
             .write(true)
             .open(&path)
             .map_err(|source| CacheError::Io { path: path.clone(), source })?;
-        file.lock().map_err(|source| CacheError::Io { path, source })?;
-        Ok(KeyLock { _file: file })
+        Ok((file, path))
     }
 }
 

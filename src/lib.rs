@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod init;
 pub mod manifest;
 pub mod pack;
+pub mod progress;
 pub mod record;
 pub mod run;
 pub mod source;

@@ -41,6 +41,37 @@ enum Command {
     Init(InitArgs),
     /// Print the tree hash of a project directory.
     Hash(HashArgs),
+    /// List or prune the environments built in the cache.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Subcommand)]
+enum EnvCommand {
+    /// List the built environments, most recently used first.
+    List(EnvListArgs),
+    /// Remove built environments (not those a run is using) and leftovers of interrupted builds.
+    Prune(EnvPruneArgs),
+}
+
+#[derive(Args)]
+struct EnvListArgs {
+    /// Print a JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EnvPruneArgs {
+    /// Remove environments not used for this long (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30d", conflicts_with = "all")]
+    older_than: std::time::Duration,
+    /// Remove every environment not in use.
+    #[arg(long)]
+    all: bool,
+    /// Print what was removed as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -227,6 +258,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd_status(args),
         Command::Init(args) => cmd_init(args),
         Command::Hash(args) => cmd_hash(args),
+        Command::Env(EnvCommand::List(args)) => cmd_env_list(args),
+        Command::Env(EnvCommand::Prune(args)) => cmd_env_prune(args),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -482,7 +515,7 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(out, "repository:   {}", opt(&r.source.repo_url))?;
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
-    writeln!(out, "environment:  {}", r.environment.manager)?;
+    writeln!(out, "environment:  {}", format_environment(&r.environment))?;
     if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
         let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
         writeln!(out, "image:        {uri} ({id})")?;
@@ -524,6 +557,67 @@ fn cmd_hash(args: HashArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+fn cmd_env_list(args: EnvListArgs) -> anyhow::Result<i32> {
+    let cache = Cache::from_env().map_err(lockstep::Error::from)?;
+    let envs = lockstep::env::list_built(&cache).map_err(lockstep::Error::from)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &envs)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    if envs.is_empty() {
+        lockstep::ui::note(&format!("no environments in {}", cache.root().display()));
+        return Ok(0);
+    }
+    writeln!(out, "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  LAST USED", "KEY", "MANAGER", "PYTHON", "PACKAGES", "SIZE")?;
+    for e in &envs {
+        writeln!(
+            out,
+            "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  {}",
+            &e.key[..16.min(e.key.len())],
+            e.manager.name(),
+            e.python.as_deref().unwrap_or("-"),
+            e.packages,
+            format_size(e.size),
+            format_time(e.last_used_ms)
+        )?;
+    }
+    Ok(0)
+}
+
+fn cmd_env_prune(args: EnvPruneArgs) -> anyhow::Result<i32> {
+    let cache = Cache::from_env().map_err(lockstep::Error::from)?;
+    let cutoff = match args.all {
+        true => None,
+        false => Some(lockstep::fsutil::now_ms().saturating_sub(args.older_than.as_millis() as u64)),
+    };
+    let report = lockstep::env::prune_built(&cache, cutoff).map_err(lockstep::Error::from)?;
+    for key in &report.in_use {
+        lockstep::ui::note(&format!("kept {}: in use by a run", &key[..16.min(key.len())]));
+    }
+    if args.json {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        lockstep::ui::note(&format!(
+            "removed {} environment(s), freed {}",
+            report.removed.len(),
+            format_size(report.freed)
+        ));
+    }
+    Ok(0)
+}
+
+fn format_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b if b < 1024 * 1024 * 1024 => format!("{:.1} MiB", b as f64 / 1048576.0),
+        b => format!("{:.2} GiB", b as f64 / 1073741824.0),
+    }
+}
+
 fn hash_dir(dir: &Path, use_cache: bool) -> Result<lockstep::source::Tree, SourceError> {
     if !dir.is_dir() {
         return Err(SourceError::NotFound { path: dir.to_path_buf() });
@@ -554,6 +648,27 @@ fn format_duration(ms: Option<u64>) -> String {
         Some(ms) if ms < 1000 => format!("{ms}ms"),
         Some(ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
         Some(ms) => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+fn format_environment(env: &lockstep::env::EnvRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(key) = env.details.get("key").and_then(|k| k.as_str()) {
+        parts.push(format!("key {}", &key[..12.min(key.len())]));
+    }
+    if let Some(version) = env.details.get("python").and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+        parts.push(format!("python {version}"));
+    }
+    let count = |field: &str| env.details.get(field).and_then(|v| v.as_array()).map_or(0, Vec::len);
+    if count("conda_packages") > 0 {
+        parts.push(format!("{} conda packages", count("conda_packages")));
+    }
+    if env.details.contains_key("packages") {
+        parts.push(format!("{} Python packages", count("packages")));
+    }
+    match parts.is_empty() {
+        true => env.manager.to_string(),
+        false => format!("{} ({})", env.manager, parts.join(", ")),
     }
 }
 

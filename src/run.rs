@@ -2,14 +2,18 @@
 //!
 //! Everything that can be checked before running (parameters, source, version, manifest,
 //! environment choice) is checked before the RUNNING record is written: bad input leaves no
-//! run behind. From the record on, every path ends the run as FINISHED, FAILED or KILLED.
+//! run behind. Virtualenvs and conda environments are also prepared (built or reused) in that
+//! phase, since their failures are the user's input (an unknown package, versions that
+//! conflict, an unreachable index or channel, no matching Python); Docker images are built once
+//! the run is recorded, their build part of the run. From the record on, every path ends the
+//! run as FINISHED, FAILED or KILLED.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext};
+use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
@@ -137,6 +141,8 @@ pub(crate) struct Planned {
     pub(crate) parameters: BTreeMap<String, String>,
     pub(crate) command: String,
     pub(crate) environment: Box<dyn Environment>,
+    /// The environment, when it is prepared before the run starts.
+    pub(crate) prepared: Option<Box<dyn PreparedEnv>>,
     /// The run this one verifies.
     pub(crate) verifies: Option<String>,
     /// The Docker settings of a docker_env run.
@@ -175,6 +181,7 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         args,
         &opts.caller_dir,
         EnvChoice::Select { manager: opts.env_manager, docker: &opts.docker },
+        &session.cache,
     )
 }
 
@@ -187,6 +194,7 @@ pub(crate) fn plan_entry(
     args: &ParamArgs,
     caller_dir: &Path,
     env: EnvChoice<'_>,
+    cache: &Cache,
 ) -> Result<Planned, Error> {
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
@@ -224,7 +232,7 @@ pub(crate) fn plan_entry(
     let command = manifest::render_command(&entry_point, &values, &extra)?;
     let (environment, docker) = match env {
         EnvChoice::Select { manager, docker } => {
-            let environment = env::select(&manifest.env, manager)?;
+            let environment = env::select(&manifest.env, manager, &src.project_dir)?;
             let plan = match (&manifest.env, environment.manager()) {
                 (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
                     spec,
@@ -246,7 +254,13 @@ pub(crate) fn plan_entry(
         }
         EnvChoice::Given(environment) => (environment, DockerPlan::default()),
     };
-    Ok(Planned { pending, src, entry_point, parameters, command, environment, verifies: None, docker })
+    let prepared = match environment.manager() {
+        EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda => {
+            Some(environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?)
+        }
+        EnvManager::Local | EnvManager::Docker => None,
+    };
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, prepared, verifies: None, docker })
 }
 
 /// A FINISHED run of the same files, environment, entry point and parameters whose outputs
@@ -295,7 +309,8 @@ pub(crate) fn execute(
     run_id: String,
 ) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Planned { pending, src, entry_point: ep, parameters, command, environment, verifies, docker } = planned;
+    let Planned { pending, src, entry_point: ep, parameters, command, environment, prepared, verifies, docker } =
+        planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -316,7 +331,10 @@ pub(crate) fn execute(
         parameters,
         command: command.clone(),
         source: src.info.clone(),
-        environment: env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        environment: match &prepared {
+            Some(p) => p.record(),
+            None => env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        },
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
@@ -332,7 +350,10 @@ pub(crate) fn execute(
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
-        let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?;
+        let prepared = match prepared {
+            Some(p) => p,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
+        };
         record.environment = prepared.record();
         let vars = child_variables(&run_id, &run_dir, cache);
         let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);

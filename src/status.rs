@@ -204,7 +204,7 @@ fn environment_status(record: &RunRecord, project_dir: Option<&Path>, source_sam
         return Ok(part(source_same, format!("{manager}: {detail}")));
     };
     let manifest = Manifest::load(dir)?;
-    let now = env::select(&manifest.env, Some(manager))?.key();
+    let now = env::select(&manifest.env, Some(manager), dir)?.key();
     match (recorded, now.as_deref()) {
         (Some(a), Some(b)) if a == b => Ok(part(true, format!("{manager} environment {} unchanged", short(a)))),
         (Some(a), Some(b)) => {

@@ -176,8 +176,15 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         let args = recorded_args(original, &src.project_dir)?;
         let caller_dir = original.cwd.clone().filter(|d| d.is_dir()).unwrap_or_else(|| opts.caller_dir.clone());
         let environment = env::from_lock(&original.environment)?;
-        let mut planned =
-            run::plan_entry(pending, src, &original.entry_point, &args, &caller_dir, EnvChoice::Given(environment))?;
+        let mut planned = run::plan_entry(
+            pending,
+            src,
+            &original.entry_point,
+            &args,
+            &caller_dir,
+            EnvChoice::Given(environment),
+            &session.cache,
+        )?;
         planned.verifies = Some(original.run_id.clone());
         Ok(planned)
     })())?;

@@ -2,8 +2,15 @@
 //! environment spec and the `--env-manager` flag, prepares itself (build or reuse), and the
 //! prepared environment wraps a rendered command into an [`Invocation`] for `exec`.
 
+mod built;
+mod conda;
 pub mod docker;
 mod local;
+mod lock;
+mod python;
+mod requirements;
+mod spec;
+mod tool;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,8 +24,12 @@ use crate::cache::Cache;
 use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
+pub use built::{EnvEntry, PruneReport};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
+pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo};
+pub use python::{PythonEnvironment, PythonSource};
+pub use spec::{CondaEnvSpec, PythonEnvSpec};
 
 /// A way of providing a project's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,16 +88,104 @@ pub enum EnvError {
         /// The recorded manager.
         manager: EnvManager,
     },
-    /// The project needs a manager this build of lockstep does not provide yet.
-    #[error(
-        "this project asks for a {kind} environment, made by the {manager} manager, which lockstep cannot build yet"
-    )]
-    NotBuilt {
-        /// The MLproject key of the environment.
-        kind: &'static str,
-        /// The manager that would build it.
+    /// The manager cannot provide this kind of environment.
+    #[error("the {manager} manager cannot run a project with {kind}: {reason}")]
+    Incompatible {
+        /// The manager.
         manager: EnvManager,
+        /// The project's environment kind.
+        kind: &'static str,
+        /// Why not.
+        reason: &'static str,
     },
+    /// A tool the manager needs is not on PATH.
+    #[error("{tool} is not on PATH")]
+    ToolMissing {
+        /// The tool.
+        tool: &'static str,
+        /// How to get it or do without.
+        hint: String,
+    },
+    /// An environment file is not valid YAML or has unknown keys.
+    #[error(transparent)]
+    Yaml(crate::manifest::ManifestError),
+    /// An environment file says something wrong.
+    #[error("{file}: {message}")]
+    Spec {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No interpreter matches the requested Python version.
+    #[error("no Python interpreter matches python {request} ({found})")]
+    NoPython {
+        /// The version asked for.
+        request: String,
+        /// What was found instead.
+        found: String,
+    },
+    /// An installer (uv, pip, conda) failed.
+    #[error("{what} failed: {detail} (command: {command})")]
+    Install {
+        /// What was being done.
+        what: String,
+        /// The command.
+        command: String,
+        /// The last lines of its output.
+        detail: String,
+        /// All of its output, to choose a hint.
+        output: String,
+    },
+    /// A conda channel could not be read.
+    #[error("cannot read conda channel {url}: {message}")]
+    Channel {
+        /// The repodata URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The conda specs have no solution (unknown packages, conflicting versions).
+    #[error("the conda environment of {file} cannot be solved: {message}")]
+    Unsolvable {
+        /// The conda file.
+        file: String,
+        /// The solver's explanation.
+        message: String,
+    },
+    /// A conda package could not be downloaded, verified or unpacked.
+    #[error("conda package {url}: {message}")]
+    Package {
+        /// The package's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A recorded environment cannot be rebuilt from its record.
+    #[error("cannot rebuild the environment: {message}")]
+    BadLock {
+        /// Why.
+        message: String,
+    },
+    /// The environment cache is not as lockstep left it.
+    #[error("environment cache at {}: {message}", .path.display())]
+    Cache {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the environment cache could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The cache directory.
+    #[error(transparent)]
+    CacheDir(#[from] crate::cache::CacheError),
     /// A Docker environment or its engine.
     #[error(transparent)]
     Docker(#[from] DockerError),
@@ -96,7 +195,18 @@ impl EnvError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            EnvError::NotBuilt { .. } | EnvError::LockNotSupported { .. } => ErrorClass::User,
+            EnvError::LockNotSupported { .. }
+            | EnvError::Incompatible { .. }
+            | EnvError::ToolMissing { .. }
+            | EnvError::Yaml(_)
+            | EnvError::Spec { .. }
+            | EnvError::NoPython { .. }
+            | EnvError::Install { .. }
+            | EnvError::Channel { .. }
+            | EnvError::Unsolvable { .. }
+            | EnvError::Package { .. }
+            | EnvError::BadLock { .. } => ErrorClass::User,
+            EnvError::Cache { .. } | EnvError::Io { .. } | EnvError::CacheDir(_) => ErrorClass::Internal,
             EnvError::Docker(e) => e.class(),
         }
     }
@@ -104,12 +214,51 @@ impl EnvError {
     /// What to try next.
     pub fn hint(&self) -> Option<String> {
         match self {
-            EnvError::NotBuilt { .. } => {
-                Some("run it with the tools already on this machine: --env-manager local".into())
+            EnvError::Incompatible { kind: "a docker_env", .. } => {
+                Some("omit --env-manager to run it in its image, or run it with --env-manager local".into())
             }
-            EnvError::LockNotSupported { .. } => None,
+            EnvError::Incompatible { manager: EnvManager::Conda, .. } => {
+                Some("use --env-manager virtualenv (or uv) for a python_env project".into())
+            }
+            EnvError::ToolMissing { hint, .. } => Some(hint.clone()),
+            EnvError::NoPython { request, .. } => Some(format!(
+                "install Python {request} (pyenv install {request}, uv python install {request}, or your system's packages) and put it on PATH; set UV_PYTHON_DOWNLOADS=automatic to let uv download it"
+            )),
+            EnvError::Install { output, .. } => install_hint(output),
+            EnvError::Channel { .. } => Some(
+                "check the channel's URL and the network; on an air-gapped site point LOCKSTEP_CONDA_CHANNEL_ALIAS at a mirror"
+                    .into(),
+            ),
+            EnvError::Unsolvable { .. } => {
+                Some("check the package names and version constraints against the channels".into())
+            }
             EnvError::Docker(e) => e.hint(),
+            _ => None,
         }
+    }
+
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnvError + use<> {
+        let path = path.to_path_buf();
+        move |source| EnvError::Io { path, source }
+    }
+}
+
+/// A hint for an installer's failure, from its words.
+fn install_hint(output: &str) -> Option<String> {
+    let lower = output.to_lowercase();
+    if lower.contains("not found in the package registry")
+        || lower.contains("no matching distribution")
+        || lower.contains("no solution found")
+        || lower.contains("could not find a version")
+    {
+        Some("check the requirement's name and version constraints (is it on the index?)".into())
+    } else if ["connection refused", "failed to fetch", "failed to establish", "timed out", "dns error", "network"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        Some("the package index is unreachable: check the network, or UV_INDEX_URL / PIP_INDEX_URL".into())
+    } else {
+        None
     }
 }
 
@@ -200,36 +349,67 @@ pub trait PreparedEnv {
 
 /// Choose the environment for a project: `--env-manager` when given, else the manager of
 /// the project's environment kind (python_env: virtualenv, conda_env: conda, docker_env:
-/// docker, none: local).
-pub fn select(spec: &EnvSpec, requested: Option<EnvManager>) -> Result<Box<dyn Environment>, EnvError> {
+/// docker, none: local). As in MLflow, `virtualenv` and `uv` also run a conda project (its
+/// python pin and pip dependencies); `conda` does not run a python_env project.
+pub fn select(
+    spec: &EnvSpec,
+    requested: Option<EnvManager>,
+    project_dir: &Path,
+) -> Result<Box<dyn Environment>, EnvError> {
     let manager = requested.unwrap_or(match spec {
         EnvSpec::None => EnvManager::Local,
         EnvSpec::Python { .. } => EnvManager::Virtualenv,
         EnvSpec::Conda { .. } => EnvManager::Conda,
         EnvSpec::Docker(_) => EnvManager::Docker,
     });
-    match manager {
-        EnvManager::Local => Ok(Box::new(LocalEnvironment)),
-        EnvManager::Docker => Ok(Box::new(DockerEnvironment::new(spec)?)),
-        other => Err(EnvError::NotBuilt { kind: spec_kind_for(spec, other), manager: other }),
+    match (manager, spec) {
+        (EnvManager::Local, _) => Ok(Box::new(LocalEnvironment)),
+        (EnvManager::Docker, _) => Ok(Box::new(DockerEnvironment::new(spec)?)),
+        (EnvManager::Virtualenv | EnvManager::Uv, EnvSpec::None | EnvSpec::Python { .. } | EnvSpec::Conda { .. }) => {
+            Ok(Box::new(PythonEnvironment {
+                manager,
+                source: PythonSource::Spec { spec: spec.clone(), project_dir: project_dir.to_path_buf() },
+            }))
+        }
+        (EnvManager::Conda, EnvSpec::Conda { file }) => Ok(Box::new(conda::CondaEnvironment {
+            source: conda::CondaSource::Spec { file: file.clone(), project_dir: project_dir.to_path_buf() },
+        })),
+        (EnvManager::Conda, EnvSpec::Python { .. } | EnvSpec::None) => Err(EnvError::Incompatible {
+            manager,
+            kind: if matches!(spec, EnvSpec::None) { "no environment file" } else { "a python_env" },
+            reason: "it needs a conda.yaml",
+        }),
+        (EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda, EnvSpec::Docker(_)) => {
+            Err(EnvError::Incompatible { manager, kind: "a docker_env", reason: "it runs in its image" })
+        }
     }
 }
 
-/// The environment a recorded lock describes, to be rebuilt exactly as it was (not from the
-/// project's loose spec).
-pub fn from_lock(lock: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
-    match lock.manager {
+/// The environment a recorded lock describes, with exactly its packages and versions (and
+/// artifact hashes where recorded), not the loose spec it was built from.
+pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
+    match record.manager {
         EnvManager::Local => Ok(Box::new(LocalEnvironment)),
+        EnvManager::Virtualenv | EnvManager::Uv => Ok(Box::new(PythonEnvironment {
+            manager: record.manager,
+            source: PythonSource::Lock(Box::new(EnvLock::from_record(record)?)),
+        })),
+        EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
+            source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
+        })),
         manager => Err(EnvError::LockNotSupported { manager }),
     }
 }
 
-fn spec_kind_for(spec: &EnvSpec, manager: EnvManager) -> &'static str {
-    match (spec, manager) {
-        (EnvSpec::None, EnvManager::Conda) => "conda_env",
-        (EnvSpec::None, _) => "python_env",
-        (spec, _) => spec.kind(),
-    }
+/// The environments built in the cache, most recently used first.
+pub fn list_built(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
+    built::list(cache)
+}
+
+/// Remove built environments last used before `cutoff_ms` (all of them when `None`), except
+/// those in use, and the remains of interrupted builds.
+pub fn prune_built(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
+    built::prune(cache, cutoff_ms)
 }
 
 #[cfg(test)]
@@ -239,23 +419,40 @@ mod tests {
 
     #[test]
     fn manager_follows_the_project_unless_overridden() {
-        assert_eq!(select(&EnvSpec::None, None).unwrap().manager(), EnvManager::Local);
+        assert_eq!(select(&EnvSpec::None, None, Path::new(".")).unwrap().manager(), EnvManager::Local);
         let python = EnvSpec::Python { file: "python_env.yaml".into() };
-        let err = select(&python, None).err().unwrap();
-        assert!(matches!(err, EnvError::NotBuilt { kind: "python_env", manager: EnvManager::Virtualenv }));
-        assert!(err.hint().unwrap().contains("--env-manager local"));
-        assert_eq!(select(&python, Some(EnvManager::Local)).unwrap().manager(), EnvManager::Local);
+        assert_eq!(select(&python, None, Path::new(".")).unwrap().manager(), EnvManager::Virtualenv);
+        assert_eq!(select(&python, Some(EnvManager::Uv), Path::new(".")).unwrap().manager(), EnvManager::Uv);
+        assert_eq!(select(&python, Some(EnvManager::Local), Path::new(".")).unwrap().manager(), EnvManager::Local);
+        let conda = EnvSpec::Conda { file: "conda.yaml".into() };
+        assert_eq!(select(&conda, None, Path::new(".")).unwrap().manager(), EnvManager::Conda);
+        assert_eq!(
+            select(&conda, Some(EnvManager::Virtualenv), Path::new(".")).unwrap().manager(),
+            EnvManager::Virtualenv
+        );
+        let err = select(&python, Some(EnvManager::Conda), Path::new(".")).err().unwrap();
+        assert!(matches!(err, EnvError::Incompatible { manager: EnvManager::Conda, .. }));
+        assert!(err.hint().unwrap().contains("--env-manager virtualenv"));
         let docker = EnvSpec::Docker(DockerEnv { image: "x".into(), volumes: vec![], environment: vec![] });
-        assert_eq!(select(&docker, None).unwrap().manager(), EnvManager::Docker);
-        assert_eq!(select(&docker, Some(EnvManager::Local)).unwrap().manager(), EnvManager::Local);
+        assert_eq!(select(&docker, None, Path::new(".")).unwrap().manager(), EnvManager::Docker);
+        assert_eq!(select(&docker, Some(EnvManager::Local), Path::new(".")).unwrap().manager(), EnvManager::Local);
         assert!(matches!(
-            select(&EnvSpec::None, Some(EnvManager::Docker)).err().unwrap(),
+            select(&EnvSpec::None, Some(EnvManager::Docker), Path::new(".")).err().unwrap(),
             EnvError::Docker(DockerError::NoDockerEnv)
         ));
         assert!(matches!(
-            select(&EnvSpec::None, Some(EnvManager::Conda)).err().unwrap(),
-            EnvError::NotBuilt { kind: "conda_env", .. }
+            select(&docker, Some(EnvManager::Virtualenv), Path::new(".")).err().unwrap(),
+            EnvError::Incompatible { kind: "a docker_env", .. }
         ));
+    }
+
+    #[test]
+    fn installer_failures_get_hints_from_their_words() {
+        assert!(install_hint("Because nosuch was not found in the package registry").unwrap().contains("name"));
+        assert!(
+            install_hint("error: Failed to fetch: `http://127.0.0.1:9/simple/six/`").unwrap().contains("unreachable")
+        );
+        assert!(install_hint("something else").is_none());
     }
 
     #[test]

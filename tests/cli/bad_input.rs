@@ -206,11 +206,15 @@ fn an_unknown_env_manager_is_a_usage_error() {
 }
 
 #[test]
-fn environments_not_built_yet_name_the_local_manager() {
+fn a_docker_project_with_a_python_manager() {
     let ctx = TestContext::new();
-    let manifest = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: 'echo ran'\n";
-    ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", "python: '3.11'\n")]);
-    let err = expect_user_error(&ctx, &["run", "p"], "asks for a python_env environment");
-    assert!(err.contains("hint: run it with the tools already on this machine: --env-manager local"), "{err}");
+    let manifest = "docker_env:\n  image: busybox\nentry_points:\n  main:\n    command: 'echo ran'\n";
+    ctx.project("p", &[("MLproject", manifest)]);
+    let err = expect_user_error(
+        &ctx,
+        &["run", "p", "--env-manager", "virtualenv"],
+        "the virtualenv manager cannot run a project with a docker_env",
+    );
+    assert!(err.contains("hint: omit --env-manager"), "{err}");
     ctx.lockstep().args(["run", "p", "--env-manager", "local"]).assert().success().stdout("ran\n");
 }

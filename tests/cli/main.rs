@@ -3,7 +3,9 @@
 mod context;
 
 mod bad_input;
+mod conda_channel;
 mod docker;
+mod environments;
 mod examples;
 mod git_sources;
 mod init;

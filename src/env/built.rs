@@ -1,0 +1,482 @@
+//! The environment cache: `envs-v1/<key>/` holds one built environment (a virtualenv or a
+//! conda prefix) with its description in `lockstep-env.json`.
+//!
+//! An environment is built in `envs-v1/.tmp<key minus 4 characters>/`, a path exactly as long
+//! as its final one, and published by renaming it. Tools write absolute paths into
+//! environments (script shebangs, conda prefixes); lockstep writes the final path where it can
+//! and rewrites the temporary one in the few files where tools put it, which the equal length
+//! keeps safe also in binary files. The temporary name is fixed per key, so the next builder
+//! removes what an interrupted build left. Builders hold the key's exclusive lock; runs
+//! using an environment hold its shared lock, so `env prune` never removes one in use.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::lock::EnvLock;
+use super::{EnvError, EnvManager, PreparedEnv};
+use crate::cache::{Cache, KeyLock};
+use crate::fsutil;
+
+/// The bucket of built environments.
+pub const BUCKET: &str = "envs-v1";
+const META: &str = "lockstep-env.json";
+const META_SCHEMA: &str = "lockstep.env/v1";
+
+/// How to activate an environment without `source activate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// Directories put in front of PATH, relative to the environment.
+    pub path: Vec<String>,
+    /// Variables to set; `{prefix}` in a value stands for the environment's directory.
+    pub vars: BTreeMap<String, String>,
+    /// Shell scripts sourced before the command, relative to the environment.
+    pub scripts: Vec<String>,
+}
+
+/// The description of a built environment, stored in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvMeta {
+    /// `lockstep.env/v1`.
+    pub schema: String,
+    /// The manager that built it.
+    pub manager: EnvManager,
+    /// When it was built, ms since the epoch.
+    pub created_ms: u64,
+    /// What it holds.
+    pub lock: EnvLock,
+    /// How to activate it.
+    pub activation: Activation,
+}
+
+/// A built environment, in use until dropped.
+#[derive(Debug)]
+pub struct BuiltEnv {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its description.
+    pub meta: EnvMeta,
+    _in_use: KeyLock,
+}
+
+/// What a build produces: the lock and the activation.
+pub type BuildOutput = (EnvLock, Activation);
+
+/// The environment of `key`, built by `build` unless it exists. `build(tmp, prefix)` writes
+/// the environment into `tmp`; `prefix` is where it will live.
+pub fn obtain(
+    cache: &Cache,
+    key: &str,
+    manager: EnvManager,
+    build: impl FnOnce(&Path, &Path) -> Result<BuildOutput, EnvError>,
+) -> Result<BuiltEnv, EnvError> {
+    let bucket = cache.bucket(BUCKET)?;
+    let dir = bucket.join(key);
+    let mut build = Some(build);
+    loop {
+        if dir.join(META).is_file() {
+            let in_use = cache.lock_shared(BUCKET, key)?;
+            // A pruner may have removed it between the check and the lock.
+            if let Some(meta) = read_meta(&dir) {
+                touch(&bucket, key);
+                return Ok(BuiltEnv { dir, meta, _in_use: in_use });
+            }
+            continue;
+        }
+        let Some(build) = build.take() else {
+            return Err(EnvError::Cache {
+                path: dir,
+                message: "the environment vanished right after it was built".into(),
+            });
+        };
+        let _exclusive = cache.lock(BUCKET, key)?;
+        if read_meta(&dir).is_some() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let tmp = bucket.join(temp_name(key));
+        for leftover in [&tmp, &dir] {
+            remove_if_present(leftover)?;
+        }
+        fs::create_dir_all(&tmp).map_err(EnvError::io(&tmp))?;
+        let result = build(&tmp, &dir).and_then(|(lock, activation)| {
+            relocate(&tmp, &dir)?;
+            let meta = EnvMeta { schema: META_SCHEMA.into(), manager, created_ms: fsutil::now_ms(), lock, activation };
+            let json = serde_json::to_vec_pretty(&meta).expect("environment descriptions serialize");
+            let path = tmp.join(META);
+            fsutil::write_atomic(&path, &json).map_err(EnvError::io(&path))?;
+            fs::rename(&tmp, &dir).map_err(EnvError::io(&dir))
+        });
+        if let Err(err) = result {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(err);
+        }
+        crate::ui::note(&format!(
+            "built the {manager} environment {} in {:.1}s",
+            &key[..12.min(key.len())],
+            started.elapsed().as_secs_f64()
+        ));
+    }
+}
+
+/// Runs in a built environment: its bin/ first on PATH, its variables set, its activation
+/// scripts sourced before the command.
+impl PreparedEnv for BuiltEnv {
+    fn record(&self) -> super::EnvRecord {
+        self.meta.lock.to_record(self.meta.manager)
+    }
+
+    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> super::Invocation {
+        let prefix = self.dir.to_string_lossy().into_owned();
+        let mut script = String::new();
+        for s in &self.meta.activation.scripts {
+            script.push_str(&format!(". {}\n", crate::manifest::shell_quote(&format!("{prefix}/{s}"))));
+        }
+        script.push_str(command);
+        let mut path: Vec<String> =
+            self.meta.activation.path.iter().map(|p| self.dir.join(p).to_string_lossy().into_owned()).collect();
+        if let Some(caller) = std::env::var_os("PATH") {
+            path.push(caller.to_string_lossy().into_owned());
+        }
+        let mut all = vars.to_vec();
+        all.push(("PATH".into(), path.join(":")));
+        for (k, v) in &self.meta.activation.vars {
+            all.push((k.clone(), v.replace("{prefix}", &prefix)));
+        }
+        all.extend(self.meta.lock.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+        super::Invocation::shell(&script, cwd, &all)
+    }
+}
+
+/// `.tmp` and the key without its first four characters: as long as the key.
+fn temp_name(key: &str) -> String {
+    format!(".tmp{}", &key[4.min(key.len())..])
+}
+
+fn read_meta(dir: &Path) -> Option<EnvMeta> {
+    let bytes = fs::read(dir.join(META)).ok()?;
+    serde_json::from_slice::<EnvMeta>(&bytes).ok().filter(|m| m.schema == META_SCHEMA)
+}
+
+/// Mark `key` as used now (the mtime of its lock file).
+fn touch(bucket: &Path, key: &str) {
+    let path = bucket.join(".locks").join(format!("{key}.lock"));
+    if let Ok(f) = fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), EnvError> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EnvError::io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Replace the temporary path by the final one in the files tools write it into: the
+/// scripts in `bin/` (shebangs), symbolic links there, and `pyvenv.cfg`.
+fn relocate(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
+    let (from, to) = (tmp.as_os_str().as_encoded_bytes(), prefix.as_os_str().as_encoded_bytes());
+    debug_assert_eq!(from.len(), to.len());
+    let mut candidates = vec![tmp.join("pyvenv.cfg")];
+    if let Ok(entries) = fs::read_dir(tmp.join("bin")) {
+        candidates.extend(entries.flatten().map(|e| e.path()));
+    }
+    for path in candidates {
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&path).map_err(EnvError::io(&path))?;
+            let bytes = target.as_os_str().as_encoded_bytes();
+            if let Some(new) = replace_all(bytes, from, to) {
+                let new = PathBuf::from(String::from_utf8_lossy(&new).into_owned());
+                fs::remove_file(&path).map_err(EnvError::io(&path))?;
+                std::os::unix::fs::symlink(new, &path).map_err(EnvError::io(&path))?;
+            }
+        } else if meta.is_file() && meta.len() < 64 * 1024 * 1024 {
+            let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
+            if let Some(new) = replace_all(&bytes, from, to) {
+                rewrite(&path, &new, meta.permissions())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replace the temporary path by the final one in every file of the environment: for
+/// environments made by other tools (an external conda), which write the prefix anywhere.
+pub fn relocate_tree(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
+    let (from, to) = (tmp.as_os_str().as_encoded_bytes(), prefix.as_os_str().as_encoded_bytes());
+    let mut stack = vec![tmp.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(EnvError::io(&dir))?.flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).map_err(EnvError::io(&path))?;
+                if let Some(new) = replace_all(target.as_os_str().as_encoded_bytes(), from, to) {
+                    fs::remove_file(&path).map_err(EnvError::io(&path))?;
+                    std::os::unix::fs::symlink(String::from_utf8_lossy(&new).as_ref(), &path)
+                        .map_err(EnvError::io(&path))?;
+                }
+            } else if meta.is_file() {
+                let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
+                if let Some(new) = replace_all(&bytes, from, to) {
+                    rewrite(&path, &new, meta.permissions())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replace a file by a new one with `bytes`: a hard link into a package cache must not be
+/// changed in place.
+fn rewrite(path: &Path, bytes: &[u8], permissions: fs::Permissions) -> Result<(), EnvError> {
+    fs::remove_file(path).map_err(EnvError::io(path))?;
+    fs::write(path, bytes).map_err(EnvError::io(path))?;
+    fs::set_permissions(path, permissions).map_err(EnvError::io(path))
+}
+
+/// `haystack` with every `from` replaced by `to`, or `None` when there is none.
+pub(crate) fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    if from.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    let mut found = false;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+            found = true;
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    found.then_some(out)
+}
+
+/// A built environment as `env list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvEntry {
+    /// Its key.
+    pub key: String,
+    /// The manager that built it.
+    pub manager: EnvManager,
+    /// Its interpreter's version, if it has one.
+    pub python: Option<String>,
+    /// How many packages it holds (conda and Python).
+    pub packages: usize,
+    /// Its size on disk in bytes.
+    pub size: u64,
+    /// When it was built, ms since the epoch.
+    pub created_ms: u64,
+    /// When a run last used it, ms since the epoch.
+    pub last_used_ms: u64,
+    /// Its directory.
+    pub path: PathBuf,
+}
+
+/// The built environments of the cache, most recently used first.
+pub fn list(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
+    let bucket = cache.root().join(BUCKET);
+    let Ok(entries) = fs::read_dir(&bucket) else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let dir = entry.path();
+        let Some(meta) = read_meta(&dir) else { continue };
+        let lock_file = bucket.join(".locks").join(format!("{name}.lock"));
+        let last_used_ms = fs::metadata(&lock_file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(meta.created_ms);
+        out.push(EnvEntry {
+            key: name,
+            manager: meta.manager,
+            python: meta.lock.python.as_ref().map(|p| p.version.clone()),
+            packages: meta.lock.packages.len() + meta.lock.conda_packages.len(),
+            size: dir_size(&dir),
+            created_ms: meta.created_ms,
+            last_used_ms,
+            path: dir,
+        });
+    }
+    out.sort_by(|a, b| b.last_used_ms.cmp(&a.last_used_ms).then_with(|| a.key.cmp(&b.key)));
+    Ok(out)
+}
+
+/// What `env prune` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PruneReport {
+    /// Keys of the environments removed.
+    pub removed: Vec<String>,
+    /// Keys of environments that qualified but are in use by a run.
+    pub in_use: Vec<String>,
+    /// Bytes freed.
+    pub freed: u64,
+}
+
+/// Remove environments last used before `cutoff_ms` (all of them with `None`), skipping those
+/// in use, and what interrupted builds left behind.
+pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
+    let bucket = cache.root().join(BUCKET);
+    let mut report = PruneReport::default();
+    let Ok(entries) = fs::read_dir(&bucket) else { return Ok(report) };
+    let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let listed: BTreeMap<String, EnvEntry> = list(cache)?.into_iter().map(|e| (e.key.clone(), e)).collect();
+    for name in names {
+        if name == ".locks" || name.starts_with(".del") {
+            continue;
+        }
+        let (key, leftover) = match name.strip_prefix(".tmp") {
+            Some(rest) => {
+                (listed.keys().find(|k| k.ends_with(rest)).cloned().unwrap_or_else(|| format!("0000{rest}")), true)
+            }
+            None => (name.clone(), false),
+        };
+        if !leftover {
+            let qualifies = match (listed.get(&key), cutoff_ms) {
+                (Some(entry), Some(cutoff)) => entry.last_used_ms < cutoff,
+                _ => true,
+            };
+            if !qualifies {
+                continue;
+            }
+        }
+        let Some(_exclusive) = cache.try_lock(BUCKET, &key)? else {
+            if !leftover {
+                report.in_use.push(key);
+            }
+            continue;
+        };
+        let dir = bucket.join(&name);
+        let size = dir_size(&dir);
+        // Renamed first, so that the environment disappears at once, never half-removed.
+        let doomed = bucket.join(format!(".del{}", fsutil::random_hex(8)));
+        fs::rename(&dir, &doomed).map_err(EnvError::io(&dir))?;
+        fs::remove_dir_all(&doomed).map_err(EnvError::io(&doomed))?;
+        if !leftover {
+            report.removed.push(key);
+        }
+        report.freed += size;
+    }
+    report.removed.sort();
+    Ok(report)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() {
+                use std::os::unix::fs::MetadataExt;
+                total += meta.blocks() * 512;
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::lock::LOCK_SCHEMA;
+
+    fn lock(key: &str) -> EnvLock {
+        EnvLock {
+            lock_schema: LOCK_SCHEMA.into(),
+            key: key.into(),
+            installer: "test".into(),
+            platform: "linux-64".into(),
+            python: None,
+            channels: vec![],
+            conda_packages: vec![],
+            packages: vec![],
+            variables: BTreeMap::new(),
+        }
+    }
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn built_once_then_reused_and_relocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let env = obtain(&cache, KEY, EnvManager::Uv, |tmp, prefix| {
+            assert_eq!(tmp.as_os_str().len(), prefix.as_os_str().len());
+            fs::create_dir(tmp.join("bin")).unwrap();
+            fs::write(tmp.join("bin/tool"), format!("#!{}/bin/python\n", tmp.display())).unwrap();
+            Ok((lock(KEY), Activation::default()))
+        })
+        .unwrap();
+        let script = fs::read_to_string(env.dir.join("bin/tool")).unwrap();
+        assert_eq!(script, format!("#!{}/bin/python\n", env.dir.display()));
+        drop(env);
+        let again = obtain(&cache, KEY, EnvManager::Uv, |_, _| panic!("not rebuilt")).unwrap();
+        assert_eq!(again.meta.lock.key, KEY);
+        let listed = list(&cache).unwrap();
+        assert_eq!(listed.len(), 1);
+        let report = prune(&cache, None).unwrap();
+        assert!(report.removed.is_empty(), "in use: {report:?}");
+        assert_eq!(report.in_use, [KEY]);
+        drop(again);
+        assert_eq!(prune(&cache, None).unwrap().removed, [KEY]);
+        assert!(list(&cache).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_build_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let err = obtain(&cache, KEY, EnvManager::Uv, |tmp, _| {
+            fs::write(tmp.join("half"), "x").unwrap();
+            Err(EnvError::Spec { file: "f".into(), message: "broken".into() })
+        });
+        assert!(err.is_err());
+        let names: Vec<_> = fs::read_dir(dir.path().join(BUCKET))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".locks")
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let bucket = cache.bucket(BUCKET).unwrap();
+        fs::create_dir_all(bucket.join(temp_name(KEY)).join("junk")).unwrap();
+        let env = obtain(&cache, KEY, EnvManager::Uv, |tmp, _| {
+            assert!(!tmp.join("junk").exists());
+            Ok((lock(KEY), Activation::default()))
+        })
+        .unwrap();
+        assert!(env.dir.join(META).is_file());
+    }
+
+    #[test]
+    fn replace_all_replaces_every_occurrence() {
+        assert_eq!(replace_all(b"a/tmp/x a/tmp/y", b"/tmp", b"/fin").unwrap(), b"a/fin/x a/fin/y");
+        assert!(replace_all(b"nothing", b"/tmp", b"/fin").is_none());
+    }
+}

@@ -1,0 +1,190 @@
+//! The lock: what a built environment really holds, as recorded in a run's `environment`
+//! and stored next to the environment in the cache. Complete enough to rebuild it exactly
+//! ([`super::from_lock`]), and stable in order (packages sorted by name).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EnvError, EnvManager, EnvRecord};
+
+/// The schema of the lock's fields in a record.
+pub const LOCK_SCHEMA: &str = "lockstep.env-lock/v1";
+
+/// What is installed in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvLock {
+    /// `lockstep.env-lock/v1`.
+    pub lock_schema: String,
+    /// The environment's cache key.
+    pub key: String,
+    /// The tool that installed the packages, with its version (`uv 0.13.9`, `pip 23.2.1`,
+    /// `lockstep`, `micromamba 2.0.5`).
+    pub installer: String,
+    /// The platform it was built for (`linux-64`).
+    pub platform: String,
+    /// The interpreter, when the environment has one.
+    pub python: Option<PythonInfo>,
+    /// Conda channels, highest priority first (conda environments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// Conda packages, sorted by name (conda environments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conda_packages: Vec<CondaPackage>,
+    /// Python distributions installed by pip or uv, sorted by normalized name.
+    #[serde(default)]
+    pub packages: Vec<PyPackage>,
+    /// Variables the environment sets when active (conda's `variables:`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// The interpreter of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonInfo {
+    /// `3.11.7`.
+    pub version: String,
+    /// `cpython`, `pypy`, ...
+    pub implementation: String,
+}
+
+/// One installed Python distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PyPackage {
+    /// The name, as its metadata spells it.
+    pub name: String,
+    /// The exact version.
+    pub version: String,
+    /// Where the artifact came from (a wheel or sdist URL, or a `file://` path), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The sha256 of that artifact, when the installer knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// One installed conda package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CondaPackage {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its build string.
+    pub build: String,
+    /// Its build number.
+    pub build_number: u64,
+    /// The subdirectory (`noarch`, `linux-64`).
+    pub subdir: String,
+    /// The channel it came from.
+    pub channel: String,
+    /// The archive's URL.
+    pub url: String,
+    /// The archive's file name.
+    pub filename: String,
+    /// The archive's sha256, when the channel gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The archive's md5, when the channel gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// Its dependencies, as match specs (for the order of installation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends: Vec<String>,
+    /// How it is architecture-independent (`python`, `generic`), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noarch: Option<String>,
+}
+
+impl EnvLock {
+    /// The record of a run in an environment with this lock.
+    pub fn to_record(&self, manager: EnvManager) -> EnvRecord {
+        let details = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        EnvRecord { manager, details }
+    }
+
+    /// The lock held in a record, if the record has one.
+    pub fn from_record(record: &EnvRecord) -> Result<EnvLock, EnvError> {
+        let value = serde_json::Value::Object(record.details.clone().into_iter().collect());
+        let lock: EnvLock = serde_json::from_value(value)
+            .map_err(|e| EnvError::BadLock { message: format!("the record's environment is not a lock: {e}") })?;
+        if lock.lock_schema != LOCK_SCHEMA {
+            return Err(EnvError::BadLock { message: format!("unknown lock schema '{}'", lock.lock_schema) });
+        }
+        Ok(lock)
+    }
+}
+
+/// A distribution name in PEP 503 normal form: lower case, runs of `-_.` as one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The platform environments are built for, in conda's spelling.
+pub fn current_platform() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-64",
+        ("linux", "aarch64") => "linux-aarch64",
+        ("linux", "powerpc64") => "linux-ppc64le",
+        ("macos", "x86_64") => "osx-64",
+        ("macos", "aarch64") => "osx-arm64",
+        ("linux", _) => "linux-32",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalize_as_pep_503() {
+        assert_eq!(normalize_name("Scikit_Learn"), "scikit-learn");
+        assert_eq!(normalize_name("zope.interface"), "zope-interface");
+        assert_eq!(normalize_name("a--_b"), "a-b");
+    }
+
+    #[test]
+    fn a_lock_round_trips_through_a_record() {
+        let lock = EnvLock {
+            lock_schema: LOCK_SCHEMA.into(),
+            key: "k".into(),
+            installer: "uv 0.1".into(),
+            platform: "linux-64".into(),
+            python: Some(PythonInfo { version: "3.11.7".into(), implementation: "cpython".into() }),
+            channels: vec![],
+            conda_packages: vec![],
+            packages: vec![PyPackage {
+                name: "six".into(),
+                version: "1.16.0".into(),
+                url: Some("https://x/six.whl".into()),
+                sha256: Some("ab".into()),
+            }],
+            variables: BTreeMap::new(),
+        };
+        let record = lock.to_record(EnvManager::Uv);
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["manager"], "uv");
+        assert_eq!(json["packages"][0]["name"], "six");
+        let back: EnvRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(EnvLock::from_record(&back).unwrap(), lock);
+        let local = EnvRecord { manager: EnvManager::Local, details: BTreeMap::new() };
+        assert!(EnvLock::from_record(&local).is_err());
+    }
+}

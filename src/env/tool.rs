@@ -1,0 +1,187 @@
+//! Running the installers (uv, pip, python, an external conda): explicit arguments, output
+//! captured for errors, and a death signal so that a killed lockstep takes its build with it.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use super::EnvError;
+use crate::manifest::shell_quote;
+use crate::progress::Progress;
+
+/// A tool's command line, ready to run.
+#[derive(Debug, Clone)]
+pub struct ToolCommand {
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
+}
+
+/// A tool that ended with a failure: the command, as a shell would read it, and its output.
+#[derive(Debug)]
+pub struct ToolFailure {
+    /// The command line.
+    pub command: String,
+    /// The last lines of its stderr (and stdout), joined with ` | `.
+    pub detail: String,
+    /// All of its stderr and stdout, for classifying the failure.
+    pub output: String,
+}
+
+impl ToolCommand {
+    /// `program args...`.
+    pub fn new(program: impl AsRef<OsStr>, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> ToolCommand {
+        ToolCommand {
+            program: program.as_ref().to_os_string(),
+            args: args.into_iter().map(|a| a.as_ref().to_os_string()).collect(),
+            cwd: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Add arguments.
+    pub fn args(mut self, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> ToolCommand {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Add a path argument.
+    pub fn arg_path(self, path: &Path) -> ToolCommand {
+        self.args([path.as_os_str()])
+    }
+
+    /// Run in `dir`.
+    pub fn dir(mut self, dir: &Path) -> ToolCommand {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Set a variable.
+    pub fn env(mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> ToolCommand {
+        self.env.push((name.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Set a variable unless the caller's environment sets it.
+    pub fn env_default(self, name: &str, value: &str) -> ToolCommand {
+        if std::env::var_os(name).is_some() { self } else { self.env(name, value) }
+    }
+
+    /// The command as a shell would read it.
+    pub fn describe(&self) -> String {
+        let mut s = shell_quote(&self.program.to_string_lossy());
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(&shell_quote(&a.to_string_lossy()));
+        }
+        s
+    }
+
+    /// Run it with a progress line, returning its stdout.
+    pub fn run(&self, what: &str) -> Result<Vec<u8>, ToolFailure> {
+        let progress = Progress::start(what.to_string());
+        let result = self.run_quiet();
+        drop(progress);
+        result
+    }
+
+    /// Run it silently, returning its stdout.
+    pub fn run_quiet(&self) -> Result<Vec<u8>, ToolFailure> {
+        let mut expr = duct::cmd(&self.program, &self.args).stdin_null().stdout_capture().stderr_capture().unchecked();
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        for (k, v) in &self.env {
+            expr = expr.env(k, v);
+        }
+        let expr = expr.before_spawn(|cmd| {
+            // SAFETY: prctl is async-signal-safe; the closure runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            Ok(())
+        });
+        let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
+        let out = expr.run().map_err(|e| failure(format!("cannot start: {e}")))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push('\n');
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        Err(failure(text))
+    }
+}
+
+/// An installer's failure as an error: `what` failed, with the command and the tool's words.
+pub fn install_error(what: &str, failure: ToolFailure) -> EnvError {
+    EnvError::Install {
+        what: what.to_string(),
+        command: failure.command,
+        detail: failure.detail,
+        output: failure.output,
+    }
+}
+
+/// The last `n` non-empty lines of a tool's output, joined with ` | `; ANSI colours removed.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let clean = strip_ansi(text);
+    let lines: Vec<&str> = clean.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The first executable called `name` on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+}
+
+/// Every executable called `name` on PATH, in PATH order.
+pub fn all_on_path(name: &str) -> Vec<PathBuf> {
+    let Some(path) = std::env::var_os("PATH") else { return vec![] };
+    std::env::split_paths(&path).map(|d| d.join(name)).filter(|p| is_executable(p)).collect()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_quote_the_command_and_the_tail() {
+        let err = ToolCommand::new("sh", ["-c", "echo one >&2; echo two >&2; exit 3"]).run_quiet().unwrap_err();
+        assert_eq!(err.command, "sh -c 'echo one >&2; echo two >&2; exit 3'");
+        assert_eq!(err.detail, "one | two");
+        assert_eq!(ToolCommand::new("sh", ["-c", "printf ok"]).run_quiet().unwrap(), b"ok");
+    }
+
+    #[test]
+    fn colours_are_removed_from_details() {
+        assert_eq!(last_lines("\x1b[31merror\x1b[0m: x\n", 2), "error: x");
+    }
+}
