@@ -15,7 +15,9 @@ use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
 use crate::manifest::{self, EntryPoint, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
+use crate::record::{
+    self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, Store, TrackingTarget,
+};
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
 
@@ -34,8 +36,12 @@ pub struct RunOptions {
     pub env_manager: Option<EnvManager>,
     /// `--run-name`.
     pub run_name: Option<String>,
-    /// `--experiment-name`.
+    /// `--experiment-name` (or `MLFLOW_EXPERIMENT_NAME`).
     pub experiment_name: Option<String>,
+    /// `--experiment-id` (or `MLFLOW_EXPERIMENT_ID`).
+    pub experiment_id: Option<String>,
+    /// `--tracking-uri` (or `MLFLOW_TRACKING_URI`): the MLflow server to record on.
+    pub tracking_uri: Option<String>,
     /// The store directory.
     pub store: PathBuf,
     /// Run a local directory in a fresh copy.
@@ -94,6 +100,15 @@ struct Planned {
 /// Run an entry point and record it.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     let args = ParamArgs::parse(&opts.params)?;
+    let tracking = TrackingTarget::resolve(
+        opts.tracking_uri.as_deref(),
+        opts.experiment_name.as_deref(),
+        opts.experiment_id.as_deref(),
+    )
+    .map_err(record::RecordError::from)?;
+    if tracking.is_none() && opts.experiment_id.is_some() {
+        ui::warn("no tracking server is given (--tracking-uri or MLFLOW_TRACKING_URI): the experiment id is ignored");
+    }
     let interrupts = Interrupts::install().map_err(RunError::Signals)?;
     let cache = Cache::from_env()?;
     let store = Store::open(&opts.store)?;
@@ -106,7 +121,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         return Err(RunError::Interrupted { signal }.into());
     }
     let planned = planned?;
-    execute(opts, planned, &cache, &exclusions, &interrupts, run_id)
+    execute(opts, planned, tracking.as_ref(), &cache, &exclusions, &interrupts, run_id)
 }
 
 /// Everything that can be checked before running: source, version, manifest, entry point,
@@ -166,11 +181,13 @@ fn plan(
     Ok(Planned { pending, src, entry_point, parameters, command, environment })
 }
 
-/// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
-/// its outputs, and end the record as FINISHED, FAILED or KILLED on every path.
+/// Start the run (the server's run when tracking, then the RUNNING record), prepare the
+/// environment, run the entry point, collect its outputs, and end the record (and the
+/// server's run) as FINISHED, FAILED or KILLED on every path.
 fn execute(
     opts: &RunOptions,
     planned: Planned,
+    tracking: Option<&TrackingTarget>,
     cache: &Cache,
     exclusions: &Exclusions,
     interrupts: &Interrupts,
@@ -201,6 +218,11 @@ fn execute(
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
+        tracking: None,
+    };
+    let server = match tracking {
+        Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
+        None => None,
     };
     let active = pending.start(&record)?;
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
@@ -209,7 +231,11 @@ fn execute(
         let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
         record.environment = prepared.record();
         active.update(&record)?;
-        let vars = child_variables(&run_id, &run_dir, cache);
+        if let Some(server) = &server {
+            server.environment_ready(&record);
+        }
+        let mut vars = child_variables(&run_id, &run_dir, cache);
+        vars.extend(server.iter().flat_map(ServerRun::child_variables));
         let invocation = prepared.wrap(&command, &src.project_dir, &vars);
         let before = Snapshot::take(&src.project_dir, exclusions)?;
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
@@ -232,6 +258,7 @@ fn execute(
     match result {
         Ok(exit_code) => {
             active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
             Ok(RunOutcome { record, exit_code })
         }
         Err(err) => {
@@ -239,9 +266,47 @@ fn execute(
             record.failure = Some(err.to_string());
             record.end_time = Some(fsutil::now_ms());
             active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
             Err(err)
         }
     }
+}
+
+/// Create the run on the tracking server, after every check passed and before the RUNNING
+/// record: a server that cannot be reached stops the run before anything ran.
+fn start_server_run(
+    target: &TrackingTarget,
+    record: &mut RunRecord,
+    interrupts: &Interrupts,
+) -> Result<ServerRun, Error> {
+    let server = ServerRun::start(target, record).map_err(record::RecordError::from)?;
+    if let Some(signal) = interrupts.received() {
+        server.abandon(RunStatus::Killed, "interrupted before the run started");
+        return Err(RunError::Interrupted { signal }.into());
+    }
+    record.tracking = Some(server.record());
+    record.experiment_name = Some(server.experiment_name().to_string());
+    ui::note(&format!("tracking on {}", server.page()));
+    Ok(server)
+}
+
+/// End the server's run from the final record (already written). A server lost during the
+/// run costs only the server's copy: a warning says what is missing, the record says it is
+/// not synced, and `lockstep sync` completes it later.
+fn finish_server_run(
+    server: Option<ServerRun>,
+    record: &mut RunRecord,
+    active: &record::ActiveRun,
+) -> Result<(), Error> {
+    let Some(server) = server else { return Ok(()) };
+    match server.finish(record, active.dir()) {
+        Ok(()) => active.update(record)?,
+        Err(e) => {
+            ui::warn(&e.to_string());
+            ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
+        }
+    }
+    Ok(())
 }
 
 /// Variables the entry point gets on top of the caller's environment.
