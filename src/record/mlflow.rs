@@ -231,6 +231,16 @@ impl TrackingError {
     }
 }
 
+/// A password or token: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// How requests prove who sends them; `Debug` never shows the secret.
 #[derive(Clone)]
 enum Auth {
@@ -315,6 +325,8 @@ pub struct MlflowClient {
     /// `scheme://host[:port][/prefix]`, no user-info, no trailing `/`.
     base: String,
     auth: Option<Auth>,
+    /// User and password given in the URI's user-info.
+    uri_credentials: Option<(String, Secret)>,
     agent: ureq::Agent,
     retries: u32,
     backoff: Duration,
@@ -325,6 +337,10 @@ impl MlflowClient {
     /// settings from MLflow's environment variables.
     pub fn new(uri: &str) -> Result<MlflowClient, TrackingError> {
         let (base, userinfo) = split_userinfo(uri)?;
+        let uri_credentials = userinfo.map(|u| {
+            let (user, password) = u.split_once(':').unwrap_or((&u, ""));
+            (percent_decode(user), Secret(percent_decode(password)))
+        });
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let auth = if let Some(token) = env("MLFLOW_TRACKING_TOKEN") {
             Some(Auth::Bearer(token))
@@ -332,7 +348,9 @@ impl MlflowClient {
         {
             Some(Auth::Basic(base64(format!("{user}:{password}").as_bytes())))
         } else {
-            userinfo.map(|u| Auth::Basic(base64(percent_decode(&u).as_bytes())))
+            uri_credentials
+                .as_ref()
+                .map(|(user, password)| Auth::Basic(base64(format!("{user}:{}", password.0).as_bytes())))
         };
         let insecure = env("MLFLOW_TRACKING_INSECURE_TLS").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         let mut tls = ureq::tls::TlsConfig::builder().disable_verification(insecure);
@@ -352,6 +370,7 @@ impl MlflowClient {
         Ok(MlflowClient {
             base,
             auth,
+            uri_credentials,
             agent,
             retries: env("MLFLOW_HTTP_REQUEST_MAX_RETRIES").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RETRIES),
             backoff: seconds("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
@@ -363,6 +382,11 @@ impl MlflowClient {
     /// The server's URI as it may be shown and recorded: without credentials.
     pub fn uri(&self) -> &str {
         &self.base
+    }
+
+    /// The user and password the URI carried, if it did.
+    pub fn uri_credentials(&self) -> Option<(&str, &str)> {
+        self.uri_credentials.as_ref().map(|(u, p)| (u.as_str(), p.0.as_str()))
     }
 
     /// The same client, trying each request once: for the last words of a run that is
@@ -773,7 +797,11 @@ mod tests {
     fn user_info_leaves_the_uri_and_becomes_basic_auth() {
         let (base, user) = split_userinfo("https://bob:p%40ss@mlflow.example.com/prefix/").unwrap();
         assert_eq!(base, "https://mlflow.example.com/prefix");
-        assert_eq!(percent_decode(&user.unwrap()), "bob:p@ss");
+        assert_eq!(user.as_deref(), Some("bob:p%40ss"));
+        let client = MlflowClient::new("https://bob:p%40ss@mlflow.example.com/prefix/").unwrap();
+        assert_eq!(client.uri(), "https://mlflow.example.com/prefix");
+        assert_eq!(client.uri_credentials(), Some(("bob", "p@ss")));
+        assert!(!format!("{client:?}").contains("p@ss"), "Debug hides the password");
         assert!(matches!(split_userinfo("ftp://h"), Err(TrackingError::BadUri { .. })));
         assert!(matches!(split_userinfo("http://"), Err(TrackingError::BadUri { .. })));
         let err = split_userinfo("gopher://u:secret@h").unwrap_err().to_string();
@@ -796,6 +824,80 @@ mod tests {
             client.artifact_url("mlflow-artifacts:/0/r/artifacts", "x.log"),
             "https://h/mlflow/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/x.log"
         );
+    }
+
+    /// A server that answers each connection with the next of `answers` (status, body) and
+    /// reports the requests it saw.
+    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                let extra = if status == 429 { "Retry-After: 0\r\n" } else { "" };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        (uri, rx)
+    }
+
+    fn quick_client(uri: &str, retries: u32) -> MlflowClient {
+        let mut client = MlflowClient::new(uri).unwrap();
+        client.retries = retries;
+        client.backoff = Duration::from_millis(1);
+        client.auth = Some(Auth::Bearer("tok-secret".into()));
+        client
+    }
+
+    #[test]
+    fn transient_errors_are_retried_then_the_answer_is_used() {
+        let experiment = r#"{"experiment": {"experiment_id": "7", "name": "e", "lifecycle_stage": "active"}}"#;
+        let (uri, seen) = fake_server(vec![(503, "{}"), (429, "{}"), (200, experiment)]);
+        let e = quick_client(&uri, 2).experiment("7").unwrap().unwrap();
+        assert_eq!((e.experiment_id.as_str(), e.name.as_str()), ("7", "e"));
+        let requests: Vec<String> = seen.try_iter().collect();
+        assert_eq!(requests.len(), 3);
+        assert!(requests.iter().all(|r| r.starts_with("GET /api/2.0/mlflow/experiments/get?experiment_id=7 ")));
+        assert!(requests.iter().all(|r| r.to_ascii_lowercase().contains("authorization: bearer tok-secret")));
+    }
+
+    #[test]
+    fn retries_are_bounded_and_the_error_shows_no_secret() {
+        let (uri, seen) = fake_server(vec![(500, r#"{"error_code": "INTERNAL_ERROR", "message": "boom"}"#); 3]);
+        let err = quick_client(&uri, 2).experiment("1").unwrap_err();
+        assert_eq!(seen.try_iter().count(), 3, "one try and two retries");
+        assert_eq!(
+            err.to_string(),
+            format!("the MLflow server at {uri} rejected experiments/get (500 INTERNAL_ERROR): boom")
+        );
+        assert!(err.is_transient());
+        let (uri, seen) = fake_server(vec![(500, "{}"); 1]);
+        assert!(
+            quick_client(&uri, 3)
+                .create_run_once(&NewRun { experiment_id: "0", user: "u", run_name: None, start_time: 1, tags: &[] })
+                .is_err()
+        );
+        assert_eq!(seen.try_iter().count(), 1, "runs/create is never retried blindly");
+        let (uri, _) = fake_server(vec![(401, "You are not authenticated.")]);
+        let err = quick_client(&uri, 3).experiment("1").unwrap_err();
+        assert!(matches!(err, TrackingError::Unauthorized { status: 401, .. }), "{err}");
+        assert!(!err.to_string().contains("tok-secret"));
     }
 
     #[test]

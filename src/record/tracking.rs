@@ -36,8 +36,6 @@ pub enum ExperimentChoice {
 #[derive(Debug, Clone)]
 pub struct TrackingTarget {
     client: MlflowClient,
-    /// The URI as given: what the entry point gets as `MLFLOW_TRACKING_URI`.
-    given_uri: String,
     /// The experiment.
     pub experiment: ExperimentChoice,
 }
@@ -60,7 +58,7 @@ impl TrackingTarget {
         };
         let Some(uri) = nonempty(uri) else { return Ok(None) };
         check_scheme(&uri)?;
-        Ok(Some(TrackingTarget { client: MlflowClient::new(&uri)?, given_uri: uri, experiment }))
+        Ok(Some(TrackingTarget { client: MlflowClient::new(&uri)?, experiment }))
     }
 
     /// The server's URI without credentials.
@@ -88,7 +86,6 @@ fn check_scheme(uri: &str) -> Result<(), TrackingError> {
 #[derive(Debug)]
 pub struct ServerRun {
     client: MlflowClient,
-    given_uri: String,
     experiment: Experiment,
     info: RunInfo,
     ended: bool,
@@ -102,7 +99,7 @@ impl ServerRun {
         let client = target.client.clone();
         let experiment = resolve_experiment(&client, &target.experiment)?;
         let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
-        let run = ServerRun { client, given_uri: target.given_uri.clone(), experiment, info, ended: false };
+        let run = ServerRun { client, experiment, info, ended: false };
         run.client.log_batch(&run.info.run_id, &params(record), &[])?;
         if !MlflowClient::serves_artifacts(&run.info.artifact_uri) {
             ui::warn(&no_artifacts_warning(&run.info.artifact_uri));
@@ -132,13 +129,22 @@ impl ServerRun {
 
     /// The variables that make `mlflow.start_run()` in the entry point resume this run, as
     /// `mlflow run` sets them. The caller's own variables (authentication included) pass
-    /// through unchanged.
+    /// through unchanged. Credentials written in the URI move to MLflow's variables: the
+    /// mlflow client prints its tracking URI, and the run's logs must not show them.
     pub fn child_variables(&self) -> Vec<(String, String)> {
         let mut vars = vec![
             ("MLFLOW_RUN_ID".to_string(), self.info.run_id.clone()),
-            ("MLFLOW_TRACKING_URI".to_string(), self.given_uri.clone()),
+            ("MLFLOW_TRACKING_URI".to_string(), self.client.uri().to_string()),
             ("MLFLOW_EXPERIMENT_ID".to_string(), self.experiment.experiment_id.clone()),
         ];
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if let Some((user, password)) = self.client.uri_credentials()
+            && !set("MLFLOW_TRACKING_TOKEN")
+            && !set("MLFLOW_TRACKING_USERNAME")
+        {
+            vars.push(("MLFLOW_TRACKING_USERNAME".to_string(), user.to_string()));
+            vars.push(("MLFLOW_TRACKING_PASSWORD".to_string(), password.to_string()));
+        }
         // A name left in the environment that differs from the run's experiment would make
         // the mlflow client look up another experiment.
         if std::env::var_os("MLFLOW_EXPERIMENT_NAME").is_some() {
@@ -150,7 +156,10 @@ impl ServerRun {
     /// The environment is ready: send the tags it adds (environment key, docker image). A
     /// failure is not the run's: what is missing goes with [`ServerRun::finish`].
     pub fn environment_ready(&self, record: &RunRecord) {
-        let _ = self.client.without_retries().log_batch(&self.info.run_id, &[], &run_tags(record));
+        let tags = environment_tags(record);
+        if !tags.is_empty() {
+            let _ = self.client.without_retries().log_batch(&self.info.run_id, &[], &tags);
+        }
     }
 
     /// End the server's run from the final local record: all tags, the artifacts (when the
@@ -374,15 +383,6 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(name) = &record.run_name {
         tags.push(("mlflow.runName", name.clone()));
     }
-    let detail = |key: &str| record.environment.details.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    if record.environment.manager == EnvManager::Docker {
-        if let Some(image) = detail("image") {
-            tags.push(("mlflow.docker.image.uri", image));
-        }
-        if let Some(id) = detail("image_id") {
-            tags.push(("mlflow.docker.image.id", id));
-        }
-    }
     tags.push((RUN_ID_TAG, record.run_id.clone()));
     tags.push(("lockstep.record.schema", RECORD_SCHEMA.into()));
     tags.push(("lockstep.version", crate::VERSION.into()));
@@ -391,16 +391,35 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(patch) = &s.patch_sha256 {
         tags.push(("lockstep.patch_sha256", patch.clone()));
     }
-    if let Some(key) = detail("key") {
-        tags.push(("lockstep.env.key", key));
-    }
     if let Some(code) = record.exit_code {
         tags.push(("lockstep.exit_code", code.to_string()));
     }
     if let Some(failure) = &record.failure {
         tags.push(("lockstep.failure", failure.clone()));
     }
-    tags.into_iter().map(|(k, v)| (k.to_string(), truncate(&v, MAX_TAG_VALUE_LENGTH))).collect()
+    let mut tags: Vec<(String, String)> =
+        tags.into_iter().map(|(k, v)| (k.to_string(), truncate(&v, MAX_TAG_VALUE_LENGTH))).collect();
+    tags.extend(environment_tags(record));
+    tags
+}
+
+/// The tags that come from the prepared environment: its key, and a docker image's name and
+/// id (from the environment record's `key`, `image` and `image_id`).
+fn environment_tags(record: &RunRecord) -> Vec<(String, String)> {
+    let detail = |key: &str| record.environment.details.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let mut tags = Vec::new();
+    if record.environment.manager == EnvManager::Docker {
+        if let Some(image) = detail("image") {
+            tags.push(("mlflow.docker.image.uri".to_string(), image));
+        }
+        if let Some(id) = detail("image_id") {
+            tags.push(("mlflow.docker.image.id".to_string(), id));
+        }
+    }
+    if let Some(key) = detail("key") {
+        tags.push(("lockstep.env.key".to_string(), key));
+    }
+    tags.into_iter().map(|(k, v)| (k, truncate(&v, MAX_TAG_VALUE_LENGTH))).collect()
 }
 
 /// `mlflow.source.name` as `mlflow run` writes it: a git URL as given; for a local directory

@@ -9,3 +9,4 @@ mod init;
 mod local_runs;
 mod signals;
 mod store;
+mod tracking;
