@@ -220,7 +220,7 @@ fn execute(
         host: HostInfo::current(),
         tracking: None,
     };
-    let server = match tracking {
+    let mut server = match tracking {
         Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
         None => None,
     };
@@ -231,7 +231,7 @@ fn execute(
         let prepared = environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?;
         record.environment = prepared.record();
         active.update(&record)?;
-        if let Some(server) = &server {
+        if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
         let mut vars = child_variables(&run_id, &run_dir, cache);

@@ -319,6 +319,24 @@ enum Payload<'a> {
     File(&'a Path, &'static str),
 }
 
+/// How a request is sent.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    /// Whether it may be sent again after a transient failure (it is idempotent).
+    retry: bool,
+    /// Whether its answer's body is read. A write whose answer says nothing (`{}`) is done
+    /// once the server sent the status line, since MLflow's handlers finish before they
+    /// answer; not waiting for the body saves the server's pause between head and body.
+    answer: bool,
+}
+
+/// Reads, and writes whose answer is needed (idempotent ones).
+const READ: Mode = Mode { retry: true, answer: true };
+/// Idempotent writes whose answer is not needed.
+const WRITE: Mode = Mode { retry: true, answer: false };
+/// `runs/create`: never sent twice (see [`MlflowClient::create_run_once`]).
+const CREATE: Mode = Mode { retry: false, answer: true };
+
 /// A connection to one MLflow tracking server.
 #[derive(Debug, Clone)]
 pub struct MlflowClient {
@@ -359,7 +377,14 @@ impl MlflowClient {
         }
         let seconds = |name: &str| env(name).and_then(|v| v.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0);
         let timeout = seconds("MLFLOW_HTTP_REQUEST_TIMEOUT").map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT);
+        // A plain-http connection is not reused: the Python servers MLflow runs on write a
+        // response's head and body separately without TCP_NODELAY, so on a connection past
+        // its first exchanges the body waits for the client's delayed ACK (40 ms on Linux)
+        // for every request; a new loopback or LAN connection costs far less. Over https a
+        // new connection costs a TLS handshake, so those are kept.
+        let reuse = if base.starts_with("https://") { 3 } else { 0 };
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_idle_connections_per_host(reuse)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
             .timeout_global(Some(timeout))
@@ -403,14 +428,14 @@ impl MlflowClient {
     /// The experiment of this name, if there is one (deleted ones included).
     pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, TrackingError> {
         let url = self.api_url("experiments/get-by-name", &[("experiment_name", name)]);
-        self.optional(self.call("GET", &url, "experiments/get-by-name", Payload::Empty, true))
+        self.optional(self.call("GET", &url, "experiments/get-by-name", Payload::Empty, READ))
             .and_then(|v| v.map(|v| self.field(v, "experiment", "experiments/get-by-name")).transpose())
     }
 
     /// The experiment of this id, if there is one.
     pub fn experiment(&self, id: &str) -> Result<Option<Experiment>, TrackingError> {
         let url = self.api_url("experiments/get", &[("experiment_id", id)]);
-        match self.call("GET", &url, "experiments/get", Payload::Empty, true) {
+        match self.call("GET", &url, "experiments/get", Payload::Empty, READ) {
             // Servers answer an id that is not a number with INVALID_PARAMETER_VALUE.
             Err(e) if e.is_code("INVALID_PARAMETER_VALUE") => Ok(None),
             other => {
@@ -422,7 +447,7 @@ impl MlflowClient {
     /// Create an experiment; `Ok(None)` when one of that name appeared meanwhile.
     pub fn create_experiment(&self, name: &str) -> Result<Option<String>, TrackingError> {
         let body = json!({ "name": name });
-        match self.post("experiments/create", &body, true) {
+        match self.post("experiments/create", &body, READ) {
             Ok(v) => self.field::<String>(v, "experiment_id", "experiments/create").map(Some),
             Err(e) if e.is_code("RESOURCE_ALREADY_EXISTS") => Ok(None),
             Err(e) => Err(e),
@@ -441,7 +466,7 @@ impl MlflowClient {
         if let Some(name) = run.run_name {
             body["run_name"] = json!(name);
         }
-        let v = self.post("runs/create", &body, false)?;
+        let v = self.post("runs/create", &body, CREATE)?;
         let run: Value = self.field(v, "run", "runs/create")?;
         self.field(run, "info", "runs/create")
     }
@@ -449,7 +474,7 @@ impl MlflowClient {
     /// The run of this id, if there is one.
     pub fn run(&self, run_id: &str) -> Result<Option<RunInfo>, TrackingError> {
         let url = self.api_url("runs/get", &[("run_id", run_id)]);
-        let v = self.optional(self.call("GET", &url, "runs/get", Payload::Empty, true))?;
+        let v = self.optional(self.call("GET", &url, "runs/get", Payload::Empty, READ))?;
         v.map(|v| {
             let run: Value = self.field(v, "run", "runs/get")?;
             self.field(run, "info", "runs/get")
@@ -461,7 +486,7 @@ impl MlflowClient {
     pub fn runs_tagged(&self, experiment_id: &str, key: &str, value: &str) -> Result<Vec<RunInfo>, TrackingError> {
         let filter = format!("tags.`{key}` = '{}'", value.replace('\'', "\\'"));
         let body = json!({ "experiment_ids": [experiment_id], "filter": filter, "max_results": 10 });
-        let v = self.post("runs/search", &body, true)?;
+        let v = self.post("runs/search", &body, READ)?;
         let runs = v.get("runs").cloned().unwrap_or(Value::Array(vec![]));
         let runs: Vec<Value> = self.parse(runs, "runs/search")?;
         runs.into_iter().map(|r| self.field(r, "info", "runs/search")).collect()
@@ -482,7 +507,7 @@ impl MlflowClient {
                 return Ok(());
             }
             let body = json!({ "run_id": run_id, "params": pairs(p), "tags": pairs(t), "metrics": [] });
-            self.post("runs/log-batch", &body, true)?;
+            self.post("runs/log-batch", &body, WRITE)?;
         }
     }
 
@@ -492,7 +517,7 @@ impl MlflowClient {
         if let Some(end) = end_time {
             body["end_time"] = json!(end);
         }
-        self.post("runs/update", &body, true).map(drop)
+        self.post("runs/update", &body, WRITE).map(drop)
     }
 
     /// Whether runs with this artifact URI store their artifacts through the server.
@@ -504,13 +529,13 @@ impl MlflowClient {
     /// (an `mlflow-artifacts:` URI).
     pub fn upload_file(&self, artifact_uri: &str, path: &str, file: &Path) -> Result<(), TrackingError> {
         let url = self.artifact_url(artifact_uri, path);
-        self.call("PUT", &url, "mlflow-artifacts upload", Payload::File(file, content_type(path)), true).map(drop)
+        self.call("PUT", &url, "mlflow-artifacts upload", Payload::File(file, content_type(path)), WRITE).map(drop)
     }
 
     /// Upload bytes as the artifact `path` (see [`MlflowClient::upload_file`]).
     pub fn upload_bytes(&self, artifact_uri: &str, path: &str, bytes: &[u8]) -> Result<(), TrackingError> {
         let url = self.artifact_url(artifact_uri, path);
-        self.call("PUT", &url, "mlflow-artifacts upload", Payload::Bytes(bytes, content_type(path)), true).map(drop)
+        self.call("PUT", &url, "mlflow-artifacts upload", Payload::Bytes(bytes, content_type(path)), WRITE).map(drop)
     }
 
     /// The proxy URL of an artifact, as MLflow's own client resolves it: the tracking
@@ -539,10 +564,10 @@ impl MlflowClient {
         url
     }
 
-    fn post(&self, endpoint: &str, body: &Value, retry: bool) -> Result<Value, TrackingError> {
+    fn post(&self, endpoint: &str, body: &Value, mode: Mode) -> Result<Value, TrackingError> {
         let url = self.api_url(endpoint, &[]);
         let bytes = serde_json::to_vec(body).expect("JSON values serialize");
-        self.call("POST", &url, endpoint, Payload::Json(bytes), retry)
+        self.call("POST", &url, endpoint, Payload::Json(bytes), mode)
     }
 
     /// A missing resource as `None`.
@@ -574,21 +599,22 @@ impl MlflowClient {
         TrackingError::BadResponse { uri: self.base.clone(), endpoint: endpoint.to_string(), message }
     }
 
-    /// Send a request, retrying (when `retry`) after connection errors, 429 and 5xx with
-    /// exponential backoff; the answer's JSON body, or the error it stands for.
+    /// Send a request, retrying (when the mode allows) after connection errors, 429 and 5xx
+    /// with exponential backoff; the answer's JSON body (null when not read), or the error it
+    /// stands for.
     fn call(
         &self,
         method: &str,
         url: &str,
         endpoint: &str,
         payload: Payload,
-        retry: bool,
+        mode: Mode,
     ) -> Result<Value, TrackingError> {
-        let attempts = if retry { self.retries + 1 } else { 1 };
+        let attempts = if mode.retry { self.retries + 1 } else { 1 };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (error, wait) = match self.send(method, url, &payload) {
+            let (error, wait) = match self.send(method, url, &payload, mode.answer) {
                 Ok((status, body, retry_after)) => {
                     if (200..300).contains(&status) {
                         return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
@@ -619,12 +645,14 @@ impl MlflowClient {
         self.backoff.saturating_mul(1 << retry.min(16))
     }
 
-    /// One attempt: the status, the body and a `Retry-After` delay.
+    /// One attempt: the status, the body (of an error always, of a success when `answer`) and
+    /// a `Retry-After` delay.
     fn send(
         &self,
         method: &str,
         url: &str,
         payload: &Payload,
+        answer: bool,
     ) -> Result<(u16, Vec<u8>, Option<Duration>), TrackingError> {
         let mut builder = ureq::http::Request::builder().method(method).uri(url);
         if let Some(auth) = &self.auth {
@@ -654,6 +682,9 @@ impl MlflowClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        if !answer && (200..300).contains(&status) {
+            return Ok((status, Vec::new(), None));
+        }
         let body = response
             .body_mut()
             .read_to_vec()

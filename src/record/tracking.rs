@@ -88,23 +88,64 @@ pub struct ServerRun {
     client: MlflowClient,
     experiment: Experiment,
     info: RunInfo,
+    /// The parameters, on their way while the run starts: whether they arrived.
+    params_sent: Option<std::thread::JoinHandle<bool>>,
+    /// Tags the server has: only new or changed ones are sent again.
+    sent_tags: Vec<(String, String)>,
     ended: bool,
 }
 
 impl ServerRun {
     /// Create the server's run for `record` (a run about to start): the experiment (created by
-    /// name when missing), the run with its tags, and its parameters.
+    /// name when missing) and the run with its tags. The parameters follow in the background,
+    /// so that the entry point does not wait for them; [`ServerRun::finish`] sends them again
+    /// (logging a parameter twice with one value is allowed), so none is lost if that fails.
     pub fn start(target: &TrackingTarget, record: &RunRecord) -> Result<ServerRun, TrackingError> {
         check_params(record)?;
         let client = target.client.clone();
-        let experiment = resolve_experiment(&client, &target.experiment)?;
-        let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
-        let run = ServerRun { client, experiment, info, ended: false };
-        run.client.log_batch(&run.info.run_id, &params(record), &[])?;
-        if !MlflowClient::serves_artifacts(&run.info.artifact_uri) {
-            ui::warn(&no_artifacts_warning(&run.info.artifact_uri));
+        let (experiment, info) = match &target.experiment {
+            // An experiment known by id is looked up while the run is created in it: the
+            // server refuses a run in an experiment that does not exist.
+            ExperimentChoice::Default | ExperimentChoice::Id(_) => {
+                let id = match &target.experiment {
+                    ExperimentChoice::Id(id) => id.as_str(),
+                    _ => DEFAULT_EXPERIMENT_ID,
+                };
+                let (experiment, info) = std::thread::scope(|scope| {
+                    let experiment = scope.spawn(|| resolve_experiment(&client, &target.experiment));
+                    let info = find_or_create(&client, id, record, false);
+                    (experiment.join().expect("the experiment lookup does not panic"), info)
+                });
+                match (experiment, info) {
+                    (Ok(experiment), Ok(info)) => (experiment, info),
+                    (Err(e), Ok(info)) => {
+                        end_quickly(&client, &info.run_id, RunStatus::Failed, &e.to_string());
+                        return Err(e);
+                    }
+                    (Err(e), Err(_)) | (Ok(_), Err(e)) => return Err(e),
+                }
+            }
+            ExperimentChoice::Name(_) => {
+                let experiment = resolve_experiment(&client, &target.experiment)?;
+                let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
+                (experiment, info)
+            }
+        };
+        let params_sent = {
+            let (client, run_id, params) = (client.without_retries(), info.run_id.clone(), params(record));
+            std::thread::spawn(move || client.log_batch(&run_id, &params, &[]).is_ok())
+        };
+        if !MlflowClient::serves_artifacts(&info.artifact_uri) {
+            ui::warn(&no_artifacts_warning(&info.artifact_uri));
         }
-        Ok(run)
+        Ok(ServerRun {
+            client,
+            experiment,
+            info,
+            params_sent: Some(params_sent),
+            sent_tags: run_tags(record),
+            ended: false,
+        })
     }
 
     /// What the local record says about the server's run (not yet synced).
@@ -155,10 +196,10 @@ impl ServerRun {
 
     /// The environment is ready: send the tags it adds (environment key, docker image). A
     /// failure is not the run's: what is missing goes with [`ServerRun::finish`].
-    pub fn environment_ready(&self, record: &RunRecord) {
+    pub fn environment_ready(&mut self, record: &RunRecord) {
         let tags = environment_tags(record);
-        if !tags.is_empty() {
-            let _ = self.client.without_retries().log_batch(&self.info.run_id, &[], &tags);
+        if !tags.is_empty() && self.client.without_retries().log_batch(&self.info.run_id, &[], &tags).is_ok() {
+            self.sent_tags.extend(tags);
         }
     }
 
@@ -167,7 +208,10 @@ impl ServerRun {
     /// set; on failure the error says what is missing.
     pub fn finish(mut self, record: &mut RunRecord, run_dir: &Path) -> Result<(), TrackingError> {
         self.ended = true;
-        push(&self.client, &self.info, record, run_dir, false)
+        let params_sent = self.params_sent.take().is_some_and(|sent| sent.join().unwrap_or(false));
+        let params = if params_sent { Vec::new() } else { params(record) };
+        let tags: Vec<_> = run_tags(record).into_iter().filter(|t| !self.sent_tags.contains(t)).collect();
+        push(&self.client, &self.info, record, run_dir, &params, &tags)
     }
 
     /// End the server's run of a run that never started (interrupted, or the local record
@@ -196,60 +240,59 @@ fn end_quickly(client: &MlflowClient, run_id: &str, status: RunStatus, reason: &
     }
 }
 
-/// Send `record` to the server's run `info`: parameters (when asked), tags, artifacts and
-/// status, in that order, so that a run the server shows as ended is complete. Sets
-/// `record.tracking.synced` once everything is there.
+/// Send `record` to the server's run `info`: `params` and `tags`, and the artifacts side by
+/// side, then the status, so that a run the server shows as ended is complete. Every step is
+/// idempotent. Sets `record.tracking.synced` once everything is there.
 fn push(
     client: &MlflowClient,
     info: &RunInfo,
     record: &mut RunRecord,
     run_dir: &Path,
-    with_params: bool,
+    params: &[(String, String)],
+    tags: &[(String, String)],
 ) -> Result<(), TrackingError> {
     let serves = MlflowClient::serves_artifacts(&info.artifact_uri);
-    let mut steps: Vec<String> = Vec::new();
-    if with_params {
-        steps.push("parameters".into());
-    }
-    steps.push("tags".into());
-    if serves {
-        steps.push("artifacts".into());
-    }
-    steps.push(format!("status {}", record.status.name()));
-    let mut done = 0;
     let mut final_record = record.clone();
     if let Some(t) = &mut final_record.tracking {
         t.synced = true;
     }
-    let result = (|| {
-        if with_params {
-            client.log_batch(&info.run_id, &params(record), &[])?;
-            done += 1;
-        }
-        client.log_batch(&info.run_id, &[], &run_tags(record))?;
-        done += 1;
-        if serves {
-            upload_artifacts(client, &info.artifact_uri, &final_record, run_dir)?;
-            done += 1;
-        }
-        client.update_run(&info.run_id, record.status.name(), record.end_time)
-    })();
+    let (logged, uploaded) = std::thread::scope(|scope| {
+        let uploaded = scope.spawn(|| match serves {
+            true => upload_artifacts(client, &info.artifact_uri, &final_record, run_dir),
+            false => Ok(()),
+        });
+        let logged = client.log_batch(&info.run_id, params, tags);
+        (logged, uploaded.join().expect("the upload thread does not panic"))
+    });
+    let status = format!("status {}", record.status.name());
+    let mut missing: Vec<&str> = Vec::new();
+    if logged.is_err() {
+        missing.push("parameters and tags");
+    }
+    if uploaded.is_err() {
+        missing.push("artifacts");
+    }
+    let result =
+        logged.and(uploaded).and_then(|()| client.update_run(&info.run_id, record.status.name(), record.end_time));
     match result {
         Ok(()) => {
             *record = final_record;
             Ok(())
         }
-        Err(cause) => Err(TrackingError::Incomplete {
-            run_id: record.run_id.clone(),
-            uri: client.uri().to_string(),
-            missing: steps[done..].join(", "),
-            cause: Box::new(cause),
-        }),
+        Err(cause) => {
+            missing.push(&status);
+            Err(TrackingError::Incomplete {
+                run_id: record.run_id.clone(),
+                uri: client.uri().to_string(),
+                missing: missing.join(", "),
+                cause: Box::new(cause),
+            })
+        }
     }
 }
 
-/// The run's files on the server, under `lockstep/`: the final record, the logs and the dirty
-/// patch.
+/// The run's files on the server, under `lockstep/`: the final record, the logs (unless
+/// empty) and the dirty patch, uploaded side by side.
 fn upload_artifacts(
     client: &MlflowClient,
     artifact_uri: &str,
@@ -258,14 +301,20 @@ fn upload_artifacts(
 ) -> Result<(), TrackingError> {
     let mut json = serde_json::to_vec_pretty(record).expect("records serialize to JSON");
     json.push(b'\n');
-    client.upload_bytes(artifact_uri, "lockstep/record.json", &json)?;
-    for name in ["stdout.log", "stderr.log", "dirty.patch"] {
-        let path = run_dir.join(name);
-        if path.is_file() {
-            client.upload_file(artifact_uri, &format!("lockstep/{name}"), &path)?;
-        }
-    }
-    Ok(())
+    let files: Vec<_> = ["stdout.log", "stderr.log", "dirty.patch"]
+        .into_iter()
+        .map(|name| (format!("lockstep/{name}"), run_dir.join(name)))
+        // An empty log says nothing, and each upload costs the server a request.
+        .filter(|(_, path)| path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0))
+        .collect();
+    std::thread::scope(|scope| {
+        let uploads: Vec<_> = files
+            .iter()
+            .map(|(artifact, path)| scope.spawn(move || client.upload_file(artifact_uri, artifact, path)))
+            .collect();
+        let record_upload = client.upload_bytes(artifact_uri, "lockstep/record.json", &json);
+        uploads.into_iter().map(|u| u.join().expect("an upload thread does not panic")).chain([record_upload]).collect()
+    })
 }
 
 fn no_artifacts_warning(artifact_uri: &str) -> String {
@@ -533,7 +582,8 @@ pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<
     if !MlflowClient::serves_artifacts(&info.artifact_uri) {
         ui::warn(&no_artifacts_warning(&info.artifact_uri));
     }
-    let pushed = push(client, &info, &mut record, active.dir(), true);
+    let (all_params, all_tags) = (params(&record), run_tags(&record));
+    let pushed = push(client, &info, &mut record, active.dir(), &all_params, &all_tags);
     active.update(&record)?;
     pushed?;
     Ok((record, client.run_page(&info.experiment_id, &info.run_id)))

@@ -96,6 +96,8 @@ impl MlflowServer {
             .env("PATH", path_with_mlflow())
             .env("HOME", self.dir.path())
             .env("LANG", "C.UTF-8")
+            // Job execution (a GenAI feature) starts a dozen workers tracking never uses.
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(fs::File::create(self.dir.path().join("server.log")).unwrap())
