@@ -285,7 +285,9 @@ fn start_server_run(
         return Err(RunError::Interrupted { signal }.into());
     }
     record.tracking = Some(server.record());
-    record.experiment_name = Some(server.experiment_name().to_string());
+    if let Some(name) = server.experiment_name() {
+        record.experiment_name = Some(name.to_string());
+    }
     ui::note(&format!("tracking on {}", server.page()));
     Ok(server)
 }

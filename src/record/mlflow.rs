@@ -811,8 +811,54 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Test helpers: a scripted HTTP server and a client that retries without waiting.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A server that answers each connection with the next of `answers` (status, body) and
+    /// reports the requests it saw.
+    pub(crate) fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = conn.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                let extra = if status == 429 { "Retry-After: 0\r\n" } else { "" };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        (uri, rx)
+    }
+
+    pub(crate) fn quick_client(uri: &str, retries: u32) -> MlflowClient {
+        let mut client = MlflowClient::new(uri).unwrap();
+        client.retries = retries;
+        client.backoff = Duration::from_millis(1);
+        client.auth = Some(Auth::Bearer("tok-secret".into()));
+        client
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::*;
     use super::*;
 
     #[test]
@@ -855,45 +901,6 @@ mod tests {
             client.artifact_url("mlflow-artifacts:/0/r/artifacts", "x.log"),
             "https://h/mlflow/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/x.log"
         );
-    }
-
-    /// A server that answers each connection with the next of `answers` (status, body) and
-    /// reports the requests it saw.
-    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::sync::mpsc::Receiver<String>) {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let uri = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for (status, body) in answers {
-                let (mut conn, _) = listener.accept().unwrap();
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = conn.read(&mut buf).unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                }
-                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
-                let extra = if status == 429 { "Retry-After: 0\r\n" } else { "" };
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                conn.write_all(reply.as_bytes()).unwrap();
-            }
-        });
-        (uri, rx)
-    }
-
-    fn quick_client(uri: &str, retries: u32) -> MlflowClient {
-        let mut client = MlflowClient::new(uri).unwrap();
-        client.retries = retries;
-        client.backoff = Duration::from_millis(1);
-        client.auth = Some(Auth::Bearer("tok-secret".into()));
-        client
     }
 
     #[test]

@@ -86,8 +86,11 @@ fn check_scheme(uri: &str) -> Result<(), TrackingError> {
 #[derive(Debug)]
 pub struct ServerRun {
     client: MlflowClient,
-    experiment: Experiment,
     info: RunInfo,
+    /// The experiment's name, when known (it was chosen by name).
+    experiment_name: Option<String>,
+    /// The name of an experiment chosen by id, on its way while the run starts.
+    experiment_lookup: Option<std::thread::JoinHandle<Option<String>>>,
     /// The parameters, on their way while the run starts: whether they arrived.
     params_sent: Option<std::thread::JoinHandle<bool>>,
     /// Tags the server has: only new or changed ones are sent again.
@@ -97,38 +100,37 @@ pub struct ServerRun {
 
 impl ServerRun {
     /// Create the server's run for `record` (a run about to start): the experiment (created by
-    /// name when missing) and the run with its tags. The parameters follow in the background,
-    /// so that the entry point does not wait for them; [`ServerRun::finish`] sends them again
-    /// (logging a parameter twice with one value is allowed), so none is lost if that fails.
+    /// name when missing) and the run with its tags. What the entry point does not need
+    /// follows in the background, so that it does not wait: the parameters (which
+    /// [`ServerRun::finish`] sends again if they did not arrive: logging a parameter twice with
+    /// one value is allowed), and the name of an experiment chosen by id.
     pub fn start(target: &TrackingTarget, record: &RunRecord) -> Result<ServerRun, TrackingError> {
         check_params(record)?;
         let client = target.client.clone();
-        let (experiment, info) = match &target.experiment {
-            // An experiment known by id is looked up while the run is created in it: the
-            // server refuses a run in an experiment that does not exist.
+        let (info, experiment_name, experiment_lookup) = match &target.experiment {
+            ExperimentChoice::Name(_) => {
+                let experiment = resolve_experiment(&client, &target.experiment)?;
+                let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
+                (info, Some(experiment.name), None)
+            }
+            // The server refuses a run in an experiment that does not exist or is deleted, so
+            // the run is created at once and the experiment's name looked up meanwhile.
             ExperimentChoice::Default | ExperimentChoice::Id(_) => {
                 let id = match &target.experiment {
                     ExperimentChoice::Id(id) => id.as_str(),
                     _ => DEFAULT_EXPERIMENT_ID,
                 };
-                let (experiment, info) = std::thread::scope(|scope| {
-                    let experiment = scope.spawn(|| resolve_experiment(&client, &target.experiment));
-                    let info = find_or_create(&client, id, record, false);
-                    (experiment.join().expect("the experiment lookup does not panic"), info)
-                });
-                match (experiment, info) {
-                    (Ok(experiment), Ok(info)) => (experiment, info),
-                    (Err(e), Ok(info)) => {
-                        end_quickly(&client, &info.run_id, RunStatus::Failed, &e.to_string());
-                        return Err(e);
+                let info = find_or_create(&client, id, record, false).map_err(|e| match e {
+                    TrackingError::Rejected { code, .. } if code == "RESOURCE_DOES_NOT_EXIST" => {
+                        TrackingError::UnknownExperiment { id: id.to_string(), uri: client.uri().to_string() }
                     }
-                    (Err(e), Err(_)) | (Ok(_), Err(e)) => return Err(e),
-                }
-            }
-            ExperimentChoice::Name(_) => {
-                let experiment = resolve_experiment(&client, &target.experiment)?;
-                let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
-                (experiment, info)
+                    other => other,
+                })?;
+                let lookup = {
+                    let (client, id) = (client.without_retries(), id.to_string());
+                    std::thread::spawn(move || client.experiment(&id).ok().flatten().map(|e| e.name))
+                };
+                (info, None, Some(lookup))
             }
         };
         let params_sent = {
@@ -140,8 +142,9 @@ impl ServerRun {
         }
         Ok(ServerRun {
             client,
-            experiment,
             info,
+            experiment_name,
+            experiment_lookup,
             params_sent: Some(params_sent),
             sent_tags: run_tags(record),
             ended: false,
@@ -152,20 +155,20 @@ impl ServerRun {
     pub fn record(&self) -> TrackingRecord {
         TrackingRecord {
             uri: self.client.uri().to_string(),
-            experiment_id: self.experiment.experiment_id.clone(),
+            experiment_id: self.info.experiment_id.clone(),
             run_id: self.info.run_id.clone(),
             synced: false,
         }
     }
 
-    /// The experiment's name.
-    pub fn experiment_name(&self) -> &str {
-        &self.experiment.name
+    /// The experiment's name, when it is known already (it was chosen by name).
+    pub fn experiment_name(&self) -> Option<&str> {
+        self.experiment_name.as_deref()
     }
 
     /// The web page of the run.
     pub fn page(&self) -> String {
-        self.client.run_page(&self.experiment.experiment_id, &self.info.run_id)
+        self.client.run_page(&self.info.experiment_id, &self.info.run_id)
     }
 
     /// The variables that make `mlflow.start_run()` in the entry point resume this run, as
@@ -176,7 +179,7 @@ impl ServerRun {
         let mut vars = vec![
             ("MLFLOW_RUN_ID".to_string(), self.info.run_id.clone()),
             ("MLFLOW_TRACKING_URI".to_string(), self.client.uri().to_string()),
-            ("MLFLOW_EXPERIMENT_ID".to_string(), self.experiment.experiment_id.clone()),
+            ("MLFLOW_EXPERIMENT_ID".to_string(), self.info.experiment_id.clone()),
         ];
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         if let Some((user, password)) = self.client.uri_credentials()
@@ -186,10 +189,12 @@ impl ServerRun {
             vars.push(("MLFLOW_TRACKING_USERNAME".to_string(), user.to_string()));
             vars.push(("MLFLOW_TRACKING_PASSWORD".to_string(), password.to_string()));
         }
-        // A name left in the environment that differs from the run's experiment would make
-        // the mlflow client look up another experiment.
-        if std::env::var_os("MLFLOW_EXPERIMENT_NAME").is_some() {
-            vars.push(("MLFLOW_EXPERIMENT_NAME".to_string(), self.experiment.name.clone()));
+        // A name left in the environment that differs from the run's experiment (overridden by
+        // --experiment-name) would make the mlflow client look up another experiment.
+        if let Some(name) = &self.experiment_name
+            && std::env::var_os("MLFLOW_EXPERIMENT_NAME").is_some()
+        {
+            vars.push(("MLFLOW_EXPERIMENT_NAME".to_string(), name.clone()));
         }
         vars
     }
@@ -208,6 +213,9 @@ impl ServerRun {
     /// set; on failure the error says what is missing.
     pub fn finish(mut self, record: &mut RunRecord, run_dir: &Path) -> Result<(), TrackingError> {
         self.ended = true;
+        if let Some(name) = self.experiment_lookup.take().and_then(|lookup| lookup.join().ok().flatten()) {
+            record.experiment_name = Some(name);
+        }
         let params_sent = self.params_sent.take().is_some_and(|sent| sent.join().unwrap_or(false));
         let params = if params_sent { Vec::new() } else { params(record) };
         let tags: Vec<_> = run_tags(record).into_iter().filter(|t| !self.sent_tags.contains(t)).collect();
@@ -240,9 +248,9 @@ fn end_quickly(client: &MlflowClient, run_id: &str, status: RunStatus, reason: &
     }
 }
 
-/// Send `record` to the server's run `info`: `params` and `tags`, and the artifacts side by
-/// side, then the status, so that a run the server shows as ended is complete. Every step is
-/// idempotent. Sets `record.tracking.synced` once everything is there.
+/// Send `record` to the server's run `info`: `params` and `tags`, the artifacts and the
+/// status, all at once (each is idempotent, and the server serializes its writes). Sets
+/// `record.tracking.synced` once all of them arrived.
 fn push(
     client: &MlflowClient,
     info: &RunInfo,
@@ -256,38 +264,39 @@ fn push(
     if let Some(t) = &mut final_record.tracking {
         t.synced = true;
     }
-    let (logged, uploaded) = std::thread::scope(|scope| {
+    let (logged, uploaded, ended) = std::thread::scope(|scope| {
         let uploaded = scope.spawn(|| match serves {
             true => upload_artifacts(client, &info.artifact_uri, &final_record, run_dir),
             false => Ok(()),
         });
-        let logged = client.log_batch(&info.run_id, params, tags);
-        (logged, uploaded.join().expect("the upload thread does not panic"))
+        let logged = scope.spawn(|| client.log_batch(&info.run_id, params, tags));
+        let ended = client.update_run(&info.run_id, record.status.name(), record.end_time);
+        (
+            logged.join().expect("a log thread does not panic"),
+            uploaded.join().expect("an upload thread does not panic"),
+            ended,
+        )
     });
     let status = format!("status {}", record.status.name());
     let mut missing: Vec<&str> = Vec::new();
-    if logged.is_err() {
-        missing.push("parameters and tags");
+    let mut cause = None;
+    for (result, what) in [(logged, "parameters and tags"), (uploaded, "artifacts"), (ended, status.as_str())] {
+        if let Err(e) = result {
+            missing.push(what);
+            cause.get_or_insert(e);
+        }
     }
-    if uploaded.is_err() {
-        missing.push("artifacts");
-    }
-    let result =
-        logged.and(uploaded).and_then(|()| client.update_run(&info.run_id, record.status.name(), record.end_time));
-    match result {
-        Ok(()) => {
+    match cause {
+        None => {
             *record = final_record;
             Ok(())
         }
-        Err(cause) => {
-            missing.push(&status);
-            Err(TrackingError::Incomplete {
-                run_id: record.run_id.clone(),
-                uri: client.uri().to_string(),
-                missing: missing.join(", "),
-                cause: Box::new(cause),
-            })
-        }
+        Some(cause) => Err(TrackingError::Incomplete {
+            run_id: record.run_id.clone(),
+            uri: client.uri().to_string(),
+            missing: missing.join(", "),
+            cause: Box::new(cause),
+        }),
     }
 }
 
@@ -440,7 +449,8 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(patch) = &s.patch_sha256 {
         tags.push(("lockstep.patch_sha256", patch.clone()));
     }
-    if let Some(code) = record.exit_code {
+    // FINISHED says 0 already, and a tag less is a write less for the server.
+    if let Some(code) = record.exit_code.filter(|c| *c != 0) {
         tags.push(("lockstep.exit_code", code.to_string()));
     }
     if let Some(failure) = &record.failure {
@@ -648,7 +658,7 @@ mod tests {
         assert_eq!(tag(&tags, "mlflow.project.env"), Some("local"));
         assert_eq!(tag(&tags, "mlflow.runName"), Some("first"));
         assert_eq!(tag(&tags, "lockstep.dirty"), Some("true"));
-        assert_eq!(tag(&tags, "lockstep.exit_code"), Some("0"));
+        assert_eq!(tag(&tags, "lockstep.exit_code"), None, "only a failure's exit code is a tag");
         assert_eq!(tag(&tags, RUN_ID_TAG), Some(r.run_id.as_str()));
         assert_eq!(tag(&tags, "mlflow.docker.image.uri"), None);
 
@@ -662,12 +672,14 @@ mod tests {
             .into(),
         };
         r.failure = Some("x".repeat(9000));
+        r.exit_code = Some(2);
         let tags = run_tags(&r);
         assert_eq!(tag(&tags, "mlflow.project.env"), Some("docker"));
         assert_eq!(tag(&tags, "mlflow.docker.image.uri"), Some("lockstep/p:abc"));
         assert_eq!(tag(&tags, "mlflow.docker.image.id"), Some("sha256:123"));
         assert_eq!(tag(&tags, "lockstep.env.key"), Some("k1"));
         assert_eq!(tag(&tags, "lockstep.failure").unwrap().len(), MAX_TAG_VALUE_LENGTH);
+        assert_eq!(tag(&tags, "lockstep.exit_code"), Some("2"));
     }
 
     #[test]
@@ -700,6 +712,25 @@ mod tests {
         let t = TrackingTarget::resolve(Some("http://u:secret@h:5000/"), None, Some("3")).unwrap().unwrap();
         assert_eq!(t.uri(), "http://h:5000");
         assert_eq!(t.experiment, ExperimentChoice::Id("3".into()));
+    }
+
+    #[test]
+    fn a_failed_create_is_followed_by_a_search_not_a_second_run() {
+        use crate::record::mlflow::testing::{fake_server, quick_client};
+        let found = r#"{"runs": [{"info": {"run_id": "r1", "experiment_id": "0"}}]}"#;
+        let (uri, seen) = fake_server(vec![(503, "{}"), (200, found)]);
+        let run = find_or_create(&quick_client(&uri, 3), "0", &record(), false).unwrap();
+        assert_eq!(run.run_id, "r1", "the run the lost answer made");
+        let requests: Vec<String> = seen.try_iter().collect();
+        assert!(requests[0].starts_with("POST /api/2.0/mlflow/runs/create "), "{}", requests[0]);
+        assert!(requests[1].starts_with("POST /api/2.0/mlflow/runs/search "), "{}", requests[1]);
+        assert_eq!(requests.len(), 2);
+
+        let created = r#"{"run": {"info": {"run_id": "r2", "experiment_id": "0"}}}"#;
+        let (uri, seen) = fake_server(vec![(200, "{}"), (200, created)]);
+        let run = find_or_create(&quick_client(&uri, 3), "0", &record(), true).unwrap();
+        assert_eq!(run.run_id, "r2", "nothing tagged with the local id: a new run");
+        assert_eq!(seen.try_iter().count(), 2);
     }
 
     #[test]
