@@ -301,12 +301,11 @@ fn finish_server_run(
     active: &record::ActiveRun,
 ) -> Result<(), Error> {
     let Some(server) = server else { return Ok(()) };
-    match server.finish(record, active.dir()) {
-        Ok(()) => active.update(record)?,
-        Err(e) => {
-            ui::warn(&e.to_string());
-            ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
-        }
+    let finished = server.finish(record, active.dir());
+    active.update(record)?;
+    if let Err(e) = finished {
+        ui::warn(&e.to_string());
+        ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
     }
     Ok(())
 }

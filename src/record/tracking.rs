@@ -208,9 +208,10 @@ impl ServerRun {
         }
     }
 
-    /// End the server's run from the final local record: all tags, the artifacts (when the
-    /// server serves them), then the status. On success the record's `tracking.synced` is
-    /// set; on failure the error says what is missing.
+    /// End the server's run from the final local record: the tags it does not have yet (and
+    /// the parameters if they did not arrive), the artifacts (when the server serves them)
+    /// and the status. Fills in the experiment's name; on success sets the record's
+    /// `tracking.synced`; on failure the error says what is missing.
     pub fn finish(mut self, record: &mut RunRecord, run_dir: &Path) -> Result<(), TrackingError> {
         self.ended = true;
         if let Some(name) = self.experiment_lookup.take().and_then(|lookup| lookup.join().ok().flatten()) {
