@@ -79,6 +79,14 @@ pub enum TrackingError {
         /// What went wrong on the last attempt.
         message: String,
     },
+    /// The server's certificate is not trusted (or TLS failed otherwise).
+    #[error("cannot reach the MLflow server at {uri} over TLS: {message}")]
+    Tls {
+        /// The tracking URI, credentials stripped.
+        uri: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The server refused the credentials (401) or the permission (403).
     #[error("the MLflow server at {uri} refused the request ({status}): {message}")]
     Unauthorized {
@@ -192,6 +200,9 @@ impl TrackingError {
             ),
             TrackingError::Unreachable { .. } => Some(
                 "check that the server runs and the URI is right; nothing was run. Unset MLFLOW_TRACKING_URI to record in the local store only".into(),
+            ),
+            TrackingError::Tls { .. } => Some(
+                "set MLFLOW_TRACKING_SERVER_CERT_PATH to a PEM file of the CA that signed the server's certificate, or MLFLOW_TRACKING_INSECURE_TLS=true to skip the check".into(),
             ),
             TrackingError::Unauthorized { .. } => Some(
                 "set MLFLOW_TRACKING_TOKEN (bearer token) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD".into(),
@@ -673,8 +684,16 @@ impl MlflowClient {
                 self.agent.run(builder.header("Content-Type", *ct).body(file).map_err(invalid)?)
             }
         };
-        let mut response =
-            result.map_err(|e| TrackingError::Unreachable { uri: self.base.clone(), message: e.to_string() })?;
+        let mut response = result.map_err(|e| {
+            let message = e.to_string();
+            // ureq reports TLS failures inside I/O errors: the words are what tells them apart,
+            // and trying again would not help.
+            if message.contains("certificate") || message.contains("tls") || message.contains("TLS") {
+                TrackingError::Tls { uri: self.base.clone(), message }
+            } else {
+                TrackingError::Unreachable { uri: self.base.clone(), message }
+            }
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -58,6 +58,10 @@ struct MlflowServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// `http`, or `https` when the server has a certificate (which the tests' own requests
+    /// do not check).
+    scheme: &'static str,
+    agent: ureq::Agent,
     args: Vec<String>,
     envs: Vec<(String, String)>,
 }
@@ -68,10 +72,20 @@ impl MlflowServer {
     }
 
     fn start_with(args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
-        let dir = tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap();
+        MlflowServer::start_in(tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap(), args, envs)
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
         static TURN: Mutex<()> = Mutex::new(());
+        let tls = args.iter().any(|a| a.contains("--ssl-certfile"));
+        let agent = ureq::Agent::config_builder()
+            .tls_config(ureq::tls::TlsConfig::builder().disable_verification(tls).build())
+            .build()
+            .into();
         let mut server = MlflowServer {
             _turn: TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            scheme: if tls { "https" } else { "http" },
+            agent,
             child: None,
             port: free_port(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -112,7 +126,7 @@ impl MlflowServer {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("mlflow server exited with {status}: {}", self.log());
             }
-            ureq::get(&health).call().is_ok()
+            self.agent.get(&health).call().is_ok()
         });
         assert!(up, "mlflow server answers on {}: {}", self.port, self.log());
     }
@@ -122,7 +136,7 @@ impl MlflowServer {
     }
 
     fn uri(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Stop the server (and its workers) now.
@@ -146,7 +160,7 @@ impl MlflowServer {
     }
 
     fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
-        let mut req = ureq::get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()));
+        let mut req = self.agent.get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()));
         for (k, v) in query {
             req = req.query(*k, *v);
         }
@@ -155,7 +169,9 @@ impl MlflowServer {
     }
 
     fn post(&self, endpoint: &str, body: Value) -> Value {
-        let mut resp = ureq::post(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()))
+        let mut resp = self
+            .agent
+            .post(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()))
             .header("Content-Type", "application/json")
             .send(body.to_string())
             .unwrap_or_else(|e| panic!("POST {endpoint}: {e}"));
@@ -186,7 +202,7 @@ impl MlflowServer {
     fn artifact(&self, experiment_id: &str, run_id: &str, path: &str) -> String {
         let url =
             format!("{}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}", self.uri());
-        ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap()
+        self.agent.get(url).call().unwrap().body_mut().read_to_string().unwrap()
     }
 }
 
@@ -586,6 +602,85 @@ fn the_tracking_example_trains_and_logs_on_the_server() {
         assert!(run.metric(metric).is_some_and(f64::is_finite), "metric {metric}");
     }
     assert!(server.artifacts(r["tracking"]["run_id"].as_str().unwrap(), "").contains(&"model".to_string()));
+}
+
+#[test]
+fn tls_servers_are_trusted_through_a_ca_file_or_insecure_tls() {
+    let ctx = TestContext::new();
+    let dir = tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // A CA, and a certificate for 127.0.0.1 that it signed.
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem"]
+            .iter()
+            .chain(&["-subj", "/CN=lockstep test CA"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(
+        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+            .iter()
+            .chain(&["-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let ca = dir.path().join("ca.pem");
+    let ssl = format!(
+        "--ssl-keyfile {} --ssl-certfile {}",
+        dir.path().join("server.key").display(),
+        dir.path().join("server.pem").display()
+    );
+    let server = MlflowServer::start_in(dir, &["--uvicorn-opts", &ssl], &[]);
+    assert!(server.uri().starts_with("https://"));
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "p"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("hint: set MLFLOW_TRACKING_SERVER_CERT_PATH"), "{err}");
+    ctx.assert_no_runs();
+
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .env("MLFLOW_TRACKING_SERVER_CERT_PATH", ctx.work.join("missing.pem"))
+        .args(["run", "p"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("MLFLOW_TRACKING_SERVER_CERT_PATH="), "{}", stderr(&out));
+    ctx.assert_no_runs();
+
+    for (name, value) in [
+        ("MLFLOW_TRACKING_SERVER_CERT_PATH", ca.display().to_string()),
+        ("MLFLOW_TRACKING_INSECURE_TLS", "true".into()),
+    ] {
+        lockstep(&ctx).env("MLFLOW_TRACKING_URI", server.uri()).env(name, value).args(["run", "p"]).assert().success();
+        let r = ctx.records().pop().unwrap();
+        assert_eq!(server.run(r["tracking"]["run_id"].as_str().unwrap()).info("status"), "FINISHED", "{name}");
+    }
 }
 
 fn base64_of(s: &str) -> String {
