@@ -76,16 +76,18 @@ struct RunArgs {
     store: StoreArg,
 }
 
+/// The tracking flags, with MLflow's variables as defaults. Help never shows their values:
+/// a tracking URI may hold credentials.
 #[derive(Args)]
 struct TrackingArgs {
     /// The MLflow tracking server (http:// or https://) to record the run on, besides the store.
-    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+    #[arg(long, env = "MLFLOW_TRACKING_URI", hide_env_values = true, value_name = "URI")]
     tracking_uri: Option<String>,
     /// The experiment to record the run under (created on the server when missing).
-    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", value_name = "NAME")]
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", hide_env_values = true, value_name = "NAME")]
     experiment_name: Option<String>,
     /// The id of an existing experiment on the server.
-    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", value_name = "ID")]
+    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", hide_env_values = true, value_name = "ID")]
     experiment_id: Option<String>,
 }
 

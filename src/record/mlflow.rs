@@ -836,7 +836,7 @@ pub(crate) mod testing {
     use super::*;
 
     /// A server that answers each connection with the next of `answers` (status, body) and
-    /// reports the requests it saw.
+    /// reports the requests it saw (head and body).
     pub(crate) fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, std::sync::mpsc::Receiver<String>) {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -847,7 +847,17 @@ pub(crate) mod testing {
                 let (mut conn, _) = listener.accept().unwrap();
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let complete = |r: &[u8]| {
+                    let Some(end) = r.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+                    let head = String::from_utf8_lossy(&r[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    r.len() >= end + 4 + length
+                };
+                while !complete(&request) {
                     let n = conn.read(&mut buf).unwrap();
                     if n == 0 {
                         break;
@@ -932,6 +942,22 @@ mod tests {
         assert_eq!(requests.len(), 3);
         assert!(requests.iter().all(|r| r.starts_with("GET /api/2.0/mlflow/experiments/get?experiment_id=7 ")));
         assert!(requests.iter().all(|r| r.to_ascii_lowercase().contains("authorization: bearer tok-secret")));
+    }
+
+    #[test]
+    fn log_batches_stay_within_the_api_limits() {
+        let (uri, seen) = fake_server(vec![(200, "{}"); 2]);
+        let params: Vec<_> = (0..150).map(|i| (format!("p{i}"), i.to_string())).collect();
+        let tags: Vec<_> = (0..30).map(|i| (format!("t{i}"), "v".to_string())).collect();
+        quick_client(&uri, 0).log_batch("r", &params, &tags).unwrap();
+        let bodies: Vec<Value> =
+            seen.try_iter().map(|r| serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1).unwrap()).collect();
+        let count = |b: &Value, key: &str| b[key].as_array().unwrap().len();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!((count(&bodies[0], "params"), count(&bodies[0], "tags")), (100, 30));
+        assert_eq!((count(&bodies[1], "params"), count(&bodies[1], "tags")), (50, 0));
+        assert_eq!(bodies[1]["params"][0], json!({"key": "p100", "value": "100"}));
+        assert_eq!(bodies[0]["run_id"], "r");
     }
 
     #[test]

@@ -567,6 +567,16 @@ fn a_server_that_cannot_be_used_stops_the_run_before_it_starts() {
     assert!(!err.contains("hunter2"), "{err}");
     assert!(!ctx.work.join("p/ran").exists(), "nothing ran");
     ctx.assert_no_runs();
+    let help = ctx
+        .lockstep()
+        .env("MLFLOW_TRACKING_URI", format!("http://user:hunter2@127.0.0.1:{port}"))
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8_lossy(&help).contains("hunter2"), "help shows no variable's value");
 
     for uri in ["sqlite:///mlflow.db", "./mlruns", "file:///tmp/mlruns"] {
         let out =
