@@ -9,7 +9,7 @@ use lockstep::cache::Cache;
 use lockstep::env::{DockerFlags, EnvManager};
 use lockstep::exec::Echo;
 use lockstep::init::Template;
-use lockstep::record::{RunRecord, Store};
+use lockstep::record::{RecordError, RunRecord, Store, TrackingTarget};
 use lockstep::run::RunOptions;
 use lockstep::source::{Exclusions, SourceError, hash_tree};
 
@@ -41,6 +41,8 @@ enum Command {
     Init(InitArgs),
     /// Print the tree hash of a project directory.
     Hash(HashArgs),
+    /// Send a recorded run to an MLflow tracking server, or complete what a lost server missed.
+    Sync(SyncArgs),
     /// List or prune the environments built in the cache.
     #[command(subcommand)]
     Env(EnvCommand),
@@ -101,9 +103,8 @@ struct RunArgs {
     /// A name for the run.
     #[arg(long, value_name = "NAME")]
     run_name: Option<String>,
-    /// The experiment to record the run under.
-    #[arg(long, value_name = "NAME")]
-    experiment_name: Option<String>,
+    #[command(flatten)]
+    tracking: TrackingArgs,
     /// Run a local directory in a fresh copy of its tree instead of in place.
     #[arg(long)]
     isolated: bool,
@@ -191,6 +192,34 @@ struct StatusArgs {
     store: StoreArg,
 }
 
+/// The tracking flags, with MLflow's variables as defaults. Help never shows their values:
+/// a tracking URI may hold credentials.
+#[derive(Args)]
+struct TrackingArgs {
+    /// The MLflow tracking server (http:// or https://) to record the run on, besides the store.
+    #[arg(long, env = "MLFLOW_TRACKING_URI", hide_env_values = true, value_name = "URI")]
+    tracking_uri: Option<String>,
+    /// The experiment to record the run under (created on the server when missing).
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", hide_env_values = true, value_name = "NAME")]
+    experiment_name: Option<String>,
+    /// The id of an existing experiment on the server.
+    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", hide_env_values = true, value_name = "ID")]
+    experiment_id: Option<String>,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// A run id or a unique prefix of one.
+    run: String,
+    #[command(flatten)]
+    tracking: TrackingArgs,
+    /// Print the updated record as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
 #[derive(Args)]
 struct ListArgs {
     /// Print a JSON array of records.
@@ -260,6 +289,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => cmd_hash(args),
         Command::Env(EnvCommand::List(args)) => cmd_env_list(args),
         Command::Env(EnvCommand::Prune(args)) => cmd_env_prune(args),
+        Command::Sync(args) => cmd_sync(args),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -300,7 +330,9 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
         params: args.params,
         env_manager: args.env_manager,
         run_name: args.run_name,
-        experiment_name: args.experiment_name,
+        experiment_name: args.tracking.experiment_name,
+        experiment_id: args.tracking.experiment_id,
+        tracking_uri: args.tracking.tracking_uri,
         store: args.store.store,
         isolated: args.isolated,
         reuse: args.reuse,
@@ -372,6 +404,23 @@ fn cmd_pack(args: PackArgs) -> anyhow::Result<i32> {
             &packed.tree_sha256[..12]
         ));
         writeln!(out, "{}", packed.path.display())?;
+    }
+    Ok(0)
+}
+
+fn cmd_sync(args: SyncArgs) -> anyhow::Result<i32> {
+    let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+    let t = &args.tracking;
+    let target =
+        TrackingTarget::resolve(t.tracking_uri.as_deref(), t.experiment_name.as_deref(), t.experiment_id.as_deref())
+            .map_err(|e| lockstep::Error::from(RecordError::from(e)))?;
+    let (record, page) =
+        lockstep::record::tracking::sync(&store, &args.run, target.as_ref()).map_err(lockstep::Error::from)?;
+    lockstep::ui::note(&format!("run {} synced: {page}", record.run_id));
+    if args.json {
+        print_json(&record)?;
+    } else {
+        writeln!(io::stdout().lock(), "{page}")?;
     }
     Ok(0)
 }
@@ -519,6 +568,10 @@ fn cmd_show(args: ShowArgs) -> anyhow::Result<i32> {
     if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
         let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
         writeln!(out, "image:        {uri} ({id})")?;
+    }
+    if let Some(t) = &r.tracking {
+        let state = if t.synced { "synced" } else { "not synced: `lockstep sync` sends the rest" };
+        writeln!(out, "tracking:     {} experiment {} run {} ({state})", t.uri, t.experiment_id, t.run_id)?;
     }
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
     if let Some(id) = &r.verifies {

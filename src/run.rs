@@ -19,7 +19,9 @@ use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
 use crate::fsutil;
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, Snapshot, Store};
+use crate::record::{
+    self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, Store, TrackingTarget,
+};
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
 use crate::ui;
 
@@ -38,8 +40,12 @@ pub struct RunOptions {
     pub env_manager: Option<EnvManager>,
     /// `--run-name`.
     pub run_name: Option<String>,
-    /// `--experiment-name`.
+    /// `--experiment-name` (or `MLFLOW_EXPERIMENT_NAME`).
     pub experiment_name: Option<String>,
+    /// `--experiment-id` (or `MLFLOW_EXPERIMENT_ID`).
+    pub experiment_id: Option<String>,
+    /// `--tracking-uri` (or `MLFLOW_TRACKING_URI`): the MLflow server to record on.
+    pub tracking_uri: Option<String>,
     /// The store directory.
     pub store: PathBuf,
     /// Run a local directory in a fresh copy.
@@ -152,6 +158,15 @@ pub(crate) struct Planned {
 /// Run an entry point and record it.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     let args = ParamArgs::parse(&opts.params)?;
+    let tracking = TrackingTarget::resolve(
+        opts.tracking_uri.as_deref(),
+        opts.experiment_name.as_deref(),
+        opts.experiment_id.as_deref(),
+    )
+    .map_err(record::RecordError::from)?;
+    if tracking.is_none() && opts.experiment_id.is_some() {
+        ui::warn("no tracking server is given (--tracking-uri or MLFLOW_TRACKING_URI): the experiment id is ignored");
+    }
     let session = Session::open(&opts.store)?;
     let run_id = fsutil::random_hex(16);
     let planned = session.checked(plan(opts, &args, &session, &run_id))?;
@@ -160,7 +175,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     {
         return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
-    execute(opts, planned, &session, run_id)
+    execute(opts, planned, tracking.as_ref(), &session, run_id)
 }
 
 /// Everything that can be checked before running: source, version, then the entry point.
@@ -300,11 +315,13 @@ fn outputs_in_place(run: &RunRecord) -> bool {
     })
 }
 
-/// Start the run (the RUNNING record), prepare the environment, run the entry point, collect
-/// its outputs, and end the record as FINISHED, FAILED or KILLED on every path.
+/// Start the run (the server's run when tracking, then the RUNNING record), prepare the
+/// environment, run the entry point, collect its outputs, and end the record (and the
+/// server's run) as FINISHED, FAILED or KILLED on every path.
 pub(crate) fn execute(
     opts: &RunOptions,
     planned: Planned,
+    tracking: Option<&TrackingTarget>,
     session: &Session,
     run_id: String,
 ) -> Result<RunOutcome, Error> {
@@ -341,6 +358,11 @@ pub(crate) fn execute(
         cwd: Some(opts.caller_dir.clone()),
         verifies,
         verification: None,
+        tracking: None,
+    };
+    let mut server = match tracking {
+        Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
+        None => None,
     };
     if let Some(tree) = &src.tree {
         let path = run_dir.join(SOURCE_TREE_FILE);
@@ -355,7 +377,11 @@ pub(crate) fn execute(
             None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
         };
         record.environment = prepared.record();
-        let vars = child_variables(&run_id, &run_dir, cache);
+        if let Some(server) = server.as_mut() {
+            server.environment_ready(&record);
+        }
+        let mut vars = child_variables(&run_id, &run_dir, cache);
+        vars.extend(server.iter().flat_map(ServerRun::child_variables));
         let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
         // A container holding its own copy of the project hands its outputs over when it
         // exits; `outputs:` globs then name files of that copy.
@@ -401,6 +427,7 @@ pub(crate) fn execute(
     match result {
         Ok(exit_code) => {
             active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
             Ok(RunOutcome { record, exit_code, reused: false })
         }
         Err(err) => {
@@ -408,6 +435,7 @@ pub(crate) fn execute(
             record.failure = Some(err.to_string());
             record.end_time = Some(fsutil::now_ms());
             active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
             // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
             // have ended the entry point.
             match (interrupts.received(), &err) {
@@ -428,6 +456,44 @@ fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile]) -> Op
     let tree = src.tree.clone()?;
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
     Some(source::without_outputs(tree, &written, src.in_place).sha256)
+}
+
+/// Create the run on the tracking server, after every check passed and before the RUNNING
+/// record: a server that cannot be reached stops the run before anything ran.
+fn start_server_run(
+    target: &TrackingTarget,
+    record: &mut RunRecord,
+    interrupts: &Interrupts,
+) -> Result<ServerRun, Error> {
+    let server = ServerRun::start(target, record).map_err(record::RecordError::from)?;
+    if let Some(signal) = interrupts.received() {
+        server.abandon(RunStatus::Killed, "interrupted before the run started");
+        return Err(RunError::Interrupted { signal }.into());
+    }
+    record.tracking = Some(server.record());
+    if let Some(name) = server.experiment_name() {
+        record.experiment_name = Some(name.to_string());
+    }
+    ui::note(&format!("tracking on {}", server.page()));
+    Ok(server)
+}
+
+/// End the server's run from the final record (already written). A server lost during the
+/// run costs only the server's copy: a warning says what is missing, the record says it is
+/// not synced, and `lockstep sync` completes it later.
+fn finish_server_run(
+    server: Option<ServerRun>,
+    record: &mut RunRecord,
+    active: &record::ActiveRun,
+) -> Result<(), Error> {
+    let Some(server) = server else { return Ok(()) };
+    let finished = server.finish(record, active.dir());
+    active.update(record)?;
+    if let Err(e) = finished {
+        ui::warn(&e.to_string());
+        ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
+    }
+    Ok(())
 }
 
 /// Variables the entry point gets on top of the caller's environment.

@@ -197,6 +197,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         env_manager: None,
         run_name: Some(format!("verify {}", &original.run_id[..12.min(original.run_id.len())])),
         experiment_name: original.experiment_name.clone(),
+        experiment_id: None,
+        tracking_uri: None,
         store: opts.store.clone(),
         isolated: true,
         reuse: false,
@@ -204,7 +206,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         caller_dir: opts.caller_dir.clone(),
         docker: Default::default(),
     };
-    let outcome = run::execute(&run_opts, planned, &session, run_id)?;
+    let outcome = run::execute(&run_opts, planned, None, &session, run_id)?;
     let mut rerun = outcome.record;
     let files = compare(original, &rerun, &ignore, opts.rtol);
     let count = |r: FileResult| files.iter().filter(|f| f.result == r).count();

@@ -1,7 +1,10 @@
-//! Run records: the store, `record.json`, and the outputs of a run.
+//! Run records: the store, `record.json`, the outputs of a run, and tracking on an MLflow
+//! server.
 
+pub mod mlflow;
 mod outputs;
 mod store;
+pub mod tracking;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,8 +15,10 @@ use crate::env::EnvRecord;
 use crate::error::ErrorClass;
 use crate::source::SourceInfo;
 
+pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use store::{ActiveRun, PendingRun, Store};
+pub use tracking::{ServerRun, TrackingTarget};
 
 /// The schema of `record.json`.
 pub const RECORD_SCHEMA: &str = "lockstep.run/v1";
@@ -45,6 +50,15 @@ pub enum RecordError {
         /// What is wrong.
         message: String,
     },
+    /// The run's runner still holds it (`lockstep sync` of a running run).
+    #[error("run {id} is still running")]
+    RunInProgress {
+        /// The run id.
+        id: String,
+    },
+    /// Recording on an MLflow tracking server.
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
     /// A file operation in the store failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -64,9 +78,11 @@ impl RecordError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            RecordError::UnknownRun { .. } | RecordError::AmbiguousRun { .. } | RecordError::BadRecord { .. } => {
-                ErrorClass::User
-            }
+            RecordError::UnknownRun { .. }
+            | RecordError::AmbiguousRun { .. }
+            | RecordError::BadRecord { .. }
+            | RecordError::RunInProgress { .. } => ErrorClass::User,
+            RecordError::Tracking(e) => e.class(),
             RecordError::Io { .. } => ErrorClass::Internal,
         }
     }
@@ -78,6 +94,8 @@ impl RecordError {
                 Some("`lockstep runs` lists the runs; --store or LOCKSTEP_STORE picks another store".into())
             }
             RecordError::AmbiguousRun { .. } => Some("give more characters of the run id".into()),
+            RecordError::RunInProgress { .. } => Some("wait until it ends, then try again".into()),
+            RecordError::Tracking(e) => e.hint(),
             _ => None,
         }
     }
@@ -197,6 +215,9 @@ pub struct RunRecord {
     /// For a `lockstep verify` run, how its outputs compared with the original's.
     #[serde(default)]
     pub verification: Option<VerificationSummary>,
+    /// The run's copy on an MLflow tracking server, if it has one.
+    #[serde(default)]
+    pub tracking: Option<TrackingRecord>,
 }
 
 /// How a verification run's outputs compared with those of the run it re-ran.
@@ -215,6 +236,20 @@ pub struct VerificationSummary {
     pub extra: usize,
     /// Files left out by `--ignore`.
     pub ignored: usize,
+}
+
+/// Where a run is recorded on an MLflow tracking server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingRecord {
+    /// The server's URI, without credentials.
+    pub uri: String,
+    /// The experiment's id on the server.
+    pub experiment_id: String,
+    /// The server's id of the run.
+    pub run_id: String,
+    /// Whether the server holds everything of the final record: false while the run runs,
+    /// and after a server was lost (`lockstep sync` sends the rest).
+    pub synced: bool,
 }
 
 impl RunRecord {

@@ -157,19 +157,43 @@ impl Store {
         }
         // Holding the lock now: the runner is gone. Read again, since it may have finished
         // between the first read and the lock.
-        let mut record = read_record(&dir.join(RECORD_FILE))?;
-        if record.status == RunStatus::Running {
-            record.status = RunStatus::Failed;
-            record.failure = Some("lost: the runner ended without finalizing the run".into());
-            let modified = fs::metadata(dir.join(RECORD_FILE)).and_then(|m| m.modified()).ok();
-            record.end_time = modified
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as u64)
-                .or(Some(record.start_time));
-            write_record(dir, &record)?;
-        }
-        Ok(record)
+        finalize_lost(dir)
     }
+
+    /// Take a run whose runner is gone, to update its record (`lockstep sync`); a RUNNING
+    /// record is finalized as lost on the way.
+    pub fn reopen(&self, run_id: &str) -> Result<(ActiveRun, RunRecord), RecordError> {
+        let dir = self.run_dir(run_id);
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(RecordError::io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(RecordError::RunInProgress { id: run_id.to_string() });
+        }
+        let record = finalize_lost(&dir)?;
+        Ok((ActiveRun { dir, _lock: lock }, record))
+    }
+}
+
+/// The record of a run whose lock the caller holds, finalized as FAILED (lost) if it still
+/// says RUNNING.
+fn finalize_lost(dir: &Path) -> Result<RunRecord, RecordError> {
+    let mut record = read_record(&dir.join(RECORD_FILE))?;
+    if record.status == RunStatus::Running {
+        record.status = RunStatus::Failed;
+        record.failure = Some("lost: the runner ended without finalizing the run".into());
+        let modified = fs::metadata(dir.join(RECORD_FILE)).and_then(|m| m.modified()).ok();
+        record.end_time = modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .or(Some(record.start_time));
+        write_record(dir, &record)?;
+    }
+    Ok(record)
 }
 
 fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
@@ -262,6 +286,7 @@ mod tests {
             cwd: None,
             verifies: None,
             verification: None,
+            tracking: None,
         }
     }
 

@@ -13,3 +13,4 @@ mod local_runs;
 mod pack_verify;
 mod signals;
 mod store;
+mod tracking;

@@ -1,0 +1,706 @@
+//! Tracking on a real MLflow server: the run, its tags, parameters and artifacts, the entry
+//! point's own mlflow logging in the same run, every way a run ends, authentication, a server
+//! lost during a run and `lockstep sync`.
+//!
+//! Each test starts `mlflow server` (MLflow 3.17.2 from PyPI, in a virtualenv cached under
+//! the target directory: `tests/support/mlflow-venv.sh` makes it once) on 127.0.0.1 with a
+//! free port and its own sqlite database and artifact directory, and stops it when the test
+//! ends, also on failure. `LOCKSTEP_TEST_MLFLOW` may name another `mlflow` executable.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::context::*;
+
+/// The `mlflow` executable the tests use (its directory also holds the matching `python`).
+fn mlflow_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("LOCKSTEP_TEST_MLFLOW") {
+            return PathBuf::from(bin);
+        }
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlflow-3.17.2");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mlflow-venv.sh");
+        // Test binaries may run concurrently (cargo test, nextest): one of them installs.
+        fs::create_dir_all(venv.parent().unwrap()).unwrap();
+        let lock = fs::File::create(venv.with_extension("lock")).unwrap();
+        lock.lock().unwrap();
+        let out = Command::new("bash").arg(&script).arg(&venv).output().expect("bash runs");
+        assert!(
+            out.status.success(),
+            "installing MLflow into {} failed (needs python3 with venv and PyPI): {}",
+            venv.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        venv.join("bin/mlflow")
+    })
+    .clone()
+}
+
+/// PATH with the virtualenv first, so that entry points find `python` with mlflow.
+fn path_with_mlflow() -> String {
+    format!("{}:{}", mlflow_bin().parent().unwrap().display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// A `mlflow server` on 127.0.0.1, stopped (with all its workers) when dropped.
+///
+/// Servers and the Python entry points that talk to them load the CPU heavily: the tests of
+/// this module take turns (each holds `_turn`), so that none waits out a time limit because
+/// of the others.
+struct MlflowServer {
+    _turn: MutexGuard<'static, ()>,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// `http`, or `https` when the server has a certificate (which the tests' own requests
+    /// do not check).
+    scheme: &'static str,
+    agent: ureq::Agent,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl MlflowServer {
+    fn start() -> MlflowServer {
+        MlflowServer::start_with(&["--serve-artifacts"], &[])
+    }
+
+    fn start_with(args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
+        MlflowServer::start_in(tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap(), args, envs)
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
+        static TURN: Mutex<()> = Mutex::new(());
+        let tls = args.iter().any(|a| a.contains("--ssl-certfile"));
+        let agent = ureq::Agent::config_builder()
+            .tls_config(ureq::tls::TlsConfig::builder().disable_verification(tls).build())
+            .build()
+            .into();
+        let mut server = MlflowServer {
+            _turn: TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            scheme: if tls { "https" } else { "http" },
+            agent,
+            child: None,
+            port: free_port(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dir,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let db = format!("sqlite:///{}", self.dir.path().join("mlflow.db").display());
+        let child = Command::new(mlflow_bin())
+            .arg("server")
+            .args(["--backend-store-uri", &db])
+            .arg("--artifacts-destination")
+            .arg(self.dir.path().join("artifacts"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--workers", "1"])
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", path_with_mlflow())
+            .env("HOME", self.dir.path())
+            .env("LANG", "C.UTF-8")
+            // Job execution (a GenAI feature) starts a dozen workers tracking never uses.
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.dir.path().join("server.log")).unwrap())
+            .stderr(fs::File::create(self.dir.path().join("server.err")).unwrap())
+            // Its own group: `mlflow server` starts uvicorn workers, which must stop with it.
+            .process_group(0)
+            .spawn()
+            .expect("mlflow server starts");
+        self.child = Some(child);
+        let health = format!("{}/health", self.uri());
+        let up = wait_for(Duration::from_secs(180), || {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("mlflow server exited with {status}: {}", self.log());
+            }
+            self.agent.get(&health).call().is_ok()
+        });
+        assert!(up, "mlflow server answers on {}: {}", self.port, self.log());
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.err")).unwrap_or_default()
+    }
+
+    fn uri(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
+    }
+
+    /// Stop the server (and its workers) now.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let group = child.id() as i32;
+            unsafe { libc::killpg(group, libc::SIGTERM) };
+            if !wait_for(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
+                unsafe { libc::killpg(group, libc::SIGKILL) };
+            }
+            let _ = child.wait();
+            // Workers left in the group must not keep the port or the database.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        }
+    }
+
+    /// Start it again on the same port and database.
+    fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
+        let mut req = self.agent.get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()));
+        for (k, v) in query {
+            req = req.query(*k, *v);
+        }
+        let mut resp = req.call().unwrap_or_else(|e| panic!("GET {endpoint}: {e}"));
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn post(&self, endpoint: &str, body: Value) -> Value {
+        let mut resp = self
+            .agent
+            .post(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {endpoint}: {e}"));
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    /// A run: info, tags, params and metrics.
+    fn run(&self, run_id: &str) -> ServerRun {
+        ServerRun(self.get("runs/get", &[("run_id", run_id)])["run"].clone())
+    }
+
+    /// The runs of an experiment.
+    fn runs(&self, experiment_id: &str) -> Vec<Value> {
+        let v = self.post("runs/search", json!({ "experiment_ids": [experiment_id], "max_results": 100 }));
+        v["runs"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Artifact paths of a run under `path`.
+    fn artifacts(&self, run_id: &str, path: &str) -> Vec<String> {
+        let v = self.get("artifacts/list", &[("run_id", run_id), ("path", path)]);
+        v["files"]
+            .as_array()
+            .map(|f| f.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The content of an artifact, through the server's proxy.
+    fn artifact(&self, experiment_id: &str, run_id: &str, path: &str) -> String {
+        let url =
+            format!("{}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}", self.uri());
+        self.agent.get(url).call().unwrap().body_mut().read_to_string().unwrap()
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct ServerRun(Value);
+
+impl ServerRun {
+    fn info(&self, key: &str) -> &Value {
+        &self.0["info"][key]
+    }
+
+    fn pairs(&self, kind: &str) -> Vec<(String, Value)> {
+        self.0["data"][kind]
+            .as_array()
+            .map(|a| a.iter().map(|p| (p["key"].as_str().unwrap().to_string(), p["value"].clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn tag(&self, key: &str) -> Option<String> {
+        self.pairs("tags").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
+    }
+
+    fn param(&self, key: &str) -> Option<String> {
+        self.pairs("params").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
+    }
+
+    fn metric(&self, key: &str) -> Option<f64> {
+        self.pairs("metrics").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_f64().unwrap())
+    }
+}
+
+/// `lockstep` with the virtualenv's python on PATH and quick retries.
+fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
+    let mut cmd = ctx.lockstep();
+    cmd.env("PATH", path_with_mlflow())
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0");
+    cmd
+}
+
+fn lockstep_process(ctx: &TestContext) -> Command {
+    let mut cmd = ctx.lockstep_process();
+    cmd.env("PATH", path_with_mlflow())
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0");
+    cmd
+}
+
+const LOGGING_PROJECT: &str = r#"
+name: logging
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.5}
+      note: {type: string, default: "a b"}
+    command: "python train.py {alpha}"
+"#;
+
+/// A script that logs through the mlflow client, as users' scripts do.
+const LOGGING_SCRIPT: &str = r#"
+import os, sys
+import mlflow
+# mlflow.start_run() takes MLFLOW_RUN_ID out of the environment: read it first.
+given = os.environ["MLFLOW_RUN_ID"]
+with mlflow.start_run() as run:
+    mlflow.log_param("inner", "from-script")
+    mlflow.log_metric("rmse", float(sys.argv[1]) / 2)
+    with open("model.txt", "w") as f:
+        f.write("weights")
+    mlflow.log_artifact("model.txt")
+    print("MLFLOW_RUN_ID=" + given)
+    print("training done", file=sys.stderr)
+    print("ACTIVE=" + run.info.run_id)
+"#;
+
+#[test]
+fn the_entry_point_logs_into_the_run_lockstep_records() {
+    let ctx = TestContext::new();
+    let server = MlflowServer::start();
+    let commit = ctx.git_repo(
+        &ctx.work.join("repo"),
+        &[("proj/MLproject", LOGGING_PROJECT), ("proj/train.py", LOGGING_SCRIPT), (".gitignore", "model.txt\n")],
+    );
+    ctx.git(&ctx.work.join("repo"), &["remote", "add", "origin", "https://bob:tok3n@git.example.com/team/repo.git"]);
+
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "repo/proj", "-P", "alpha=0.3", "-P", "extra=it's", "--experiment-name", "demo"])
+        .args(["--run-name", "first"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let r = ctx.only_record();
+    let tracking = &r["tracking"];
+    assert_eq!(tracking["uri"], server.uri());
+    assert_eq!(tracking["synced"], true);
+    assert_eq!(r["experiment_name"], "demo");
+    let (exp, run_id) = (tracking["experiment_id"].as_str().unwrap(), tracking["run_id"].as_str().unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("MLFLOW_RUN_ID={run_id}")), "the child gets the run: {stdout}");
+    assert!(stdout.contains(&format!("ACTIVE={run_id}")), "mlflow.start_run() resumes it: {stdout}");
+
+    let experiment = server.get("experiments/get-by-name", &[("experiment_name", "demo")]);
+    assert_eq!(experiment["experiment"]["experiment_id"], exp, "the experiment is created by name");
+    assert_eq!(server.runs(exp).len(), 1, "one run, shared by lockstep and the script");
+    let run = server.run(run_id);
+    assert_eq!(run.info("status"), "FINISHED");
+    assert_eq!(run.info("start_time"), &r["start_time"]);
+    assert_eq!(run.info("end_time"), &r["end_time"]);
+    assert_eq!(run.info("run_name"), "first");
+    for (key, value) in [
+        ("mlflow.source.type", "PROJECT".to_string()),
+        ("mlflow.source.name", format!("file://{}#proj", ctx.work.join("repo").display())),
+        ("mlflow.source.git.commit", commit),
+        ("mlflow.source.git.repoURL", "https://git.example.com/team/repo.git".into()),
+        ("mlflow.source.git.branch", "main".into()),
+        ("mlflow.project.entryPoint", "main".into()),
+        ("mlflow.project.backend", "local".into()),
+        ("mlflow.project.env", "local".into()),
+        ("mlflow.runName", "first".into()),
+        ("lockstep.run_id", r["run_id"].as_str().unwrap().into()),
+        ("lockstep.tree_sha256", r["source"]["tree_sha256"].as_str().unwrap().into()),
+        ("lockstep.dirty", "false".into()),
+        ("lockstep.record.schema", "lockstep.run/v1".into()),
+    ] {
+        assert_eq!(run.tag(key).as_deref(), Some(value.as_str()), "tag {key}");
+    }
+    assert_eq!(run.tag("lockstep.exit_code"), None, "FINISHED says it");
+    assert!(run.tag("mlflow.user").is_some_and(|u| !u.is_empty()));
+    assert_eq!(run.param("alpha").as_deref(), Some("0.3"));
+    assert_eq!(run.param("note").as_deref(), Some("a b"), "raw values, not shell-quoted");
+    assert_eq!(run.param("extra").as_deref(), Some("it's"));
+    assert_eq!(run.param("inner").as_deref(), Some("from-script"));
+    assert_eq!(run.metric("rmse"), Some(0.15), "the script's metric is in the run");
+
+    let mut artifacts = server.artifacts(run_id, "");
+    artifacts.sort();
+    assert_eq!(artifacts, ["lockstep", "model.txt"]);
+    let mut ours = server.artifacts(run_id, "lockstep");
+    ours.sort();
+    assert_eq!(ours, ["lockstep/record.json", "lockstep/stderr.log", "lockstep/stdout.log"]);
+    let uploaded: Value = serde_json::from_str(&server.artifact(exp, run_id, "lockstep/record.json")).unwrap();
+    assert_eq!(uploaded, r, "the uploaded record is the final local one");
+    assert!(server.artifact(exp, run_id, "lockstep/stdout.log").contains("ACTIVE="));
+    let secrets = fs::read_to_string(ctx.store().join("runs").join(r["run_id"].as_str().unwrap()).join("record.json"));
+    assert!(!secrets.unwrap().contains("tok3n"), "no credential in the record");
+
+    // An experiment id instead: the same experiment; both at once: an error, and no run.
+    lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .env("MLFLOW_EXPERIMENT_ID", exp)
+        .args(["run", "repo/proj"])
+        .assert()
+        .success();
+    assert_eq!(server.runs(exp).len(), 2);
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "repo/proj", "--experiment-name", "demo", "--experiment-id", exp])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("both an experiment name ('demo') and an experiment id"), "{}", stderr(&out));
+    assert_eq!(ctx.records().len(), 2, "no run for bad input");
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "repo/proj", "--experiment-id", "424242"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("no experiment with id '424242'"), "{}", stderr(&out));
+    assert_eq!(ctx.records().len(), 2, "no run for an unknown experiment");
+}
+
+#[test]
+fn failed_and_killed_runs_end_failed_and_killed_on_the_server() {
+    let ctx = TestContext::new();
+    let server = MlflowServer::start_with(&["--no-serve-artifacts"], &[]);
+    ctx.project("fails", &[("MLproject", "entry_points:\n  main:\n    command: 'echo bad >&2; exit 3'\n")]);
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "fails"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    assert!(
+        stderr(&out).contains("warning: the MLflow server does not serve artifacts"),
+        "one warning for the artifacts: {}",
+        stderr(&out)
+    );
+    let r = ctx.only_record();
+    assert_eq!(r["tracking"]["synced"], true, "everything else was sent");
+    let run = server.run(r["tracking"]["run_id"].as_str().unwrap());
+    assert_eq!(run.info("status"), "FAILED");
+    assert_eq!(run.tag("lockstep.exit_code").as_deref(), Some("3"));
+    assert_eq!(r["tracking"]["experiment_id"], "0", "the default experiment");
+    assert_eq!(r["experiment_name"], "Default");
+
+    let manifest = "entry_points:\n  main:\n    command: \"echo $$ > pid.tmp; mv pid.tmp pid; sleep 60\"\n";
+    ctx.project("sleeps", &[("MLproject", manifest)]);
+    let mut runner = lockstep_process(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "sleeps"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(60), || ctx.work.join("sleeps/pid").exists()), "the entry point started");
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    assert_eq!(runner.wait().unwrap().code(), Some(130));
+    let r = ctx.records().pop().unwrap();
+    assert_eq!(r["status"], "KILLED");
+    let run = server.run(r["tracking"]["run_id"].as_str().unwrap());
+    assert_eq!(run.info("status"), "KILLED");
+    assert_eq!(run.info("end_time"), &r["end_time"]);
+}
+
+#[test]
+fn a_server_lost_during_the_run_is_completed_by_sync() {
+    let ctx = TestContext::new();
+    let mut server = MlflowServer::start();
+    let script = "import mlflow, os, time\nmlflow.log_metric('m', 1.0)\nopen('started', 'w').close()\nwhile not os.path.exists('go'):\n    time.sleep(0.05)\n";
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'python wait.py'\n"), ("wait.py", script)]);
+    let runner = lockstep_process(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "p", "--experiment-name", "lost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(180), || ctx.work.join("p/started").exists()), "the entry point started");
+    server.stop();
+    fs::write(ctx.work.join("p/go"), "").unwrap();
+    let out = runner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "the run goes on: {}", stderr(&out));
+    assert!(stderr(&out).contains("status FINISHED not sent"), "a warning says what is missing: {}", stderr(&out));
+    assert!(stderr(&out).contains("lockstep sync"), "{}", stderr(&out));
+    let r = ctx.only_record();
+    assert_eq!(r["status"], "FINISHED", "the local record is complete");
+    assert_eq!(r["tracking"]["synced"], false);
+    let id = r["run_id"].as_str().unwrap();
+    let show = ctx.lockstep().args(["show", id]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&show).contains("not synced"));
+
+    // Sync against a server that is still down: a clear error, nothing lost.
+    let out = lockstep(&ctx).args(["sync", id]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("cannot reach the MLflow server"), "{}", stderr(&out));
+
+    server.restart();
+    let (exp, run_id) = (r["tracking"]["experiment_id"].as_str().unwrap(), r["tracking"]["run_id"].as_str().unwrap());
+    assert_eq!(server.run(run_id).info("status"), "RUNNING", "the server still shows the run as running");
+    for _ in 0..2 {
+        let out = lockstep(&ctx).args(["sync", &id[..8]]).assert().success().get_output().clone();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{}/#/experiments/{exp}/runs/{run_id}", server.uri())
+        );
+        assert_eq!(server.runs(exp).len(), 1, "sync completes the same run, never a new one");
+        let run = server.run(run_id);
+        assert_eq!(run.info("status"), "FINISHED");
+        assert_eq!(run.info("end_time"), &r["end_time"]);
+        assert_eq!(run.metric("m"), Some(1.0));
+        assert!(server.artifacts(run_id, "lockstep").contains(&"lockstep/record.json".to_string()));
+        assert_eq!(ctx.only_record()["tracking"]["synced"], true);
+    }
+
+    // A run made without a server is sent by sync, once.
+    ctx.project("q", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+    ctx.lockstep().args(["run", "q", "--experiment-name", "later"]).assert().success();
+    let local = ctx.records().pop().unwrap();
+    assert_eq!(local["tracking"], Value::Null);
+    let qid = local["run_id"].as_str().unwrap();
+    let out = lockstep(&ctx).args(["sync", qid]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("was not recorded on a tracking server, and none is given"), "{}", stderr(&out));
+    for _ in 0..2 {
+        lockstep(&ctx).env("MLFLOW_TRACKING_URI", server.uri()).args(["sync", qid]).assert().success();
+    }
+    let later = server.get("experiments/get-by-name", &[("experiment_name", "later")]);
+    let later_id = later["experiment"]["experiment_id"].as_str().unwrap();
+    let runs = server.runs(later_id);
+    assert_eq!(runs.len(), 1, "one run however often it is synced");
+    let run = server.run(runs[0]["info"]["run_id"].as_str().unwrap());
+    assert_eq!(run.info("status"), "FINISHED");
+    assert_eq!(run.info("start_time"), &local["start_time"]);
+    assert_eq!(run.tag("lockstep.run_id").as_deref(), Some(qid));
+}
+
+#[test]
+fn credentials_are_checked_and_never_shown() {
+    let ctx = TestContext::new();
+    let password = "admin-password-42";
+    let server = MlflowServer::start_with(
+        &["--app-name", "basic-auth"],
+        &[("MLFLOW_FLASK_SERVER_SECRET_KEY", "test-secret"), ("MLFLOW_AUTH_ADMIN_PASSWORD", password)],
+    );
+    let script = "import mlflow\nmlflow.log_metric('auc', 0.9)\n";
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'python log.py'\n"), ("log.py", script)]);
+    for (name, value) in [("MLFLOW_TRACKING_TOKEN", "bad-token-9876"), ("MLFLOW_TRACKING_PASSWORD", "wrong-pass-9876")]
+    {
+        let out = lockstep(&ctx)
+            .env("MLFLOW_TRACKING_URI", server.uri())
+            .env("MLFLOW_TRACKING_USERNAME", "admin")
+            .env(name, value)
+            .args(["run", "p"])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains(&format!("the MLflow server at {} refused the request (401)", server.uri())), "{err}");
+        assert!(err.contains("hint: set MLFLOW_TRACKING_TOKEN"), "{err}");
+        assert!(!err.contains("9876"), "no credential in messages: {err}");
+        ctx.assert_no_runs();
+    }
+    // The right credentials, given in the URI: the run and the script's logging both get in.
+    let uri = format!("http://admin:{password}@127.0.0.1:{}", server.port);
+    let out =
+        lockstep(&ctx).env("MLFLOW_TRACKING_URI", &uri).args(["run", "p"]).assert().success().get_output().clone();
+    assert!(!stderr(&out).contains(password), "{}", stderr(&out));
+    let r = ctx.only_record();
+    assert_eq!(r["tracking"]["uri"], server.uri(), "recorded without credentials");
+    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
+    for file in ["record.json", "stdout.log", "stderr.log"] {
+        assert!(!fs::read_to_string(run_dir.join(file)).unwrap().contains(password), "no credential in {file}");
+    }
+    let resp = ureq::get(format!("{}/api/2.0/mlflow/runs/get", server.uri()))
+        .query("run_id", r["tracking"]["run_id"].as_str().unwrap())
+        .header("Authorization", format!("Basic {}", base64_of(&format!("admin:{password}"))))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let run = ServerRun(serde_json::from_str::<Value>(&resp).unwrap()["run"].clone());
+    assert_eq!(run.info("status"), "FINISHED");
+    assert_eq!(run.metric("auc"), Some(0.9));
+}
+
+#[test]
+fn a_server_that_cannot_be_used_stops_the_run_before_it_starts() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n")]);
+    let port = free_port();
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", format!("http://user:hunter2@127.0.0.1:{port}"))
+        .args(["run", "p"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(err.starts_with(&format!("error: cannot reach the MLflow server at http://127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("hint: check that the server runs"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!ctx.work.join("p/ran").exists(), "nothing ran");
+    ctx.assert_no_runs();
+    let help = ctx
+        .lockstep()
+        .env("MLFLOW_TRACKING_URI", format!("http://user:hunter2@127.0.0.1:{port}"))
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8_lossy(&help).contains("hunter2"), "help shows no variable's value");
+
+    for uri in ["sqlite:///mlflow.db", "./mlruns", "file:///tmp/mlruns"] {
+        let out =
+            ctx.lockstep().env("MLFLOW_TRACKING_URI", uri).args(["run", "p"]).assert().code(2).get_output().clone();
+        let err = stderr(&out);
+        assert!(err.contains(&format!("tracking URI '{uri}' is not an MLflow server")), "{err}");
+        assert!(err.contains(&format!("hint: serve it with `mlflow server --backend-store-uri {uri}`")), "{err}");
+    }
+    let out = ctx.lockstep().args(["run", "p", "--tracking-uri", "databricks"]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("is a Databricks workspace"), "{}", stderr(&out));
+    assert!(!ctx.work.join("p/ran").exists(), "nothing ran");
+    ctx.assert_no_runs();
+}
+
+#[test]
+fn the_tracking_example_trains_and_logs_on_the_server() {
+    let ctx = TestContext::new();
+    let server = MlflowServer::start();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mlflow-tracking");
+    lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .arg("run")
+        .arg(&example)
+        .args(["--isolated", "-P", "alpha=0.1", "-P", "l1_ratio=0.2", "--experiment-name", "elasticnet"])
+        .assert()
+        .success();
+    let r = ctx.only_record();
+    let run = server.run(r["tracking"]["run_id"].as_str().unwrap());
+    assert_eq!(run.info("status"), "FINISHED");
+    assert_eq!(run.param("alpha").as_deref(), Some("0.1"));
+    assert_eq!(run.param("l1_ratio").as_deref(), Some("0.2"));
+    for metric in ["rmse", "r2", "mae"] {
+        assert!(run.metric(metric).is_some_and(f64::is_finite), "metric {metric}");
+    }
+    assert!(server.artifacts(r["tracking"]["run_id"].as_str().unwrap(), "").contains(&"model".to_string()));
+}
+
+#[test]
+fn tls_servers_are_trusted_through_a_ca_file_or_insecure_tls() {
+    let ctx = TestContext::new();
+    let dir = tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // A CA, and a certificate for 127.0.0.1 that it signed.
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem"]
+            .iter()
+            .chain(&["-subj", "/CN=lockstep test CA"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(
+        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+            .iter()
+            .chain(&["-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let ca = dir.path().join("ca.pem");
+    let ssl = format!(
+        "--ssl-keyfile {} --ssl-certfile {}",
+        dir.path().join("server.key").display(),
+        dir.path().join("server.pem").display()
+    );
+    let server = MlflowServer::start_in(dir, &["--uvicorn-opts", &ssl], &[]);
+    assert!(server.uri().starts_with("https://"));
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .args(["run", "p"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("hint: set MLFLOW_TRACKING_SERVER_CERT_PATH"), "{err}");
+    ctx.assert_no_runs();
+
+    let out = lockstep(&ctx)
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .env("MLFLOW_TRACKING_SERVER_CERT_PATH", ctx.work.join("missing.pem"))
+        .args(["run", "p"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("MLFLOW_TRACKING_SERVER_CERT_PATH="), "{}", stderr(&out));
+    ctx.assert_no_runs();
+
+    for (name, value) in [
+        ("MLFLOW_TRACKING_SERVER_CERT_PATH", ca.display().to_string()),
+        ("MLFLOW_TRACKING_INSECURE_TLS", "true".into()),
+    ] {
+        lockstep(&ctx).env("MLFLOW_TRACKING_URI", server.uri()).env(name, value).args(["run", "p"]).assert().success();
+        let r = ctx.records().pop().unwrap();
+        assert_eq!(server.run(r["tracking"]["run_id"].as_str().unwrap()).info("status"), "FINISHED", "{name}");
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
