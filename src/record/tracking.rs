@@ -634,11 +634,16 @@ mod tests {
                 tree_sha256: "0".repeat(64),
                 dirty: true,
                 patch_sha256: Some("1".repeat(64)),
+                archive_sha256: None,
+                input_tree_sha256: None,
             },
             environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
             outputs: vec![],
             outputs_dir: "/".into(),
             host: HostInfo::current(),
+            cwd: None,
+            verifies: None,
+            verification: None,
             tracking: None,
         }
     }
