@@ -37,6 +37,8 @@ for d in range(100):
         with open(f"{dest}/d{d:03}/f{f:03}.bin", "wb") as fh:
             fh.write(data)
 PY
+  # Write the tree out now, so that the kernel's writeback does not run during the timings.
+  sync
 }
 
 for section in $sections; do

@@ -35,7 +35,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The sha256 of everything `reader` yields, and the number of bytes read.
-pub fn sha256_reader(mut reader: impl Read) -> io::Result<([u8; 32], u64)> {
+pub fn sha256_reader(reader: impl Read) -> io::Result<([u8; 32], u64)> {
+    sha256_reader_upto(reader, None)
+}
+
+/// The sha256 of a file whose size a `stat` just gave: reading stops at that size, which
+/// saves the read that would only report the end of the file (one system call per file of a
+/// large tree). A file that grows meanwhile changes its stat data, so it is hashed again next
+/// time.
+pub fn sha256_file_of_size(path: &Path, size: u64) -> io::Result<([u8; 32], u64)> {
+    sha256_reader_upto(fs::File::open(path)?, Some(size))
+}
+
+fn sha256_reader_upto(mut reader: impl Read, size: Option<u64>) -> io::Result<([u8; 32], u64)> {
     thread_local! {
         // One buffer per thread: allocating (and zeroing) it per file costs more than hashing
         // a small file.
@@ -45,6 +57,9 @@ pub fn sha256_reader(mut reader: impl Read) -> io::Result<([u8; 32], u64)> {
         let mut hasher = Sha256::new();
         let mut total = 0u64;
         loop {
+            if size.is_some_and(|size| total >= size) {
+                break;
+            }
             let n = match reader.read(buf) {
                 Ok(0) => break,
                 Ok(n) => n,

@@ -126,17 +126,12 @@ impl Session {
     }
 }
 
-/// How a run's environment is chosen.
+/// How a run's environment is chosen, with the Docker flags for docker_env projects.
 pub(crate) enum EnvChoice<'a> {
-    /// From the project's spec, or this manager; the Docker flags for docker_env projects.
-    Select {
-        /// `--env-manager`.
-        manager: Option<EnvManager>,
-        /// `-A`, `--mount-project`, `--keep-container`.
-        docker: &'a DockerFlags,
-    },
+    /// From the project's spec, or this manager.
+    Select(Option<EnvManager>, &'a DockerFlags),
     /// This one (rebuilt from a lock, say).
-    Given(Box<dyn Environment>),
+    Given(Box<dyn Environment>, DockerFlags),
 }
 
 /// A run that passed every check and can start: its directory exists, its record does not.
@@ -195,7 +190,7 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         &opts.entry_point,
         args,
         &opts.caller_dir,
-        EnvChoice::Select { manager: opts.env_manager, docker: &opts.docker },
+        EnvChoice::Select(opts.env_manager, &opts.docker),
         &session.cache,
     )
 }
@@ -245,29 +240,26 @@ pub(crate) fn plan_entry(
         }
     }
     let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let (environment, docker) = match env {
-        EnvChoice::Select { manager, docker } => {
-            let environment = env::select(&manifest.env, manager, &src.project_dir)?;
-            let plan = match (&manifest.env, environment.manager()) {
-                (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
-                    spec,
-                    docker,
-                    manifest.name.as_deref(),
-                    &src.info.tree_sha256,
-                    &src.project_dir,
-                    caller_dir,
-                )
-                .map_err(env::EnvError::from)?,
-                _ => {
-                    if docker.given() {
-                        ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
-                    }
-                    DockerPlan::default()
-                }
-            };
-            (environment, plan)
+    let (environment, docker_flags) = match env {
+        EnvChoice::Select(manager, flags) => (env::select(&manifest.env, manager, &src.project_dir)?, flags.clone()),
+        EnvChoice::Given(environment, flags) => (environment, flags),
+    };
+    let docker = match (&manifest.env, environment.manager()) {
+        (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
+            spec,
+            &docker_flags,
+            manifest.name.as_deref(),
+            &src.info.tree_sha256,
+            &src.project_dir,
+            caller_dir,
+        )
+        .map_err(env::EnvError::from)?,
+        _ => {
+            if docker_flags.given() {
+                ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
+            }
+            DockerPlan::default()
         }
-        EnvChoice::Given(environment) => (environment, DockerPlan::default()),
     };
     let prepared = match environment.manager() {
         EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda => {
@@ -418,7 +410,8 @@ pub(crate) fn execute(
             }
             None => record.outputs = record::list_outputs(&record.outputs_dir)?,
         }
-        record.source.input_tree_sha256 = input_tree_sha256(&src, &record.outputs);
+        record.source.input_tree_sha256 =
+            input_tree_sha256(&src, &record.outputs, record.outputs_dir == src.project_dir);
         if !src.in_place {
             remove_workdir(&run_dir.join("work"));
         }
@@ -451,11 +444,12 @@ pub(crate) fn execute(
 /// The file in a run's directory that lists a local source's files as hashed before the run.
 pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
 
-/// For a local source, the tree hash without the paths an in-place run wrote.
-fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile]) -> Option<String> {
+/// For a local source, the tree hash without the paths a run wrote into it (when its outputs
+/// stayed in the project directory).
+fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<String> {
     let tree = src.tree.clone()?;
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-    Some(source::without_outputs(tree, &written, src.in_place).sha256)
+    Some(source::without_outputs(tree, &written, wrote_in_tree).sha256)
 }
 
 /// Create the run on the tracking server, after every check passed and before the RUNNING

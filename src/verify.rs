@@ -182,7 +182,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
             &original.entry_point,
             &args,
             &caller_dir,
-            EnvChoice::Given(environment),
+            EnvChoice::Given(environment, env::DockerFlags::of_lock(&original.environment)),
             &session.cache,
         )?;
         planned.verifies = Some(original.run_id.clone());

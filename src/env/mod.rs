@@ -397,7 +397,7 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
         EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
             source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
         })),
-        manager => Err(EnvError::LockNotSupported { manager }),
+        EnvManager::Docker => Ok(Box::new(DockerEnvironment::from_lock(record)?)),
     }
 }
 

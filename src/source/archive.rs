@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -223,6 +223,8 @@ struct SafeDest {
     archive: PathBuf,
     root: PathBuf,
     links: HashSet<PathBuf>,
+    /// Directories (relative) this extraction made or found to be real directories.
+    dirs: HashSet<PathBuf>,
     written: u64,
     entries: u64,
     max_bytes: u64,
@@ -233,7 +235,15 @@ impl SafeDest {
         let io = |e| ArchiveError::Io { archive: archive.to_path_buf(), path: dest.to_path_buf(), source: e };
         fs::create_dir_all(dest).map_err(io)?;
         let root = fs::canonicalize(dest).map_err(io)?;
-        Ok(SafeDest { archive: archive.to_path_buf(), root, links: HashSet::new(), written: 0, entries: 0, max_bytes })
+        Ok(SafeDest {
+            archive: archive.to_path_buf(),
+            root,
+            links: HashSet::new(),
+            dirs: HashSet::new(),
+            written: 0,
+            entries: 0,
+            max_bytes,
+        })
     }
 
     fn io(&self, path: &Path, source: io::Error) -> ArchiveError {
@@ -273,6 +283,9 @@ impl SafeDest {
         let mut prefix = PathBuf::new();
         for comp in rel.parent().into_iter().flat_map(Path::components) {
             prefix.push(comp);
+            if self.dirs.contains(&prefix) {
+                continue;
+            }
             if self.links.contains(&prefix)
                 || fs::symlink_metadata(self.root.join(&prefix)).is_ok_and(|m| m.is_symlink())
             {
@@ -282,17 +295,30 @@ impl SafeDest {
         Ok(rel)
     }
 
-    fn target(&self, rel: &Path) -> Result<PathBuf, ArchiveError> {
+    /// Make the parent directories of `rel` (checked by [`SafeDest::relative`]).
+    fn parent_dirs(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
         let target = self.root.join(rel);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| self.io(parent, e))?;
+        let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(target) };
+        if !self.dirs.contains(parent) {
+            let abs = self.root.join(parent);
+            fs::create_dir_all(&abs).map_err(|e| self.io(&abs, e))?;
+            self.dirs.extend(parent.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
         }
-        // An earlier entry of the same name is replaced, never written through.
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_dir() => return Err(self.io(&target, io::Error::other("a directory is in the way"))),
-            Ok(_) => fs::remove_file(&target).map_err(|e| self.io(&target, e))?,
-            Err(_) => {}
+        Ok(target)
+    }
+
+    /// Remove an earlier entry of the same name: it is replaced, never written through.
+    fn clear(&self, target: &Path) -> Result<(), ArchiveError> {
+        match fs::symlink_metadata(target) {
+            Ok(m) if m.is_dir() => Err(self.io(target, io::Error::other("a directory is in the way"))),
+            Ok(_) => fs::remove_file(target).map_err(|e| self.io(target, e)),
+            Err(_) => Ok(()),
         }
+    }
+
+    fn target(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
+        let target = self.parent_dirs(rel)?;
+        self.clear(&target)?;
         Ok(target)
     }
 
@@ -301,8 +327,17 @@ impl SafeDest {
         if rel.as_os_str().is_empty() {
             return Err(self.unsafe_entry(name, "has an empty name"));
         }
-        let target = self.target(&rel)?;
-        let mut file = File::options().write(true).create_new(true).open(&target).map_err(|e| self.io(&target, e))?;
+        let target = self.parent_dirs(&rel)?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        let open = || File::options().write(true).create_new(true).mode(mode).open(&target);
+        let mut file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.clear(&target)?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| self.io(&target, e))?;
         let budget = self.max_bytes - self.written;
         let copied = io::copy(&mut content.take(budget + 1), &mut file).map_err(|e| self.io(&target, e))?;
         if copied > budget {
@@ -311,15 +346,15 @@ impl SafeDest {
             return Err(ArchiveError::TooLarge { archive: self.archive.clone(), limit: self.max_bytes });
         }
         self.written += copied;
-        file.flush().map_err(|e| self.io(&target, e))?;
-        let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(|e| self.io(&target, e))
+        file.flush().map_err(|e| self.io(&target, e))
     }
 
     fn dir(&mut self, name: &str, raw: &[u8]) -> Result<(), ArchiveError> {
         let rel = self.relative(name, raw)?;
         let dir = self.root.join(&rel);
-        fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))
+        fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
+        self.dirs.extend(rel.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
+        Ok(())
     }
 
     fn symlink(&mut self, name: &str, raw: &[u8], target: &[u8]) -> Result<(), ArchiveError> {

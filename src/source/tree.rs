@@ -36,6 +36,12 @@ pub const STORE_MARKER: &str = ".lockstep-store";
 /// next time: a write within the file system's timestamp granularity would not show.
 const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
+/// Below this many bytes to hash, threads cost more than they save.
+const PARALLEL_BYTES: u64 = 4 << 20;
+
+/// Trees with at most this many entries are walked on one thread.
+const SMALL_TREE: usize = 256;
+
 /// The kind of a tree entry, as a git-style mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileMode {
@@ -237,35 +243,21 @@ fn now_ns() -> i64 {
 pub fn hash_tree(root: &Path, exclusions: &Exclusions, stat_cache: Option<&Path>) -> Result<Tree, TreeError> {
     let started_ns = now_ns();
     let cache = stat_cache.map(StatCache::load).unwrap_or_default();
-    let found: Mutex<Vec<(TreeEntry, StatKey, bool)>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<TreeError>> = Mutex::new(None);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-
-    project_walker(root, exclusions, true).threads(threads).build_parallel().run(|| {
-        let (cache, found, failure) = (&cache, &found, &failure);
-        Box::new(move |result| {
-            let step = match result {
-                Ok(entry) => visit(root, &entry, cache)
-                    .map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source }),
-                Err(err) => Err(TreeError::Io { path: root.to_path_buf(), source: io::Error::other(err.to_string()) }),
-            };
-            match step {
-                Ok(Some(item)) => {
-                    found.lock().unwrap().push(item);
-                    WalkState::Continue
-                }
-                Ok(None) => WalkState::Continue,
-                Err(err) => {
-                    failure.lock().unwrap().get_or_insert(err);
-                    WalkState::Quit
-                }
-            }
+    // A small tree is walked on this thread: the parallel walker's threads cost more than
+    // the walk. A large one (or one that turns out large) is walked and hashed in parallel.
+    let mut found = match walk_small(root, exclusions, &cache)? {
+        Some(found) => found,
+        None => walk_parallel(root, exclusions, &cache)?,
+    };
+    hash_missing(root, &mut found)?;
+    let mut found: Vec<(TreeEntry, StatKey, bool)> = found
+        .into_iter()
+        .map(|f| {
+            let rehashed = f.cached.is_none();
+            let (sha256, size) = f.cached.or(f.hashed).expect("every file is hashed");
+            (TreeEntry { path: f.rel, mode: f.mode, sha256, size }, f.key, rehashed)
         })
-    });
-    if let Some(err) = failure.into_inner().unwrap() {
-        return Err(err);
-    }
-    let mut found = found.into_inner().unwrap();
+        .collect();
     found.sort_unstable_by(|a, b| a.0.path.as_os_str().as_bytes().cmp(b.0.path.as_os_str().as_bytes()));
 
     if let Some(cache_path) = stat_cache {
@@ -327,13 +319,78 @@ pub fn project_walker(root: &Path, exclusions: &Exclusions, ignore_rules: bool) 
     builder
 }
 
-fn visit(root: &Path, entry: &ignore::DirEntry, cache: &StatCache) -> io::Result<Option<(TreeEntry, StatKey, bool)>> {
+/// The files of `root`, walked on this thread, or `None` when it has more than
+/// [`SMALL_TREE`] entries.
+fn walk_small(root: &Path, exclusions: &Exclusions, cache: &StatCache) -> Result<Option<Vec<Found>>, TreeError> {
+    let mut found = Vec::new();
+    for (n, result) in project_walker(root, exclusions, true).build().enumerate() {
+        if n > SMALL_TREE {
+            return Ok(None);
+        }
+        let entry = result.map_err(|e| walk_error(root, e))?;
+        if let Some(item) =
+            visit(root, &entry, cache).map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source })?
+        {
+            found.push(item);
+        }
+    }
+    Ok(Some(found))
+}
+
+/// The files of `root`, walked and hashed on all cores.
+fn walk_parallel(root: &Path, exclusions: &Exclusions, cache: &StatCache) -> Result<Vec<Found>, TreeError> {
+    let found: Mutex<Vec<Found>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<TreeError>> = Mutex::new(None);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    project_walker(root, exclusions, true).threads(threads).build_parallel().run(|| {
+        let (found, failure) = (&found, &failure);
+        Box::new(move |result| {
+            let step = result.map_err(|e| walk_error(root, e)).and_then(|entry| {
+                let mut item = visit(root, &entry, cache)
+                    .map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source })?;
+                if let Some(f) = item.as_mut().filter(|f| f.cached.is_none()) {
+                    hash_one(root, f)?;
+                }
+                Ok(item)
+            });
+            match step {
+                Ok(Some(item)) => {
+                    found.lock().unwrap().push(item);
+                    WalkState::Continue
+                }
+                Ok(None) => WalkState::Continue,
+                Err(err) => {
+                    failure.lock().unwrap().get_or_insert(err);
+                    WalkState::Quit
+                }
+            }
+        })
+    });
+    match failure.into_inner().unwrap() {
+        Some(err) => Err(err),
+        None => Ok(found.into_inner().unwrap()),
+    }
+}
+
+fn walk_error(root: &Path, err: ignore::Error) -> TreeError {
+    TreeError::Io { path: root.to_path_buf(), source: io::Error::other(err.to_string()) }
+}
+
+/// A file found by the walk: its digest from the stat cache, or still to be computed.
+struct Found {
+    rel: PathBuf,
+    key: StatKey,
+    mode: FileMode,
+    cached: Option<([u8; 32], u64)>,
+    hashed: Option<([u8; 32], u64)>,
+}
+
+fn visit(root: &Path, entry: &ignore::DirEntry, cache: &StatCache) -> io::Result<Option<Found>> {
     let Some(file_type) = entry.file_type() else { return Ok(None) };
     if !(file_type.is_file() || file_type.is_symlink()) {
         return Ok(None);
     }
-    let path = entry.path();
-    let rel = path.strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
+    let rel = entry.path().strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
     let meta = entry.metadata().map_err(io::Error::other)?;
     let key = StatKey::of(&meta);
     let mode = if file_type.is_symlink() {
@@ -343,19 +400,52 @@ fn visit(root: &Path, entry: &ignore::DirEntry, cache: &StatCache) -> io::Result
     } else {
         FileMode::Regular
     };
-    if let Some((cached_mode, sha256)) = cache.lookup(rel.as_os_str().as_bytes(), &key)
-        && cached_mode == mode
-    {
-        return Ok(Some((TreeEntry { path: rel, mode, sha256, size: key.size }, key, false)));
-    }
-    let (sha256, size) = if mode == FileMode::Symlink {
-        let target = fs::read_link(path)?;
-        let bytes = target.as_os_str().as_bytes();
-        (Sha256::digest(bytes).into(), bytes.len() as u64)
+    let cached = cache
+        .lookup(rel.as_os_str().as_bytes(), &key)
+        .filter(|(cached_mode, _)| *cached_mode == mode)
+        .map(|(_, sha256)| (sha256, key.size));
+    Ok(Some(Found { rel, key, mode, cached, hashed: None }))
+}
+
+/// Hash one file (or link target) found by the walk.
+fn hash_one(root: &Path, f: &mut Found) -> Result<(), TreeError> {
+    let path = root.join(&f.rel);
+    let digest = if f.mode == FileMode::Symlink {
+        fs::read_link(&path).map(|target| {
+            let bytes = target.as_os_str().as_bytes();
+            (Sha256::digest(bytes).into(), bytes.len() as u64)
+        })
     } else {
-        fsutil::sha256_file(path)?
+        fsutil::sha256_file_of_size(&path, f.key.size)
     };
-    Ok(Some((TreeEntry { path: rel, mode, sha256, size }, key, true)))
+    f.hashed = Some(digest.map_err(|source| TreeError::Io { path, source })?);
+    Ok(())
+}
+
+/// Hash the files neither the stat cache nor the walk hashed, on all cores when there is
+/// enough to do (a few large data files, say).
+fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
+    let todo: Vec<&mut Found> = found.iter_mut().filter(|f| f.cached.is_none() && f.hashed.is_none()).collect();
+    let bytes: u64 = todo.iter().map(|f| f.key.size).sum();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let hash = |f: &mut Found| hash_one(root, f);
+    if threads < 2 || todo.len() < 2 || bytes < PARALLEL_BYTES {
+        return todo.into_iter().try_for_each(hash);
+    }
+    let queue = Mutex::new(todo.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let Some(f) = queue.lock().unwrap().next() else { return Ok(()) };
+                        hash(f)?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("hashing threads do not panic"))
+    })
 }
 
 #[cfg(test)]

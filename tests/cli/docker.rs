@@ -20,9 +20,9 @@ use serde_json::Value;
 use crate::context::*;
 
 /// The fixture images, made once per test process.
-struct Images {
+pub(crate) struct Images {
     /// busybox in /bin, with a symlink per applet.
-    busybox: String,
+    pub(crate) busybox: String,
     /// The same, running as user 1000.
     non_root: String,
     /// A root filesystem where `/mlflow` is a file, so that the project image cannot be built.
@@ -34,7 +34,7 @@ fn in_ci() -> bool {
 }
 
 /// The fixture images, or None (after printing why) when this machine cannot run the tests.
-fn images() -> Option<&'static Images> {
+pub(crate) fn images() -> Option<&'static Images> {
     static IMAGES: OnceLock<Result<Images, String>> = OnceLock::new();
     match IMAGES.get_or_init(make_images) {
         Ok(images) => Some(images),
@@ -163,7 +163,7 @@ fn remove_image(reference: &str) {
     let _ = engine.block_on(engine.docker().remove_image(reference, Some(options), None));
 }
 
-fn docker_project(ctx: &TestContext, name: &str, image: &str, extra: &str, command: &str) -> PathBuf {
+pub(crate) fn docker_project(ctx: &TestContext, name: &str, image: &str, extra: &str, command: &str) -> PathBuf {
     let manifest = format!(
         "name: {name}\ndocker_env:\n  image: {image}\n{extra}entry_points:\n  main:\n    parameters:\n      alpha: {{type: float, default: 0.5}}\n      name: {{type: string, default: x}}\n    command: {command}\n",
         command = serde_json::to_string(command).unwrap()
@@ -683,4 +683,26 @@ fn a_git_source_runs_from_its_commit() {
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     assert_eq!(fs::read_to_string(run_dir.join("outputs/seen.txt")).unwrap(), "committed\n");
     assert!(!run_dir.join("work").exists(), "the checkout is removed after the run");
+}
+
+#[test]
+fn verify_reruns_a_docker_run_on_its_recorded_image() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    let project = docker_project(&ctx, "verified", &images.busybox, "", "echo alpha={alpha} > data.txt");
+    fs::write(project.join("data.txt"), "input\n").unwrap();
+    let out =
+        ctx.lockstep().args(["run", "verified", "-P", "alpha=0.25", "--json"]).assert().success().get_output().clone();
+    let r = record_of(&out);
+    let id = r["run_id"].as_str().unwrap();
+    let out = ctx.lockstep().args(["verify", id, "--json"]).assert().success().get_output().clone();
+    let report = json(&out);
+    assert_eq!(report["result"], "reproduced", "{report}");
+    let check = ctx.records().into_iter().find(|x| x["verifies"] == id).unwrap();
+    assert_eq!(check["environment"]["base_image_id"], r["environment"]["base_image_id"]);
+    assert_eq!(
+        check["environment"]["project_image_id"], r["environment"]["project_image_id"],
+        "the same image, not rebuilt"
+    );
+    assert_eq!(check["parameters"]["alpha"], "0.25");
 }

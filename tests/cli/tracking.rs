@@ -704,3 +704,27 @@ fn base64_of(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn a_container_reaches_a_server_on_the_hosts_loopback() {
+    let Some(images) = crate::docker::images() else { return };
+    let ctx = TestContext::new();
+    let server = MlflowServer::start();
+    let command = "wget -q -O run.json \"$MLFLOW_TRACKING_URI/api/2.0/mlflow/runs/get?run_id=$MLFLOW_RUN_ID\"";
+    crate::docker::docker_project(&ctx, "boxed", &images.busybox, "", command);
+    let out = lockstep(&ctx)
+        .args(["run", "boxed", "--tracking-uri", &server.uri(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let record = json(&out);
+    let server_run_id = record["tracking"]["run_id"].as_str().unwrap();
+    let fetched = std::path::Path::new(record["outputs_dir"].as_str().unwrap()).join("run.json");
+    let fetched: Value = serde_json::from_slice(&std::fs::read(fetched).unwrap()).unwrap();
+    assert_eq!(fetched["run"]["info"]["run_id"], server_run_id, "the container asked the server for its own run");
+    let run = server.run(server_run_id);
+    assert_eq!(run.info("status"), "FINISHED");
+    assert_eq!(run.tag("mlflow.project.env").as_deref(), Some("docker"));
+    assert_eq!(run.tag("mlflow.docker.image.id").as_deref(), record["environment"]["image_id"].as_str());
+}

@@ -44,6 +44,9 @@ pub enum DockerError {
     /// The `--env-manager docker` choice for a project without `docker_env`.
     #[error("the docker manager needs a docker_env section in the MLproject")]
     NoDockerEnv,
+    /// A recorded Docker environment that names no base image (a record from elsewhere).
+    #[error("the recorded Docker environment names no base image id or digest")]
+    NoImageInLock,
     /// `DOCKER_HOST` names a kind of address lockstep cannot use.
     #[error("cannot use the Docker engine at {host}: {reason}")]
     UnsupportedHost {
@@ -208,6 +211,12 @@ impl DockerFlags {
     pub fn given(&self) -> bool {
         *self != DockerFlags::default()
     }
+
+    /// The flags that rebuild a recorded Docker environment the way it ran (its mode).
+    pub fn of_lock(record: &EnvRecord) -> DockerFlags {
+        let mount = record.details.get("mode").and_then(|m| m.as_str()) == Some("mount");
+        DockerFlags { mount_project: mount, ..DockerFlags::default() }
+    }
 }
 
 /// The Docker settings of one run, checked before it starts: volumes with absolute host paths,
@@ -331,19 +340,44 @@ const VOLUME_MODES: &[&str] = &[
     "delegated",
 ];
 
+/// Whether a URL's host is this machine's loopback (`localhost`, `127.x.x.x`, `[::1]`).
+fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if host_port.starts_with('[') {
+        host_port.split(']').next().map(|h| &h[1..]).unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
+}
+
 /// A project with a `docker_env`, not yet prepared.
 #[derive(Debug, Clone)]
 pub struct DockerEnvironment {
+    /// What to ask the engine for.
     image: String,
+    /// The reference to record and label with, when `image` pins it by digest or id.
+    recorded_as: Option<String>,
 }
 
 impl DockerEnvironment {
     /// The manager for a project's environment spec, which must be a `docker_env`.
     pub fn new(spec: &EnvSpec) -> Result<DockerEnvironment, DockerError> {
         match spec {
-            EnvSpec::Docker(d) => Ok(DockerEnvironment { image: d.image.clone() }),
+            EnvSpec::Docker(d) => Ok(DockerEnvironment { image: d.image.clone(), recorded_as: None }),
             _ => Err(DockerError::NoDockerEnv),
         }
+    }
+
+    /// The environment of a recorded run, pinned to the exact base image it used: by repo
+    /// digest when it had one (which a registry can serve), else by image id.
+    pub fn from_lock(record: &EnvRecord) -> Result<DockerEnvironment, DockerError> {
+        let field = |name: &str| record.details.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let image = field("base_image_digest").or_else(|| field("base_image_id")).ok_or(DockerError::NoImageInLock)?;
+        // The original reference keeps the project image's Dockerfile, and so its tag, the same.
+        Ok(DockerEnvironment { image: image.to_string(), recorded_as: field("base_image").map(str::to_string) })
     }
 }
 
@@ -356,7 +390,10 @@ impl Environment for DockerEnvironment {
         let plan = ctx.docker;
         let engine = Engine::connect()?;
         let version = engine.version()?;
-        let base = image::ensure_base(&engine, &self.image)?;
+        let mut base = image::ensure_base(&engine, &self.image)?;
+        if let Some(reference) = &self.recorded_as {
+            base.reference = reference.clone();
+        }
         let project = match plan.mount_project {
             true => None,
             false => Some(image::ensure_project(
@@ -459,6 +496,12 @@ impl PreparedEnv for PreparedDocker {
             binds.push(format!("{}:{WORKDIR}", cwd.display()));
         }
         host_config.binds = Some(binds).filter(|b| !b.is_empty());
+        // A tracking server on the host's loopback is out of reach of the container's own
+        // network: share the host's, unless the user chose a network.
+        let tracking_on_loopback = vars.iter().any(|(k, v)| k == "MLFLOW_TRACKING_URI" && is_loopback_url(v));
+        if tracking_on_loopback && host_config.network_mode.is_none() {
+            host_config.network_mode = Some("host".into());
+        }
         let network = host_config.network_mode.as_deref().unwrap_or("");
         let hosts = host_config.extra_hosts.get_or_insert_with(Vec::new);
         if self.knows_host_gateway()
@@ -641,6 +684,21 @@ mod tests {
         assert_eq!(c.host_config.binds, Some(vec![format!("/host/p:{WORKDIR}")]));
         assert!(!c.project_inside);
         assert_eq!(c.host_config.extra_hosts, None, "engines before API 1.41 do not know host-gateway");
+    }
+
+    #[test]
+    fn a_tracking_server_on_loopback_shares_the_host_network() {
+        assert!(is_loopback_url("http://127.0.0.1:5000"));
+        assert!(is_loopback_url("http://user:pw@localhost/mlflow"));
+        assert!(is_loopback_url("https://[::1]:8443"));
+        assert!(!is_loopback_url("https://mlflow.example.com"));
+        assert!(!is_loopback_url("http://10.0.0.5:5000"));
+        let vars = [("MLFLOW_TRACKING_URI".to_string(), "http://127.0.0.1:5000".to_string())];
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &vars));
+        assert_eq!(c.host_config.network_mode.as_deref(), Some("host"));
+        let remote = [("MLFLOW_TRACKING_URI".to_string(), "https://mlflow.example.com".to_string())];
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &remote));
+        assert_eq!(c.host_config.network_mode, None);
     }
 
     #[test]
