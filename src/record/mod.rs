@@ -252,6 +252,50 @@ pub struct TrackingRecord {
     pub synced: bool,
 }
 
+/// A minimal RUNNING record of a local run, for tests to adjust.
+#[cfg(test)]
+pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
+    use crate::env::EnvManager;
+    use crate::source::SourceKind;
+    RunRecord {
+        schema: RECORD_SCHEMA.into(),
+        run_id: run_id.into(),
+        run_name: None,
+        experiment_name: None,
+        status: RunStatus::Running,
+        failure: None,
+        exit_code: None,
+        start_time,
+        end_time: None,
+        entry_point: "main".into(),
+        parameters: Default::default(),
+        command: "true".into(),
+        source: SourceInfo {
+            uri: ".".into(),
+            kind: SourceKind::Local,
+            path: None,
+            version: None,
+            commit: None,
+            branch: None,
+            repo_url: None,
+            subdirectory: None,
+            tree_sha256: "0".repeat(64),
+            dirty: false,
+            patch_sha256: None,
+            archive_sha256: None,
+            input_tree_sha256: None,
+        },
+        environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
+        outputs: vec![],
+        outputs_dir: "/".into(),
+        host: HostInfo::current(),
+        cwd: None,
+        verifies: None,
+        verification: None,
+        tracking: None,
+    }
+}
+
 impl RunRecord {
     /// Duration in ms, once ended.
     pub fn duration_ms(&self) -> Option<u64> {

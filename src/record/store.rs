@@ -246,48 +246,9 @@ impl ActiveRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{EnvManager, EnvRecord};
-    use crate::record::HostInfo;
-    use crate::source::{SourceInfo, SourceKind};
 
     fn record(id: &str, start: u64) -> RunRecord {
-        RunRecord {
-            schema: RECORD_SCHEMA.into(),
-            run_id: id.into(),
-            run_name: None,
-            experiment_name: None,
-            status: RunStatus::Running,
-            failure: None,
-            exit_code: None,
-            start_time: start,
-            end_time: None,
-            entry_point: "main".into(),
-            parameters: Default::default(),
-            command: "true".into(),
-            source: SourceInfo {
-                uri: ".".into(),
-                kind: SourceKind::Local,
-                path: None,
-                version: None,
-                commit: None,
-                branch: None,
-                repo_url: None,
-                subdirectory: None,
-                tree_sha256: "0".repeat(64),
-                dirty: false,
-                patch_sha256: None,
-                archive_sha256: None,
-                input_tree_sha256: None,
-            },
-            environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
-            outputs: vec![],
-            outputs_dir: "/".into(),
-            host: HostInfo::current(),
-            cwd: None,
-            verifies: None,
-            verification: None,
-            tracking: None,
-        }
+        crate::record::sample_record(id, start)
     }
 
     #[test]

@@ -606,46 +606,26 @@ pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<
 mod tests {
     use super::*;
     use crate::env::EnvRecord;
-    use crate::record::HostInfo;
 
     fn record() -> RunRecord {
-        RunRecord {
-            schema: RECORD_SCHEMA.into(),
-            run_id: "ab".repeat(16),
-            run_name: Some("first".into()),
-            experiment_name: None,
-            status: RunStatus::Finished,
-            failure: None,
-            exit_code: Some(0),
-            start_time: 1,
-            end_time: Some(2),
-            entry_point: "main".into(),
-            parameters: [("alpha".to_string(), "0.5 1".to_string())].into(),
-            command: "true".into(),
-            source: SourceInfo {
-                uri: "proj".into(),
-                kind: SourceKind::Local,
-                path: Some("/home/u/repo/proj".into()),
-                version: None,
-                commit: Some("c".repeat(40)),
-                branch: Some("main".into()),
-                repo_url: Some("https://git.example.com/team/repo.git".into()),
-                subdirectory: Some("proj".into()),
-                tree_sha256: "0".repeat(64),
-                dirty: true,
-                patch_sha256: Some("1".repeat(64)),
-                archive_sha256: None,
-                input_tree_sha256: None,
-            },
-            environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
-            outputs: vec![],
-            outputs_dir: "/".into(),
-            host: HostInfo::current(),
-            cwd: None,
-            verifies: None,
-            verification: None,
-            tracking: None,
-        }
+        let mut r = crate::record::sample_record(&"ab".repeat(16), 1);
+        r.run_name = Some("first".into());
+        r.status = RunStatus::Finished;
+        r.exit_code = Some(0);
+        r.end_time = Some(2);
+        r.parameters = [("alpha".to_string(), "0.5 1".to_string())].into();
+        r.source = SourceInfo {
+            uri: "proj".into(),
+            path: Some("/home/u/repo/proj".into()),
+            commit: Some("c".repeat(40)),
+            branch: Some("main".into()),
+            repo_url: Some("https://git.example.com/team/repo.git".into()),
+            subdirectory: Some("proj".into()),
+            dirty: true,
+            patch_sha256: Some("1".repeat(64)),
+            ..r.source
+        };
+        r
     }
 
     fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
