@@ -6,8 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use rattler_conda_types::{Channel, ChannelConfig, RepoData, RepoDataRecord};
+use serde::{Deserialize, Serialize};
 
 use super::super::EnvError;
+use crate::cache::Cache;
+use crate::fsutil;
 
 /// The variable naming a mirror that replaces `https://conda.anaconda.org` for named channels.
 const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
@@ -59,7 +62,9 @@ fn resolve_channels_with(
 }
 
 /// The records of `channel` for `subdir`; `None` when the channel has no such subdirectory.
-pub fn fetch_records(channel: &Channel, subdir: &str) -> Result<Option<Vec<RepoDataRecord>>, EnvError> {
+/// Remote repodata is kept in the cache and revalidated (ETag / Last-Modified), and
+/// `repodata.json.zst` is preferred where a channel serves it (a tenth of the bytes).
+pub fn fetch_records(channel: &Channel, subdir: &str, cache: &Cache) -> Result<Option<Vec<RepoDataRecord>>, EnvError> {
     let url = channel
         .base_url
         .url()
@@ -75,10 +80,27 @@ pub fn fetch_records(channel: &Channel, subdir: &str) -> Result<Option<Vec<RepoD
             Err(e) => return Err(channel_err(e.to_string())),
         }
     } else {
-        match http_get(url.as_str()) {
-            Ok(b) => b,
-            Err(HttpError::NotFound) => return Ok(None),
+        let compressed = match cached_get(cache, &format!("{url}.zst")) {
+            Ok(b) => Some(b),
+            // Channels that do not serve it answer 404, or 403 from some object stores.
+            Err(HttpError::NotFound | HttpError::Status(_)) => None,
             Err(HttpError::Other(m)) => return Err(channel_err(m)),
+        };
+        match compressed {
+            Some(zst) => {
+                let mut out = Vec::new();
+                ruzstd::decoding::StreamingDecoder::new(&zst[..])
+                    .map_err(|e| channel_err(format!("repodata.json.zst is not valid: {e}")))?
+                    .read_to_end(&mut out)
+                    .map_err(|e| channel_err(format!("repodata.json.zst is not valid: {e}")))?;
+                out
+            }
+            None => match cached_get(cache, url.as_str()) {
+                Ok(b) => b,
+                Err(HttpError::NotFound) => return Ok(None),
+                Err(HttpError::Status(code)) => return Err(channel_err(format!("HTTP {code}"))),
+                Err(HttpError::Other(m)) => return Err(channel_err(m)),
+            },
         }
     };
     let repodata: RepoData =
@@ -90,6 +112,8 @@ pub fn fetch_records(channel: &Channel, subdir: &str) -> Result<Option<Vec<RepoD
 pub enum HttpError {
     /// 404.
     NotFound,
+    /// Another status than 200, 304 or 404.
+    Status(u16),
     /// Anything else, described.
     Other(String),
 }
@@ -109,15 +133,60 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-fn http_get(url: &str) -> Result<Vec<u8>, HttpError> {
-    let response = agent().get(url).call().map_err(|e| HttpError::Other(e.to_string()))?;
+/// The cache bucket of remote repodata.
+const REPODATA_BUCKET: &str = "repodata-v1";
+
+#[derive(Serialize)]
+struct RepodataKey<'a> {
+    schema: u32,
+    url: &'a str,
+}
+
+/// What the server said about a cached body, to ask it whether the body is still current.
+#[derive(Serialize, Deserialize, Default)]
+struct Validators {
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// GET `url` through the cache: a cached body is revalidated (`If-None-Match`,
+/// `If-Modified-Since`) and reused on 304; a new body replaces it atomically. A cache that
+/// cannot be written only costs the next download.
+fn cached_get(cache: &Cache, url: &str) -> Result<Vec<u8>, HttpError> {
+    let dir = cache.bucket(REPODATA_BUCKET).ok();
+    let key = crate::cache::content_key(&RepodataKey { schema: 1, url });
+    let (body_path, meta_path) = match &dir {
+        Some(d) => (Some(d.join(format!("{key}.body"))), Some(d.join(format!("{key}.meta.json")))),
+        None => (None, None),
+    };
+    let cached = body_path.as_ref().and_then(|p| std::fs::read(p).ok());
+    let validators: Validators = match (&cached, &meta_path) {
+        (Some(_), Some(p)) => std::fs::read(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        _ => Validators::default(),
+    };
+    let mut request = agent().get(url);
+    if let Some(etag) = &validators.etag {
+        request = request.header("If-None-Match", etag);
+    }
+    if let Some(modified) = &validators.last_modified {
+        request = request.header("If-Modified-Since", modified);
+    }
+    let response = request.call().map_err(|e| HttpError::Other(e.to_string()))?;
     match response.status().as_u16() {
+        304 if cached.is_some() => return Ok(cached.unwrap_or_default()),
         200 => {}
         404 => return Err(HttpError::NotFound),
-        code => return Err(HttpError::Other(format!("HTTP {code}"))),
+        code => return Err(HttpError::Status(code)),
     }
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let fresh = Validators { etag: header("etag"), last_modified: header("last-modified") };
     let mut body = Vec::new();
     response.into_body().into_reader().read_to_end(&mut body).map_err(|e| HttpError::Other(e.to_string()))?;
+    if let (Some(body_path), Some(meta_path)) = (body_path, meta_path) {
+        let meta = serde_json::to_vec(&fresh).expect("validators serialize");
+        // The body first: validators never describe a body that is not there.
+        let _ = fsutil::write_atomic(&body_path, &body).and_then(|_| fsutil::write_atomic(&meta_path, &meta));
+    }
     Ok(body)
 }
 
@@ -162,14 +231,79 @@ mod tests {
         assert!(resolve_channels_with(&written, dir.path(), "conda.yaml", Some("not a url")).is_err());
     }
 
+    /// A server that answers each request with the next of `answers` (status, headers, body)
+    /// and keeps what it was asked.
+    fn serve(answers: Vec<(u16, &'static str, Vec<u8>)>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (status, headers, body) in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).unwrap();
+                log.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                conn.write_all(head.as_bytes()).unwrap();
+                conn.write_all(&body).unwrap();
+            }
+        });
+        (port, seen)
+    }
+
+    #[test]
+    fn remote_repodata_is_cached_and_revalidated() {
+        let dir = tempfile::tempdir().unwrap();
+        let repodata = r#"{"info": {"subdir": "noarch"}, "packages": {}, "packages.conda": {}}"#;
+        let (port, seen) = serve(vec![
+            (404, "", vec![]),
+            (200, "ETag: \"v1\"\r\n", repodata.into()),
+            (404, "", vec![]),
+            (304, "ETag: \"v1\"\r\n", vec![]),
+        ]);
+        let url = format!("http://127.0.0.1:{port}/chan");
+        let chan = resolve_channels_with(&[url], dir.path(), "conda.yaml", None).unwrap().remove(0);
+        let cache = Cache::at(dir.path().join("cache"));
+        assert_eq!(fetch_records(&chan, "noarch", &cache).unwrap().unwrap().len(), 0);
+        assert_eq!(fetch_records(&chan, "noarch", &cache).unwrap().unwrap().len(), 0, "the cached body is used on 304");
+        let seen = seen.lock().unwrap();
+        assert!(seen[0].starts_with("get /chan/noarch/repodata.json.zst"), "{}", seen[0]);
+        assert!(!seen[1].contains("if-none-match"), "{}", seen[1]);
+        assert!(
+            seen[3].starts_with("get /chan/noarch/repodata.json ") && seen[3].contains("if-none-match: \"v1\""),
+            "{}",
+            seen[3]
+        );
+    }
+
+    #[test]
+    fn zstd_repodata_is_preferred() {
+        let dir = tempfile::tempdir().unwrap();
+        let repodata = br#"{"info": {"subdir": "noarch"}, "packages": {"a-1-0.tar.bz2": {"name": "a", "version": "1", "build": "0", "build_number": 0, "depends": []}}}"#;
+        let zst = ruzstd::encoding::compress_to_vec(&repodata[..], ruzstd::encoding::CompressionLevel::Fastest);
+        let (port, seen) = serve(vec![(200, "", zst)]);
+        let url = format!("http://127.0.0.1:{port}/chan");
+        let chan = resolve_channels_with(&[url], dir.path(), "conda.yaml", None).unwrap().remove(0);
+        let records = fetch_records(&chan, "noarch", &Cache::at(dir.path().join("cache"))).unwrap().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].package_record.name.as_normalized(), "a");
+        assert_eq!(seen.lock().unwrap().len(), 1, "the plain repodata.json is not asked for");
+    }
+
     #[test]
     fn a_missing_local_subdir_is_empty_and_bad_json_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("noarch")).unwrap();
         std::fs::write(dir.path().join("noarch/repodata.json"), "{").unwrap();
         let chan = Channel::try_from_directory(dir.path()).unwrap();
-        assert!(fetch_records(&chan, "linux-64").unwrap().is_none());
-        let err = fetch_records(&chan, "noarch").unwrap_err().to_string();
+        let cache = Cache::at(dir.path().join("cache"));
+        assert!(fetch_records(&chan, "linux-64", &cache).unwrap().is_none());
+        let err = fetch_records(&chan, "noarch", &cache).unwrap_err().to_string();
         assert!(err.contains("repodata.json is not valid"), "{err}");
     }
 }

@@ -187,7 +187,7 @@ fn build_native(
     for ch in &request.channels {
         let mut found = false;
         for subdir in [platform, "noarch"] {
-            if let Some(records) = channel::fetch_records(ch, subdir)? {
+            if let Some(records) = channel::fetch_records(ch, subdir, cache)? {
                 found = true;
                 repodata.push(records);
             }
