@@ -164,12 +164,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     }
     let session = Session::open(&opts.store)?;
     let run_id = fsutil::random_hex(16);
-    let planned = session.checked(plan(opts, &args, &session, &run_id))?;
+    let mut planned = session.checked(plan(opts, &args, &session, &run_id))?;
     if opts.reuse
         && let Some(record) = find_equivalent(&session.store, &planned)?
     {
         return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
+    session.checked(planned.prepare_before_start(&session.cache))?;
     execute(opts, planned, tracking.as_ref(), &session, run_id)
 }
 
@@ -191,7 +192,6 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         args,
         &opts.caller_dir,
         EnvChoice::Select(opts.env_manager, &opts.docker),
-        &session.cache,
     )
 }
 
@@ -204,7 +204,6 @@ pub(crate) fn plan_entry(
     args: &ParamArgs,
     caller_dir: &Path,
     env: EnvChoice<'_>,
-    cache: &Cache,
 ) -> Result<Planned, Error> {
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
@@ -261,13 +260,20 @@ pub(crate) fn plan_entry(
             DockerPlan::default()
         }
     };
-    let prepared = match environment.manager() {
-        EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda => {
-            Some(environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?)
+    Ok(Planned { pending, src, entry_point, parameters, command, environment, prepared: None, verifies: None, docker })
+}
+
+impl Planned {
+    /// Build a virtualenv or conda environment now, before the run exists, so that a spec
+    /// that cannot be built is bad input that leaves no run. (Docker builds after the record:
+    /// a failed image build is a FAILED run; `local` has nothing to build.)
+    pub(crate) fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
+        if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
+            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache, docker: &self.docker };
+            self.prepared = Some(self.environment.prepare(ctx)?);
         }
-        EnvManager::Local | EnvManager::Docker => None,
-    };
-    Ok(Planned { pending, src, entry_point, parameters, command, environment, prepared, verifies: None, docker })
+        Ok(())
+    }
 }
 
 /// A FINISHED run of the same files, environment, entry point and parameters whose outputs

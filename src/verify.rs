@@ -183,8 +183,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
             &args,
             &caller_dir,
             EnvChoice::Given(environment, env::DockerFlags::of_lock(&original.environment)),
-            &session.cache,
         )?;
+        planned.prepare_before_start(&session.cache)?;
         planned.verifies = Some(original.run_id.clone());
         Ok(planned)
     })())?;

@@ -260,6 +260,10 @@ fn env_prune_removes_unused_environments() {
     assert_eq!(pruned["removed"].as_array().unwrap().len(), 1);
     assert!(env_dirs(&ctx).is_empty());
     lockstep(&ctx).args(["env", "list"]).assert().success().stdout("");
+    // An equivalent run is reused from its key alone: its pruned environment is not rebuilt.
+    let out = lockstep(&ctx).args(["run", "p", "--reuse"]).assert().success().get_output().clone();
+    assert!(stderr(&out).contains("reusing run"), "{}", stderr(&out));
+    assert!(env_dirs(&ctx).is_empty(), "nothing was built");
 }
 
 #[test]
