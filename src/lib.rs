@@ -4,6 +4,7 @@
 //! [`run`] composes the stages; the binary in `main.rs` only parses arguments and renders results.
 
 pub mod cache;
+pub mod cancel;
 pub mod env;
 pub mod error;
 pub mod exec;

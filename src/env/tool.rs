@@ -106,7 +106,19 @@ impl ToolCommand {
             Ok(())
         });
         let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
-        let out = expr.run().map_err(|e| failure(format!("cannot start: {e}")))?;
+        let handle = expr.start().map_err(|e| failure(format!("cannot start: {e}")))?;
+        // SIGINT/SIGTERM to lockstep stop the tool now, not when it is done.
+        let out = loop {
+            match handle.wait_timeout(std::time::Duration::from_millis(50)) {
+                Ok(Some(out)) => break out.clone(),
+                Ok(None) if crate::cancel::requested().is_some() => {
+                    let _ = handle.kill();
+                    return Err(failure("interrupted".into()));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(failure(format!("cannot wait for it: {e}"))),
+            }
+        };
         if out.status.success() {
             return Ok(out.stdout);
         }

@@ -34,6 +34,7 @@ impl Interrupts {
             std::thread::spawn(move || {
                 for sig in signals.forever() {
                     let _ = received.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    crate::cancel::request(sig);
                     let group = child_group.load(Ordering::SeqCst);
                     if group > 0 {
                         kill_group(group, sig);

@@ -526,6 +526,10 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
     let status = loop {
         match handle.wait_timeout(Duration::from_millis(100)).map_err(SourceError::spawn_git)? {
             Some(out) => break out.status,
+            None if crate::cancel::requested().is_some() => {
+                let _ = handle.kill();
+                return Err(SourceError::GitNetwork { url: strip_credentials(url), detail: "interrupted".into() });
+            }
             None => {
                 let idle = started.elapsed().as_millis() as u64 - last_activity.load(Ordering::Relaxed);
                 if idle > timeout.as_millis() as u64 {

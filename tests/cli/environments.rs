@@ -575,3 +575,31 @@ fn verify_rebuilds_a_virtualenv_from_its_lock_and_status_sees_a_changed_spec() {
     let changed = String::from_utf8_lossy(&lockstep(&ctx).args(["status", id]).output().unwrap().stdout).into_owned();
     assert!(changed.contains("virtualenv environment changed"), "{changed}");
 }
+
+#[test]
+fn sigterm_during_a_build_stops_the_installer_and_leaves_no_run() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
+    // A uv that hangs, so that the signal surely comes while it runs.
+    let bin = ctx.work.join("bin");
+    let marker = ctx.work.join("uv.pid");
+    write_file(&bin.join("uv"), &format!("#!/bin/sh\necho $$ > {}\nexec sleep 60\n", marker.display()));
+    std::fs::set_permissions(bin.join("uv"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = lockstep_process(&ctx)
+        .env("PATH", path)
+        .args(["run", "p", "--env-manager", "uv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(30), || fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n'))));
+    let uv: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    let sent = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert!(sent.elapsed() < Duration::from_secs(10), "the installer was not waited for: {:?}", sent.elapsed());
+    assert!(wait_for(Duration::from_secs(5), || !alive(uv)), "the installer is gone");
+    ctx.assert_no_runs();
+    assert!(env_dirs(&ctx).iter().all(|n| n.starts_with(".tmp")), "nothing looks built");
+}

@@ -76,7 +76,7 @@ fn a_signal_before_the_run_starts_leaves_no_run() {
     });
     let mut runner = ctx
         .lockstep_process()
-        .env("LOCKSTEP_GIT_TIMEOUT", "2")
+        .env("LOCKSTEP_GIT_TIMEOUT", "60")
         .args(["run", &format!("git://127.0.0.1:{port}/repo.git")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -86,7 +86,9 @@ fn a_signal_before_the_run_starts_leaves_no_run() {
         wait_for(Duration::from_secs(10), || accepted.load(std::sync::atomic::Ordering::SeqCst)),
         "the fetch started"
     );
+    let sent = std::time::Instant::now();
     unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
     assert_eq!(runner.wait().unwrap().code(), Some(130));
+    assert!(sent.elapsed() < Duration::from_secs(10), "the fetch is stopped, not waited for: {:?}", sent.elapsed());
     ctx.assert_no_runs();
 }
