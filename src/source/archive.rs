@@ -174,7 +174,8 @@ fn extract_tar_gz(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let executable = entry.header().mode().map(|m| m & 0o100 != 0).unwrap_or(false);
-                out.file(&name, &raw, &mut entry, executable)?;
+                let size = entry.size();
+                out.file(&name, &raw, &mut entry, executable, size)?;
             }
             tar::EntryType::Directory => out.dir(&name, &raw)?,
             tar::EntryType::Symlink => {
@@ -223,7 +224,8 @@ fn extract_zip(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError> {
             out.symlink(&name, &raw, &target)?;
         } else if file_type.is_none_or(|t| t == 0o100000 || t == 0) {
             let executable = mode.is_some_and(|m| m & 0o100 != 0);
-            out.file(&name, &raw, &mut entry, executable)?;
+            let size = entry.size();
+            out.file(&name, &raw, &mut entry, executable, size)?;
         } else {
             return Err(out.unsafe_entry(&name, "is a device, fifo or other special file"));
         }
@@ -254,6 +256,7 @@ struct SafeDest {
 }
 
 /// What is at a path of a tree, without following a link there.
+#[derive(Debug, Clone)]
 pub(crate) enum Node {
     /// A directory.
     Dir,
@@ -345,7 +348,7 @@ pub(crate) fn name_problem(raw: &[u8]) -> Option<&'static str> {
 }
 
 /// An entry name for a message: a very long one is cut, with its length.
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     const SHOWN: usize = 100;
     if name.len() <= SHOWN {
         return name.to_string();
@@ -434,11 +437,11 @@ impl SafeDest {
 
     /// The archive's bytes could not be read: a truncated or damaged archive.
     fn corrupt(&self, name: &str, source: io::Error) -> ArchiveError {
-        ArchiveError::Corrupt {
-            archive: self.archive.clone(),
-            format: self.format,
-            message: format!("reading entry '{}': {source}", shown(name)),
-        }
+        self.damaged(format!("entry '{}': {source}", shown(name)))
+    }
+
+    fn damaged(&self, message: String) -> ArchiveError {
+        ArchiveError::Corrupt { archive: self.archive.clone(), format: self.format, message }
     }
 
     fn count_entry(&mut self) -> Result<(), ArchiveError> {
@@ -518,14 +521,22 @@ impl SafeDest {
         }
     }
 
-    fn file(&mut self, name: &str, raw: &[u8], content: &mut dyn Read, executable: bool) -> Result<(), ArchiveError> {
+    /// A file of the `size` bytes the archive declares: fewer or more is a damaged archive.
+    fn file(
+        &mut self,
+        name: &str,
+        raw: &[u8],
+        content: &mut dyn Read,
+        executable: bool,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
         let comps = self.components(name, raw)?;
         let mode = if executable { 0o755 } else { 0o644 };
         let mut file = File::from(self.create(name, &comps, |dir, leaf| {
             open_at(dir, leaf, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)
         })?);
         let mut buf = std::mem::take(&mut self.buf);
-        let result = self.copy(name, &comps, content, &mut file, &mut buf);
+        let result = self.copy(name, &comps, content, &mut file, &mut buf, size);
         self.buf = buf;
         if result.is_err() {
             drop(file);
@@ -541,16 +552,23 @@ impl SafeDest {
         content: &mut dyn Read,
         file: &mut File,
         buf: &mut [u8],
+        size: u64,
     ) -> Result<(), ArchiveError> {
+        let mut copied = 0;
         loop {
             let n = match content.read(buf) {
-                Ok(0) => return Ok(()),
+                Ok(0) if copied == size => return Ok(()),
+                Ok(0) => return Err(self.damaged(format!("entry '{}' is truncated: {copied} of {size} bytes", shown(name)))),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.corrupt(name, e)),
             };
             if n as u64 > self.max_bytes - self.written {
                 return Err(ArchiveError::TooLarge { archive: self.archive.clone(), limit: self.max_bytes });
+            }
+            copied += n as u64;
+            if copied > size {
+                return Err(self.damaged(format!("entry '{}' holds more than the {size} bytes it declares", shown(name))));
             }
             self.written += n as u64;
             file.write_all(&buf[..n]).map_err(|e| self.io_at(comps, e))?;

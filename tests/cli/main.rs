@@ -2,6 +2,7 @@
 
 mod context;
 
+mod archive_safety;
 mod bad_input;
 mod conda_channel;
 mod docker;
