@@ -817,6 +817,24 @@ mod tests {
     }
 
     #[test]
+    fn links_are_resolved_through_the_links_before_them() {
+        let link = tar::EntryType::Symlink;
+        assert_unsafe(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/..")], "entry 'y' is a link pointing outside");
+        assert_unsafe(&[("l", link, b"", "l")], "entry 'l' is a link pointing outside");
+        assert_unsafe(
+            &[("x/l", link, b"", ".."), ("y", link, b"", "x/l/.."), ("y/", tar::EntryType::Directory, b"", "")],
+            "entry 'y/' passes through a symbolic link",
+        );
+        // A later entry replacing a link another one goes through is judged as it ends up.
+        assert_unsafe(
+            &[("x/s/f", FILE, b"", ""), ("x/l", link, b"", "s"), ("y", link, b"", "x/l/.."), ("x/l", link, b"", "..")],
+            "entry 'y' is a link pointing outside",
+        );
+        let (result, _dir) = try_extract(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/x"), ("d", link, b"", "no/x/..")]);
+        result.unwrap();
+    }
+
+    #[test]
     fn hard_links_out_of_the_tree_are_refused() {
         assert_unsafe(&[("h", tar::EntryType::Link, b"", "/etc/passwd")], "hard link to a file outside");
         assert_unsafe(&[("h", tar::EntryType::Link, b"", "../x")], "hard link to a file outside");

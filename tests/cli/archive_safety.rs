@@ -163,8 +163,13 @@ fn deeper_chains_of_links_reach_no_ancestor() {
 fn a_hard_link_through_a_chain_copies_nothing_from_outside() {
     let ctx = TestContext::new();
     fs::write(ctx.work.join("secret.txt"), "SECRET").unwrap();
-    let mut entries = chain_tar()[..4].to_vec();
+    // As in the issue: the `y/` entry made `y` look like a directory of the archive.
+    let mut entries = chain_tar()[..5].to_vec();
     entries.push(("h", HARD, b"", "y/secret.txt"));
+    write_tar_gz(&ctx, "hard.tar.gz", &entries);
+    unpack_refused(&ctx, "hard.tar.gz", "entry 'y/' passes through a symbolic link");
+    run_refused(&ctx, "hard.tar.gz", "passes through a symbolic link");
+    entries.remove(4);
     write_tar_gz(&ctx, "hard.tar.gz", &entries);
     unpack_refused(&ctx, "hard.tar.gz", "entry 'h' is a hard link to a file outside the archive");
     run_refused(&ctx, "hard.tar.gz", "is a hard link to a file outside the archive");
