@@ -201,7 +201,9 @@ fn check_extractable(root: &Path, tree: &Tree) -> Result<(), PackError> {
         }
         let node = if entry.mode == FileMode::Symlink {
             let src = root.join(&entry.path);
-            Node::Link(fs::read_link(&src).map_err(|source| PackError::Io { path: src, source })?.into_os_string().into_vec())
+            Node::Link(
+                fs::read_link(&src).map_err(|source| PackError::Io { path: src, source })?.into_os_string().into_vec(),
+            )
         } else {
             Node::File
         };
@@ -211,9 +213,8 @@ fn check_extractable(root: &Path, tree: &Tree) -> Result<(), PackError> {
     for entry in tree.entries.iter().filter(|e| e.mode == FileMode::Symlink) {
         let path = entry.path.as_os_str().as_bytes();
         let Some(Node::Link(target)) = nodes.get(path) else { continue };
-        let lookup = |p: &[u8]| {
-            Ok(if dirs.contains(p) { Node::Dir } else { nodes.get(p).cloned().unwrap_or(Node::Missing) })
-        };
+        let lookup =
+            |p: &[u8]| Ok(if dirs.contains(p) { Node::Dir } else { nodes.get(p).cloned().unwrap_or(Node::Missing) });
         if !link_stays_inside(path, lookup).expect("the lookup never fails") {
             let reason = if target.starts_with(b"/") {
                 "is a link to an absolute path"

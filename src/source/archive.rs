@@ -558,7 +558,9 @@ impl SafeDest {
         loop {
             let n = match content.read(buf) {
                 Ok(0) if copied == size => return Ok(()),
-                Ok(0) => return Err(self.damaged(format!("entry '{}' is truncated: {copied} of {size} bytes", shown(name)))),
+                Ok(0) => {
+                    return Err(self.damaged(format!("entry '{}' is truncated: {copied} of {size} bytes", shown(name))));
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.corrupt(name, e)),
@@ -568,7 +570,9 @@ impl SafeDest {
             }
             copied += n as u64;
             if copied > size {
-                return Err(self.damaged(format!("entry '{}' holds more than the {size} bytes it declares", shown(name))));
+                return Err(
+                    self.damaged(format!("entry '{}' holds more than the {size} bytes it declares", shown(name)))
+                );
             }
             self.written += n as u64;
             file.write_all(&buf[..n]).map_err(|e| self.io_at(comps, e))?;
@@ -830,7 +834,8 @@ mod tests {
             &[("x/s/f", FILE, b"", ""), ("x/l", link, b"", "s"), ("y", link, b"", "x/l/.."), ("x/l", link, b"", "..")],
             "entry 'y' is a link pointing outside",
         );
-        let (result, _dir) = try_extract(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/x"), ("d", link, b"", "no/x/..")]);
+        let (result, _dir) =
+            try_extract(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/x"), ("d", link, b"", "no/x/..")]);
         result.unwrap();
     }
 

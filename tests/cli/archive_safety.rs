@@ -275,7 +275,11 @@ fn a_truncated_member_is_exit_2() {
     let data = vec![b'a'; 10_000];
     let tar = tar_bytes(&[("big.txt", FILE, &data, "")]);
     fs::write(ctx.work.join("cut.tar.gz"), gzip(&tar[..2000], flate2::Compression::fast())).unwrap();
-    unpack_refused(&ctx, "cut.tar.gz", "is not a valid tar.gz archive: entry 'big.txt' is truncated: 1488 of 10000 bytes");
+    unpack_refused(
+        &ctx,
+        "cut.tar.gz",
+        "is not a valid tar.gz archive: entry 'big.txt' is truncated: 1488 of 10000 bytes",
+    );
 }
 
 #[test]
