@@ -693,7 +693,7 @@ fn tls_servers_are_trusted_through_a_ca_file_or_insecure_tls() {
     }
 }
 
-fn base64_of(s: &str) -> String {
+pub(crate) fn base64_of(s: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in s.as_bytes().chunks(3) {
