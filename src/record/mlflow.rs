@@ -388,6 +388,8 @@ pub struct MlflowClient {
     agent: ureq::Agent,
     retries: u32,
     backoff: Duration,
+    /// The bound on one request (`MLFLOW_HTTP_REQUEST_TIMEOUT`).
+    timeout: Duration,
     /// How long each request waits for its answer at the start of a run (see
     /// [`MlflowClient::answering_within`]).
     answer_within: Option<Duration>,
@@ -457,6 +459,7 @@ impl MlflowClient {
             backoff: seconds("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
                 .map(Duration::from_secs_f64)
                 .unwrap_or(DEFAULT_BACKOFF),
+            timeout,
             answer_within: None,
         })
     }
@@ -479,9 +482,10 @@ impl MlflowClient {
 
     /// The same client, for the start of a run: a request that gets no answer within `limit`
     /// fails at once with [`TrackingError::NoAnswer`], without retries, since a server that
-    /// does not answer one request will not answer the next.
+    /// does not answer one request will not answer the next. A shorter request timeout
+    /// still holds.
     pub fn answering_within(&self, limit: Duration) -> MlflowClient {
-        MlflowClient { answer_within: Some(limit), ..self.clone() }
+        MlflowClient { answer_within: Some(limit.min(self.timeout)), ..self.clone() }
     }
 
     /// The web page of a run.
