@@ -574,19 +574,7 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
             .stdout_file(writer)
             .stderr_file(writer2)
             .unchecked()
-            .before_spawn(|cmd| {
-                use std::os::unix::process::CommandExt;
-                cmd.process_group(0);
-                // SAFETY: the closure runs in the child between fork and exec and only calls
-                // signal(2), which is async-signal-safe.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
-                        Ok(())
-                    });
-                }
-                Ok(())
-            });
+            .before_spawn(in_own_group);
         expr.start().map_err(SourceError::spawn_git)?
     };
     let started = Instant::now();
@@ -637,6 +625,21 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
         let detail = last_lines(&output.lock().unwrap(), 3);
         Err(SourceError::GitNetwork { url: strip_credentials(url), detail })
     }
+}
+
+/// Make the command lead a process group of its own, not stopped by reading the terminal.
+fn in_own_group(cmd: &mut std::process::Command) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and only calls signal(2),
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// Stop git and everything in its process group: SIGTERM, so that git removes its temporary

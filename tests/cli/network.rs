@@ -50,7 +50,8 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
     let mut lines = head.lines();
     let mut parts = lines.next()?.split(' ');
     let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let (path, query) = target.split_once('?').map(|(p, q)| (p.to_string(), q.to_string())).unwrap_or((target, String::new()));
+    let (path, query) =
+        target.split_once('?').map(|(p, q)| (p.to_string(), q.to_string())).unwrap_or((target, String::new()));
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -211,7 +212,10 @@ fn with_closed_stdout(ctx: &TestContext, args: &[&str]) -> std::process::Output 
 #[test]
 fn a_closed_stdout_ends_quietly_with_the_runs_exit_code() {
     let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'echo hi'\n  bad:\n    command: 'exit 3'\n")]);
+    ctx.project(
+        "p",
+        &[("MLproject", "entry_points:\n  main:\n    command: 'echo hi'\n  bad:\n    command: 'exit 3'\n")],
+    );
     for (args, code) in [
         (&["run", "p", "--json"][..], 0),
         (&["run", "p", "-e", "bad", "--json"][..], 3),
@@ -288,7 +292,8 @@ impl GitHttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let leaks = Arc::new(Mutex::new(Vec::new()));
-        let accepted: Vec<String> = tokens.iter().map(|t| format!("Basic {}", base64_of(&format!("user:{t}")))).collect();
+        let accepted: Vec<String> =
+            tokens.iter().map(|t| format!("Basic {}", base64_of(&format!("user:{t}")))).collect();
         let (root, envs, found) = (root.to_path_buf(), ctx.envs(), leaks.clone());
         let lockstep = lockstep_bin().display().to_string();
         std::thread::spawn(move || {
