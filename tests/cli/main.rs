@@ -11,6 +11,7 @@ mod examples;
 mod git_sources;
 mod init;
 mod local_runs;
+mod network;
 mod pack_verify;
 mod signals;
 mod store;
