@@ -137,7 +137,7 @@ impl BuildInputs {
     /// The inputs directory of the build whose temporary directory is `tmp`, created empty.
     pub fn create(tmp: &Path) -> Result<BuildInputs, EnvError> {
         let name = tmp.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(".tmp")).unwrap_or_default();
-        let path = tmp.with_file_name(format!(".inputs{name}"));
+        let path = tmp.with_file_name(format!("{INPUTS_PREFIX}{name}"));
         remove_if_present(&path)?;
         fs::create_dir_all(&path).map_err(EnvError::io(&path))?;
         Ok(BuildInputs { path })
@@ -191,8 +191,10 @@ fn temp_name(key: &str) -> String {
 
 /// The build's inputs directory (see [`BuildInputs`]).
 fn inputs_name(key: &str) -> String {
-    format!(".inputs{}", &key[4.min(key.len())..])
+    format!("{INPUTS_PREFIX}{}", &key[4.min(key.len())..])
 }
+
+const INPUTS_PREFIX: &str = ".tmp-in";
 
 /// The name of the lock builders of `key` take turns on; `key.lock` is the one of its users.
 fn build_lock_name(key: &str) -> String {
@@ -394,7 +396,7 @@ pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvEr
             let _ = fs::remove_dir_all(&dir);
             continue;
         }
-        let rest = name.strip_prefix(".tmp").or_else(|| name.strip_prefix(".inputs"));
+        let rest = name.strip_prefix(INPUTS_PREFIX).or_else(|| name.strip_prefix(".tmp"));
         let _held = match rest {
             // A temporary directory's name lacks the first four characters of its key: every
             // key it may belong to must be free, or a build of it is in progress.
@@ -557,6 +559,32 @@ mod tests {
         })
         .unwrap();
         assert!(env.dir.join(META).is_file());
+    }
+
+    #[test]
+    fn prune_leaves_a_build_in_progress_and_removes_a_dead_builds_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let bucket = cache.bucket(BUCKET).unwrap();
+        const DEAD: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+        drop(cache.lock(BUCKET, DEAD).unwrap());
+        for name in [temp_name(DEAD), inputs_name(DEAD)] {
+            fs::create_dir_all(bucket.join(name).join("junk")).unwrap();
+        }
+        let env = obtain(&cache, KEY, EnvManager::Uv, |tmp, _| {
+            let inputs = BuildInputs::create(tmp).unwrap();
+            fs::write(inputs.path().join("requirements0.in"), "six\n").unwrap();
+            let report = prune(&cache, None).unwrap();
+            assert!(tmp.is_dir() && inputs.path().join("requirements0.in").is_file(), "the build goes on: {report:?}");
+            assert!(report.removed.is_empty() && report.in_use.is_empty(), "{report:?}");
+            Ok((lock(KEY), Activation::default()))
+        })
+        .unwrap();
+        assert!(env.dir.join(META).is_file());
+        for name in [temp_name(DEAD), inputs_name(DEAD), inputs_name(KEY)] {
+            assert!(!bucket.join(&name).exists(), "{name} is gone");
+        }
+        assert_eq!(prune(&cache, None).unwrap().in_use, [KEY], "the builder uses what it built");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod git_sources;
 mod init;
 mod local_runs;
 mod pack_verify;
+mod races;
 mod signals;
 mod store;
 mod tracking;
