@@ -72,6 +72,7 @@ fn a_second_run_in_place_of_one_directory_is_refused() {
         .lockstep()
         .current_dir(&p)
         .args(["run", ".", "-P", "name=second", "--store", ctx.work.join("other").to_str().unwrap()])
+        .timeout(Duration::from_secs(60))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("another run is running in").and(predicate::str::contains("--isolated")))
@@ -120,15 +121,10 @@ fn a_store_that_holds_the_project_is_refused() {
     let ctx = TestContext::new();
     let p = ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'echo hi > out.txt'\n")]);
     for (dir, args) in [(&p, ["run", ".", "--store", "."]), (&ctx.work, ["run", "p", "--store", "."])] {
-        ctx.lockstep()
-            .current_dir(dir)
-            .args(args)
-            .assert()
-            .code(2)
-            .stderr(
-                predicate::str::contains("holds the project")
-                    .and(predicate::str::contains("hint: use a store outside the project")),
-            );
+        ctx.lockstep().current_dir(dir).args(args).assert().code(2).stderr(
+            predicate::str::contains("holds the project")
+                .and(predicate::str::contains("hint: use a store outside the project")),
+        );
     }
     ctx.lockstep().args(["run", "p#", "--isolated", "--store", "p"]).assert().code(2);
     assert!(!p.join("runs").exists() && !p.join("out.txt").exists(), "nothing was written");

@@ -231,8 +231,7 @@ fn build_from_lock(
     let mut pip_installer = None;
     if !lock.packages.is_empty() {
         let (installer, python) = pip_target(tmp, "the lock")?;
-        let inputs =
-            built::BuildInputs::create(tmp)?;
+        let inputs = built::BuildInputs::create(tmp)?;
         python::install_locked(&installer, &python, &lock.packages, inputs.path())?;
         pip_installer = Some(installer);
     }
