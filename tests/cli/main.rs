@@ -13,6 +13,7 @@ mod init;
 mod local_runs;
 mod network;
 mod pack_verify;
+mod races;
 mod signals;
 mod store;
 mod tracking;
