@@ -228,11 +228,7 @@ fn expect_entries(dir: &Path, expected: &[&str]) -> Result<(), String> {
     found.sort();
     let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     expected.sort();
-    if found == expected {
-        Ok(())
-    } else {
-        Err(format!("{} holds {found:?}, not {expected:?}", dir.display()))
-    }
+    if found == expected { Ok(()) } else { Err(format!("{} holds {found:?}, not {expected:?}", dir.display())) }
 }
 
 /// A link must resolve inside `root`; a dangling one must point inside it as written (from
@@ -309,7 +305,8 @@ mod tests {
 
     #[test]
     fn every_target_takes_garbage() {
-        for input in [&b""[..], b"\0", b"{}", b"- [", b"PK\x03\x04", b"\x1f\x8b", b"entry_points: {main: {command: x}}"] {
+        for input in [&b""[..], b"\0", b"{}", b"- [", b"PK\x03\x04", b"\x1f\x8b", b"entry_points: {main: {command: x}}"]
+        {
             manifest(input);
             params(input);
             python_env(input);
