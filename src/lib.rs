@@ -10,6 +10,8 @@ pub mod error;
 pub mod exec;
 pub mod fetch;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 pub mod manifest;
 pub mod pack;

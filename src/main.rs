@@ -276,7 +276,13 @@ fn parse_env_manager(s: &str) -> Result<EnvManager, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // git and ssh run lockstep itself to ask for a git URL's credentials.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(answer) = lockstep::source::git::askpass_answer(&args, |name| std::env::var(name).ok()) {
+        println!("{answer}");
+        return ExitCode::SUCCESS;
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Runs(args) => cmd_runs(args),
@@ -300,9 +306,7 @@ fn main() -> ExitCode {
 /// Print an error as `error:` and `hint:` lines and choose the exit code. A closed stdout
 /// (`lockstep runs | head`) is not an error.
 fn render_error(err: &anyhow::Error) -> ExitCode {
-    if let Some(io_err) = err.downcast_ref::<io::Error>()
-        && io_err.kind() == io::ErrorKind::BrokenPipe
-    {
+    if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
     let mut stderr = io::stderr().lock();
@@ -320,6 +324,16 @@ fn render_error(err: &anyhow::Error) -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// Whether the error comes from writing to a closed pipe, wherever it sits in the chain:
+/// serde_json hides the I/O error inside its own.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)
+                == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
@@ -362,8 +376,12 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
             format_duration(r.duration_ms())
         ));
     }
-    if args.json {
-        print_json(r)?;
+    // The run is over and recorded: a reader that stopped early does not change its exit code.
+    if args.json
+        && let Err(e) = print_json(r)
+        && !is_broken_pipe(&e)
+    {
+        return Err(e);
     }
     Ok(outcome.exit_code)
 }

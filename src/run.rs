@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, KeyLock};
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
@@ -83,17 +83,45 @@ pub enum RunError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The store is the project directory or one of its parents: its runs would be part of
+    /// the project, and the project part of the store.
+    #[error("the store {} holds the project {}", .store.display(), .project.display())]
+    StoreHoldsProject {
+        /// The store.
+        store: PathBuf,
+        /// The project directory.
+        project: PathBuf,
+    },
+    /// Another live run works in the same directory.
+    #[error("another run is running in {} (in place)", .dir.display())]
+    InPlaceBusy {
+        /// The project directory.
+        dir: PathBuf,
+    },
 }
 
 impl RunError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
-        ErrorClass::Internal
+        match self {
+            RunError::StoreHoldsProject { .. } | RunError::InPlaceBusy { .. } => ErrorClass::User,
+            RunError::Interrupted { .. } | RunError::Signals(_) => ErrorClass::Internal,
+        }
     }
 
     /// What to try next.
     pub fn hint(&self) -> Option<String> {
-        None
+        match self {
+            RunError::StoreHoldsProject { .. } => Some(
+                "use a store outside the project (--store or LOCKSTEP_STORE), or the default ./.lockstep inside it"
+                    .into(),
+            ),
+            RunError::InPlaceBusy { .. } => Some(
+                "each run would record the other's files as its outputs: wait for it, or run with --isolated (a copy)"
+                    .into(),
+            ),
+            RunError::Interrupted { .. } | RunError::Signals(_) => None,
+        }
     }
 }
 
@@ -148,6 +176,8 @@ pub(crate) struct Planned {
     pub(crate) verifies: Option<String>,
     /// The Docker settings of a docker_env run.
     pub(crate) docker: DockerPlan,
+    /// The lock of the project directory, held by a run in place.
+    pub(crate) in_place: Option<KeyLock>,
 }
 
 /// Run an entry point and record it.
@@ -176,6 +206,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
 
 /// Everything that can be checked before running: source, version, then the entry point.
 fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<Planned, Error> {
+    check_store_outside(&session.store, &opts.uri, &opts.caller_dir)?;
     let pending = session.store.create_run(run_id)?;
     let request = SourceRequest {
         uri: &opts.uri,
@@ -185,15 +216,46 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         exclusions: session.exclusions.clone(),
     };
     let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
-    plan_entry(
+    let in_place = match src.in_place {
+        true => Some(lock_in_place(&session.cache, &src.project_dir)?),
+        false => None,
+    };
+    let mut planned = plan_entry(
         pending,
         src,
         &opts.entry_point,
         args,
         &opts.caller_dir,
         EnvChoice::Select(opts.env_manager, &opts.docker),
-    )
+    )?;
+    planned.in_place = in_place;
+    Ok(planned)
 }
+
+/// Refuse a store that is a local project's directory or one of its parents (`--store .`):
+/// the project's walk leaves the store out, so it would hash as an empty tree. A store inside
+/// the project (the default `./.lockstep`) is left out of it and fine.
+fn check_store_outside(store: &Store, uri: &str, caller_dir: &Path) -> Result<(), Error> {
+    let Ok(source::SourceUri::Local { path, subdirectory }) = source::SourceUri::parse(uri) else { return Ok(()) };
+    let project = caller_dir.join(path).join(subdirectory.unwrap_or_default());
+    // What does not exist cannot hold anything; resolving the source reports a missing project.
+    let (Ok(project), Ok(root)) = (fs::canonicalize(&project), fs::canonicalize(store.root())) else { return Ok(()) };
+    if project.starts_with(&root) {
+        return Err(RunError::StoreHoldsProject { store: root, project }.into());
+    }
+    Ok(())
+}
+
+/// Outputs of a run in place are what changed in the directory, so two live runs in one
+/// directory would record each other's files: one at a time, the lock in the cache (shared by
+/// every store) keyed by the canonical directory.
+fn lock_in_place(cache: &Cache, dir: &Path) -> Result<KeyLock, Error> {
+    let key = fsutil::sha256_hex(dir.as_os_str().as_encoded_bytes());
+    cache.try_lock(IN_PLACE_BUCKET, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
+}
+
+/// The cache bucket of the locks of directories with a run in place.
+const IN_PLACE_BUCKET: &str = "inplace-v1";
 
 /// The checks on a resolved source: manifest, entry point, parameters (with path checks and
 /// downloads), command, environment.
@@ -260,7 +322,18 @@ pub(crate) fn plan_entry(
             DockerPlan::default()
         }
     };
-    Ok(Planned { pending, src, entry_point, parameters, command, environment, prepared: None, verifies: None, docker })
+    Ok(Planned {
+        pending,
+        src,
+        entry_point,
+        parameters,
+        command,
+        environment,
+        prepared: None,
+        verifies: None,
+        docker,
+        in_place: None,
+    })
 }
 
 impl Planned {
@@ -324,8 +397,18 @@ pub(crate) fn execute(
     run_id: String,
 ) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Planned { pending, src, entry_point: ep, parameters, command, environment, prepared, verifies, docker } =
-        planned;
+    let Planned {
+        pending,
+        src,
+        entry_point: ep,
+        parameters,
+        command,
+        environment,
+        prepared,
+        verifies,
+        docker,
+        in_place: _in_place,
+    } = planned;
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");

@@ -6,8 +6,9 @@
 //! environments (script shebangs, conda prefixes); lockstep writes the final path where it can
 //! and rewrites the temporary one in the few files where tools put it, which the equal length
 //! keeps safe also in binary files. The temporary name is fixed per key, so the next builder
-//! removes what an interrupted build left. Builders hold the key's exclusive lock; runs
-//! using an environment hold its shared lock, so `env prune` never removes one in use.
+//! removes what an interrupted build left. Builders of a key take turns on its build lock;
+//! builders and the runs using an environment hold the key's shared lock, and `env prune`
+//! needs it exclusively, so it never removes an environment in use or a build in progress.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -75,50 +76,82 @@ pub fn obtain(
 ) -> Result<BuiltEnv, EnvError> {
     let bucket = cache.bucket(BUCKET)?;
     let dir = bucket.join(key);
-    let mut build = Some(build);
-    loop {
-        if dir.join(META).is_file() {
-            let in_use = cache.lock_shared(BUCKET, key)?;
-            // A pruner may have removed it between the check and the lock.
-            if let Some(meta) = read_meta(&dir) {
-                touch(&bucket, key);
-                return Ok(BuiltEnv { dir, meta, _in_use: in_use });
-            }
-            continue;
+    if dir.join(META).is_file() {
+        let in_use = cache.lock_shared(BUCKET, key)?;
+        // A pruner may have removed it between the check and the lock: then it is built.
+        if let Some(meta) = read_meta(&dir) {
+            touch(&bucket, key);
+            return Ok(BuiltEnv { dir, meta, _in_use: in_use });
         }
-        let Some(build) = build.take() else {
-            return Err(EnvError::Cache {
-                path: dir,
-                message: "the environment vanished right after it was built".into(),
-            });
-        };
-        let _exclusive = cache.lock(BUCKET, key)?;
-        if read_meta(&dir).is_some() {
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let tmp = bucket.join(temp_name(key));
-        for leftover in [&tmp, &dir] {
-            remove_if_present(leftover)?;
-        }
-        fs::create_dir_all(&tmp).map_err(EnvError::io(&tmp))?;
-        let result = build(&tmp, &dir).and_then(|(lock, activation)| {
-            relocate(&tmp, &dir)?;
-            let meta = EnvMeta { schema: META_SCHEMA.into(), manager, created_ms: fsutil::now_ms(), lock, activation };
-            let json = serde_json::to_vec_pretty(&meta).expect("environment descriptions serialize");
-            let path = tmp.join(META);
-            fsutil::write_atomic(&path, &json).map_err(EnvError::io(&path))?;
-            fs::rename(&tmp, &dir).map_err(EnvError::io(&dir))
-        });
-        if let Err(err) = result {
+    }
+    // Builders of one key take turns on its build lock. The shared lock, held from before the
+    // build to the end of the run, keeps a pruner (who needs it exclusively) away from the
+    // build in progress and from the new environment, with no moment in between.
+    let _building = cache.lock(BUCKET, &build_lock_name(key))?;
+    let in_use = cache.lock_shared(BUCKET, key)?;
+    if let Some(meta) = read_meta(&dir) {
+        touch(&bucket, key);
+        return Ok(BuiltEnv { dir, meta, _in_use: in_use });
+    }
+    let started = std::time::Instant::now();
+    let tmp = bucket.join(temp_name(key));
+    for leftover in [&tmp, &bucket.join(inputs_name(key)), &dir] {
+        remove_if_present(leftover)?;
+    }
+    fs::create_dir_all(&tmp).map_err(EnvError::io(&tmp))?;
+    let result = build(&tmp, &dir).and_then(|(lock, activation)| {
+        relocate(&tmp, &dir)?;
+        let meta = EnvMeta { schema: META_SCHEMA.into(), manager, created_ms: fsutil::now_ms(), lock, activation };
+        let json = serde_json::to_vec_pretty(&meta).expect("environment descriptions serialize");
+        let path = tmp.join(META);
+        fsutil::write_atomic(&path, &json).map_err(EnvError::io(&path))?;
+        fs::rename(&tmp, &dir).map_err(EnvError::io(&dir))?;
+        Ok(meta)
+    });
+    let meta = match result {
+        Ok(meta) => meta,
+        Err(err) => {
             let _ = fs::remove_dir_all(&tmp);
             return Err(err);
         }
-        crate::ui::note(&format!(
-            "built the {manager} environment {} in {:.1}s",
-            &key[..12.min(key.len())],
-            started.elapsed().as_secs_f64()
-        ));
+    };
+    crate::ui::note(&format!(
+        "built the {manager} environment {} in {:.1}s",
+        &key[..12.min(key.len())],
+        started.elapsed().as_secs_f64()
+    ));
+    touch(&bucket, key);
+    Ok(BuiltEnv { dir, meta, _in_use: in_use })
+}
+
+/// A scratch directory for the files a build hands to installers (requirement lists),
+/// removed when dropped. It lives in the bucket, next to the build's temporary directory, so
+/// that what a killed build leaves is found and removed like the rest of it (by the next
+/// builder of the key, or `env prune`), never while the build runs.
+#[derive(Debug)]
+pub struct BuildInputs {
+    path: PathBuf,
+}
+
+impl BuildInputs {
+    /// The inputs directory of the build whose temporary directory is `tmp`, created empty.
+    pub fn create(tmp: &Path) -> Result<BuildInputs, EnvError> {
+        let name = tmp.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(".tmp")).unwrap_or_default();
+        let path = tmp.with_file_name(format!("{INPUTS_PREFIX}{name}"));
+        remove_if_present(&path)?;
+        fs::create_dir_all(&path).map_err(EnvError::io(&path))?;
+        Ok(BuildInputs { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for BuildInputs {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
     }
 }
 
@@ -155,6 +188,20 @@ impl PreparedEnv for BuiltEnv {
 fn temp_name(key: &str) -> String {
     format!(".tmp{}", &key[4.min(key.len())..])
 }
+
+/// The build's inputs directory (see [`BuildInputs`]).
+fn inputs_name(key: &str) -> String {
+    format!("{INPUTS_PREFIX}{}", &key[4.min(key.len())..])
+}
+
+const INPUTS_PREFIX: &str = ".tmp-in";
+
+/// The name of the lock builders of `key` take turns on; `key.lock` is the one of its users.
+fn build_lock_name(key: &str) -> String {
+    format!("{key}{BUILD_LOCK_SUFFIX}")
+}
+
+const BUILD_LOCK_SUFFIX: &str = ".build";
 
 fn read_meta(dir: &Path) -> Option<EnvMeta> {
     let bytes = fs::read(dir.join(META)).ok()?;
@@ -330,51 +377,91 @@ pub struct PruneReport {
 }
 
 /// Remove environments last used before `cutoff_ms` (all of them with `None`), skipping those
-/// in use, and what interrupted builds left behind.
+/// in use, and what interrupted builds left behind, skipping the builds in progress.
 pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
     let bucket = cache.root().join(BUCKET);
     let mut report = PruneReport::default();
     let Ok(entries) = fs::read_dir(&bucket) else { return Ok(report) };
     let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     let listed: BTreeMap<String, EnvEntry> = list(cache)?.into_iter().map(|e| (e.key.clone(), e)).collect();
+    let lock_keys = lock_keys(&bucket);
     for name in names {
-        if name == ".locks" || name.starts_with(".del") {
+        if name == ".locks" {
             continue;
         }
-        let (key, leftover) = match name.strip_prefix(".tmp") {
-            Some(rest) => {
-                (listed.keys().find(|k| k.ends_with(rest)).cloned().unwrap_or_else(|| format!("0000{rest}")), true)
-            }
-            None => (name.clone(), false),
-        };
-        if !leftover {
-            let qualifies = match (listed.get(&key), cutoff_ms) {
-                (Some(entry), Some(cutoff)) => entry.last_used_ms < cutoff,
-                _ => true,
-            };
-            if !qualifies {
-                continue;
-            }
-        }
-        let Some(_exclusive) = cache.try_lock(BUCKET, &key)? else {
-            if !leftover {
-                report.in_use.push(key);
-            }
-            continue;
-        };
         let dir = bucket.join(&name);
+        if name.starts_with(".del") {
+            // What a pruner killed while removing left; nothing refers to it any more.
+            report.freed += dir_size(&dir);
+            let _ = fs::remove_dir_all(&dir);
+            continue;
+        }
+        let rest = name.strip_prefix(INPUTS_PREFIX).or_else(|| name.strip_prefix(".tmp"));
+        let _held = match rest {
+            // A temporary directory's name lacks the first four characters of its key: every
+            // key it may belong to must be free, or a build of it is in progress.
+            Some(rest) => {
+                let mut held = Vec::new();
+                let mut building = false;
+                for key in lock_keys.iter().filter(|k| k.get(4..) == Some(rest)) {
+                    match cache.try_lock(BUCKET, key)? {
+                        Some(lock) => held.push(lock),
+                        None => {
+                            building = true;
+                            break;
+                        }
+                    }
+                }
+                if building {
+                    continue;
+                }
+                held
+            }
+            None => {
+                let qualifies = match (listed.get(&name), cutoff_ms) {
+                    (Some(entry), Some(cutoff)) => entry.last_used_ms < cutoff,
+                    _ => true,
+                };
+                if !qualifies {
+                    continue;
+                }
+                match cache.try_lock(BUCKET, &name)? {
+                    Some(lock) => vec![lock],
+                    None => {
+                        report.in_use.push(name);
+                        continue;
+                    }
+                }
+            }
+        };
         let size = dir_size(&dir);
         // Renamed first, so that the environment disappears at once, never half-removed.
         let doomed = bucket.join(format!(".del{}", fsutil::random_hex(8)));
-        fs::rename(&dir, &doomed).map_err(EnvError::io(&dir))?;
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => {}
+            // Another pruner was first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(EnvError::io(&dir)(e)),
+        }
         fs::remove_dir_all(&doomed).map_err(EnvError::io(&doomed))?;
-        if !leftover {
-            report.removed.push(key);
+        if rest.is_none() {
+            report.removed.push(name);
         }
         report.freed += size;
     }
     report.removed.sort();
     Ok(report)
+}
+
+/// The keys that have a user lock file in the bucket.
+fn lock_keys(bucket: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(bucket.join(".locks")) else { return vec![] };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".lock").map(str::to_string))
+        .filter(|k| !k.ends_with(BUILD_LOCK_SUFFIX))
+        .collect()
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -472,6 +559,32 @@ mod tests {
         })
         .unwrap();
         assert!(env.dir.join(META).is_file());
+    }
+
+    #[test]
+    fn prune_leaves_a_build_in_progress_and_removes_a_dead_builds_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let bucket = cache.bucket(BUCKET).unwrap();
+        const DEAD: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+        drop(cache.lock(BUCKET, DEAD).unwrap());
+        for name in [temp_name(DEAD), inputs_name(DEAD)] {
+            fs::create_dir_all(bucket.join(name).join("junk")).unwrap();
+        }
+        let env = obtain(&cache, KEY, EnvManager::Uv, |tmp, _| {
+            let inputs = BuildInputs::create(tmp).unwrap();
+            fs::write(inputs.path().join("requirements0.in"), "six\n").unwrap();
+            let report = prune(&cache, None).unwrap();
+            assert!(tmp.is_dir() && inputs.path().join("requirements0.in").is_file(), "the build goes on: {report:?}");
+            assert!(report.removed.is_empty() && report.in_use.is_empty(), "{report:?}");
+            Ok((lock(KEY), Activation::default()))
+        })
+        .unwrap();
+        assert!(env.dir.join(META).is_file());
+        for name in [temp_name(DEAD), inputs_name(DEAD), inputs_name(KEY)] {
+            assert!(!bucket.join(&name).exists(), "{name} is gone");
+        }
+        assert_eq!(prune(&cache, None).unwrap().in_use, [KEY], "the builder uses what it built");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod local;
 mod lock;
 mod python;
 mod requirements;
-mod spec;
+pub(crate) mod spec;
 mod tool;
 
 use std::collections::BTreeMap;

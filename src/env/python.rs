@@ -225,7 +225,7 @@ fn build_from_request(
     tmp: &Path,
     key: &str,
 ) -> Result<BuildOutput, EnvError> {
-    let inputs = tempfile::Builder::new().prefix("lockstep-env-").tempdir().map_err(EnvError::io(Path::new("/tmp")))?;
+    let inputs = built::BuildInputs::create(tmp)?;
     let python = tmp.join("bin/python");
     let mut stages: Vec<(String, &Requirements)> =
         [("build dependencies", &request.build), ("dependencies", &request.deps)]
@@ -350,7 +350,7 @@ fn uv_install(uv: &Path, python: &Path, pylock: &Path, project_dir: &Path, what:
 
 /// Build a virtualenv in `tmp` with exactly the packages of `lock`.
 fn build_from_lock(installer: &Installer, lock: &EnvLock, tmp: &Path, key: &str) -> Result<BuildOutput, EnvError> {
-    let inputs = tempfile::Builder::new().prefix("lockstep-env-").tempdir().map_err(EnvError::io(Path::new("/tmp")))?;
+    let inputs = built::BuildInputs::create(tmp)?;
     let python_version = lock.python.as_ref().map(|p| p.version.as_str());
     create_venv(installer, python_version, tmp)?;
     install_locked(installer, &tmp.join("bin/python"), &lock.packages, inputs.path())?;

@@ -7,9 +7,10 @@
 
 mod gzip;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
@@ -17,7 +18,9 @@ use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
 use crate::record::RunRecord;
-use crate::source::archive::{PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile};
+use crate::source::archive::{
+    Node, PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile, link_stays_inside, name_problem, shown,
+};
 use crate::source::tree::{FileMode, Tree, digest_entries};
 use crate::source::{self, Exclusions, SourceKind, SourceRequest};
 
@@ -43,6 +46,16 @@ pub enum PackError {
         /// What differs.
         detail: String,
     },
+    /// A file the extractor would refuse, so that the archive could not be run.
+    #[error("cannot pack '{path}': it {reason}{}; `lockstep unpack` and `lockstep run` refuse such archives", .target.as_ref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    Unextractable {
+        /// The file, relative to the project.
+        path: String,
+        /// What is wrong with it, completing the sentence.
+        reason: &'static str,
+        /// Where it points, for a link.
+        target: Option<String>,
+    },
     /// Writing the archive failed.
     #[error("cannot write {}: {source}", .path.display())]
     Io {
@@ -57,7 +70,9 @@ impl PackError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PackError::BadOutput { .. } | PackError::RunMismatch { .. } => ErrorClass::User,
+            PackError::BadOutput { .. } | PackError::RunMismatch { .. } | PackError::Unextractable { .. } => {
+                ErrorClass::User
+            }
             PackError::Io { .. } => ErrorClass::Internal,
         }
     }
@@ -68,6 +83,12 @@ impl PackError {
             PackError::RunMismatch { run_id, .. } => Some(format!(
                 "pack the run's own source (for a git run, its repository with -v <commit>); `lockstep status {run_id}` shows what changed"
             )),
+            PackError::Unextractable { target: Some(_), .. } => Some(
+                "make the link relative and pointing inside the project, or list it in .lockstepignore (it then leaves the tree hash too)".into(),
+            ),
+            PackError::Unextractable { target: None, .. } => {
+                Some("rename or move it, or list it in .lockstepignore (it then leaves the tree hash too)".into())
+            }
             _ => None,
         }
     }
@@ -128,6 +149,7 @@ pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
     if let Some(run) = opts.run {
         tree = tree_of_run(tree, run)?;
     }
+    check_extractable(&src.project_dir, &tree)?;
     let name = Manifest::load(&src.project_dir)
         .ok()
         .and_then(|m| m.name)
@@ -163,6 +185,50 @@ fn tree_of_run(tree: Tree, run: &RunRecord) -> Result<Tree, PackError> {
         });
     }
     Ok(Tree { entries, sha256 })
+}
+
+/// Refuse what extraction refuses (links to absolute paths or out of the tree, directly or
+/// through other links; names too long or too deep), judged on the tree as it will be
+/// extracted, so that every archive `pack` writes can be unpacked and run.
+fn check_extractable(root: &Path, tree: &Tree) -> Result<(), PackError> {
+    let mut nodes: HashMap<&[u8], Node> = HashMap::new();
+    let mut dirs: HashSet<&[u8]> = HashSet::new();
+    for entry in &tree.entries {
+        let path = entry.path.as_os_str().as_bytes();
+        let shown_path = || shown(&entry.path.to_string_lossy());
+        if let Some(reason) = name_problem(path) {
+            return Err(PackError::Unextractable { path: shown_path(), reason, target: None });
+        }
+        let node = if entry.mode == FileMode::Symlink {
+            let src = root.join(&entry.path);
+            Node::Link(
+                fs::read_link(&src).map_err(|source| PackError::Io { path: src, source })?.into_os_string().into_vec(),
+            )
+        } else {
+            Node::File
+        };
+        dirs.extend(entry.path.ancestors().skip(1).map(|a| a.as_os_str().as_bytes()).filter(|a| !a.is_empty()));
+        nodes.insert(path, node);
+    }
+    for entry in tree.entries.iter().filter(|e| e.mode == FileMode::Symlink) {
+        let path = entry.path.as_os_str().as_bytes();
+        let Some(Node::Link(target)) = nodes.get(path) else { continue };
+        let lookup =
+            |p: &[u8]| Ok(if dirs.contains(p) { Node::Dir } else { nodes.get(p).cloned().unwrap_or(Node::Missing) });
+        if !link_stays_inside(path, lookup).expect("the lookup never fails") {
+            let reason = if target.starts_with(b"/") {
+                "is a link to an absolute path"
+            } else {
+                "is a link pointing outside the project"
+            };
+            return Err(PackError::Unextractable {
+                path: shown(&String::from_utf8_lossy(path)),
+                reason,
+                target: Some(shown(&String::from_utf8_lossy(target))),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn write_archive(path: &Path, root: &Path, tree: &Tree, run: Option<&RunRecord>) -> Result<u64, PackError> {

@@ -6,6 +6,8 @@
 //! `MLFLOW_TRACKING_SERVER_CERT_PATH`; retries follow `MLFLOW_HTTP_REQUEST_MAX_RETRIES`,
 //! `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR` and `MLFLOW_HTTP_REQUEST_TIMEOUT`. Credentials never
 //! appear in a URL this client shows: user-info in the tracking URI becomes basic auth.
+//!
+//! The start of a run waits less: see [`first_contact_timeout`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ pub const MAX_TAG_VALUE_LENGTH: usize = 8000;
 const DEFAULT_RETRIES: u32 = 4;
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the start of a run waits for each answer of the server.
+const DEFAULT_FIRST_CONTACT: Duration = Duration::from_secs(10);
 /// No single wait between retries is longer, whatever the backoff factor or `Retry-After` say.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
@@ -78,6 +82,22 @@ pub enum TrackingError {
         uri: String,
         /// What went wrong on the last attempt.
         message: String,
+    },
+    /// The server took a request but sent no answer in time, at the start of a run.
+    #[error("the MLflow server at {uri} did not answer within {seconds} s")]
+    NoAnswer {
+        /// The tracking URI, credentials stripped.
+        uri: String,
+        /// How long lockstep waited.
+        seconds: f64,
+    },
+    /// `lockstep sync` could not get through to the server.
+    #[error("cannot sync run {run_id}: {cause}")]
+    SyncFailed {
+        /// The local run id.
+        run_id: String,
+        /// What went wrong.
+        cause: Box<TrackingError>,
     },
     /// The server's certificate is not trusted (or TLS failed otherwise).
     #[error("cannot reach the MLflow server at {uri} over TLS: {message}")]
@@ -179,9 +199,9 @@ impl TrackingError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            TrackingError::Rejected { status, .. } if *status >= 500 => ErrorClass::Internal,
+            // A failing server (5xx) is the one the user pointed at, not a fault of lockstep.
             TrackingError::BadResponse { .. } | TrackingError::Io { .. } => ErrorClass::Internal,
-            TrackingError::Incomplete { cause, .. } => cause.class(),
+            TrackingError::Incomplete { cause, .. } | TrackingError::SyncFailed { cause, .. } => cause.class(),
             _ => ErrorClass::User,
         }
     }
@@ -201,6 +221,15 @@ impl TrackingError {
             TrackingError::Unreachable { .. } => Some(
                 "check that the server runs and the URI is right; nothing was run. Unset MLFLOW_TRACKING_URI to record in the local store only".into(),
             ),
+            TrackingError::NoAnswer { .. } => Some(
+                "check that the server is an MLflow server and is not stopped or overloaded; LOCKSTEP_TRACKING_TIMEOUT sets the seconds to wait. Nothing was run; unset MLFLOW_TRACKING_URI to record in the local store only".into(),
+            ),
+            TrackingError::Rejected { status, .. } if *status >= 500 => Some(
+                "the server failed the request: its log says why. Nothing was run; unset MLFLOW_TRACKING_URI to record in the local store only".into(),
+            ),
+            TrackingError::SyncFailed { run_id, .. } => Some(format!(
+                "check that the server runs and the URI is right (--tracking-uri, else the server the run was recorded on); the local record is unchanged: `lockstep sync {run_id}` again once the server answers"
+            )),
             TrackingError::Tls { .. } => Some(
                 "set MLFLOW_TRACKING_SERVER_CERT_PATH to a PEM file of the CA that signed the server's certificate, or MLFLOW_TRACKING_INSECURE_TLS=true to skip the check".into(),
             ),
@@ -359,6 +388,24 @@ pub struct MlflowClient {
     agent: ureq::Agent,
     retries: u32,
     backoff: Duration,
+    /// The bound on one request (`MLFLOW_HTTP_REQUEST_TIMEOUT`).
+    timeout: Duration,
+    /// How long each request waits for its answer at the start of a run (see
+    /// [`MlflowClient::answering_within`]).
+    answer_within: Option<Duration>,
+}
+
+/// How long the start of a run waits for each answer of the server before it gives up and
+/// runs nothing: `LOCKSTEP_TRACKING_TIMEOUT` seconds, else 10. A server that accepts
+/// connections but never answers would otherwise hold the run for every retry of the full
+/// request timeout.
+pub fn first_contact_timeout() -> Duration {
+    std::env::var("LOCKSTEP_TRACKING_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_FIRST_CONTACT)
 }
 
 impl MlflowClient {
@@ -412,6 +459,8 @@ impl MlflowClient {
             backoff: seconds("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
                 .map(Duration::from_secs_f64)
                 .unwrap_or(DEFAULT_BACKOFF),
+            timeout,
+            answer_within: None,
         })
     }
 
@@ -429,6 +478,14 @@ impl MlflowClient {
     /// being abandoned, which must not keep lockstep waiting.
     pub fn without_retries(&self) -> MlflowClient {
         MlflowClient { retries: 0, ..self.clone() }
+    }
+
+    /// The same client, for the start of a run: a request that gets no answer within `limit`
+    /// fails at once with [`TrackingError::NoAnswer`], without retries, since a server that
+    /// does not answer one request will not answer the next. A shorter request timeout
+    /// still holds.
+    pub fn answering_within(&self, limit: Duration) -> MlflowClient {
+        MlflowClient { answer_within: Some(limit.min(self.timeout)), ..self.clone() }
     }
 
     /// The web page of a run.
@@ -636,7 +693,7 @@ impl MlflowClient {
                     }
                     (error, retry_after)
                 }
-                Err(e @ TrackingError::Io { .. }) => return Err(e),
+                Err(e @ (TrackingError::Io { .. } | TrackingError::NoAnswer { .. })) => return Err(e),
                 Err(e) => (e, None),
             };
             if attempt >= attempts {
@@ -671,20 +728,23 @@ impl MlflowClient {
         }
         let invalid = |_| TrackingError::BadUri { uri: self.base.clone(), reason: "it does not form a valid URL" };
         let result = match payload {
-            Payload::Empty => self.agent.run(builder.body(()).map_err(invalid)?),
-            Payload::Json(bytes) => {
-                self.agent.run(builder.header("Content-Type", "application/json").body(&bytes[..]).map_err(invalid)?)
-            }
+            Payload::Empty => self.agent.run(self.bounded(builder.body(()).map_err(invalid)?)),
+            Payload::Json(bytes) => self.agent.run(
+                self.bounded(builder.header("Content-Type", "application/json").body(&bytes[..]).map_err(invalid)?),
+            ),
             Payload::Bytes(bytes, ct) => {
-                self.agent.run(builder.header("Content-Type", *ct).body(*bytes).map_err(invalid)?)
+                self.agent.run(self.bounded(builder.header("Content-Type", *ct).body(*bytes).map_err(invalid)?))
             }
             Payload::File(path, ct) => {
                 let file = std::fs::File::open(path)
                     .map_err(|source| TrackingError::Io { path: path.to_path_buf(), source })?;
-                self.agent.run(builder.header("Content-Type", *ct).body(file).map_err(invalid)?)
+                self.agent.run(self.bounded(builder.header("Content-Type", *ct).body(file).map_err(invalid)?))
             }
         };
         let mut response = result.map_err(|e| {
+            if let (ureq::Error::Timeout(_), Some(limit)) = (&e, self.answer_within) {
+                return TrackingError::NoAnswer { uri: self.base.clone(), seconds: limit.as_secs_f64() };
+            }
             let message = e.to_string();
             // ureq reports TLS failures inside I/O errors: the words are what tells them apart,
             // and trying again would not help.
@@ -704,11 +764,21 @@ impl MlflowClient {
         if !answer && (200..300).contains(&status) {
             return Ok((status, Vec::new(), None));
         }
-        let body = response
-            .body_mut()
-            .read_to_vec()
-            .map_err(|e| TrackingError::Unreachable { uri: self.base.clone(), message: e.to_string() })?;
+        let body = response.body_mut().read_to_vec().map_err(|e| match (e, self.answer_within) {
+            (ureq::Error::Timeout(_), Some(limit)) => {
+                TrackingError::NoAnswer { uri: self.base.clone(), seconds: limit.as_secs_f64() }
+            }
+            (e, _) => TrackingError::Unreachable { uri: self.base.clone(), message: e.to_string() },
+        })?;
         Ok((status, body, retry_after))
+    }
+
+    /// A request with the start of a run's limit on the wait for its answer, if there is one.
+    fn bounded<S: ureq::AsSendBody>(&self, request: ureq::http::Request<S>) -> ureq::http::Request<S> {
+        match self.answer_within {
+            Some(limit) => self.agent.configure_request(request).timeout_global(Some(limit)).build(),
+            None => request,
+        }
     }
 
     fn status_error(&self, endpoint: &str, status: u16, body: &[u8]) -> TrackingError {
@@ -795,7 +865,8 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decode `%XX` escapes (of URL user-info).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

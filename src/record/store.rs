@@ -2,11 +2,20 @@
 //!
 //! A run directory is created before the run is validated, and removed again if validation
 //! fails, so that bad input leaves nothing behind; listings only show directories with a
-//! record. The runner holds an exclusive lock on `<run>/.lock` while it lives: a RUNNING
-//! record whose lock is free belongs to a runner that died, and is finalized as FAILED.
+//! record. The runner holds an exclusive lock on `<run>/.lock` while it lives, and touches
+//! the lock file every second: a RUNNING record whose lock is free belongs to a runner that
+//! died, and is finalized as FAILED, ended at the last sign of life of the runner.
+//!
+//! A runner killed with SIGKILL cleans up nothing. So each runner also leaves a mark,
+//! `<store>/live/<run_id>`, that it removes when it has cleaned up; the next run (and `lockstep
+//! runs`) looks only at the marks, cheaply, and cleans up after the runners that are gone: a
+//! run directory with no record is removed, a lost run is finalized, and the copy of the
+//! project a run worked in (`work/`) is removed.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
 
 use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus};
 use crate::fsutil;
@@ -14,6 +23,9 @@ use crate::source::tree::STORE_MARKER;
 
 const LOCK_FILE: &str = ".lock";
 const RECORD_FILE: &str = "record.json";
+const LIVE_DIR: &str = "live";
+const WORK_DIR: &str = "work";
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A run store.
 #[derive(Debug, Clone)]
@@ -26,6 +38,7 @@ pub struct Store {
 pub struct PendingRun {
     dir: PathBuf,
     lock: Option<File>,
+    mark: Option<PathBuf>,
 }
 
 /// A started run: its record exists, and its runner holds the lock until it is dropped.
@@ -33,6 +46,15 @@ pub struct PendingRun {
 pub struct ActiveRun {
     dir: PathBuf,
     _lock: File,
+    mark: Option<PathBuf>,
+    heartbeat: Option<Heartbeat>,
+}
+
+/// The thread that touches a live run's lock file, so that a lost run's end is known.
+#[derive(Debug)]
+struct Heartbeat {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Store {
@@ -65,6 +87,8 @@ impl Store {
             return Ok(());
         }
         fs::create_dir_all(&runs).map_err(RecordError::io(&runs))?;
+        let live = self.root.join(LIVE_DIR);
+        fs::create_dir_all(&live).map_err(RecordError::io(&live))?;
         for (name, content) in [(".gitignore", "*\n".to_string()), (STORE_MARKER, format!("{RECORD_SCHEMA}\n"))] {
             let path = self.root.join(name);
             if !path.exists() {
@@ -74,22 +98,62 @@ impl Store {
         Ok(())
     }
 
-    /// Create the directory of a new run and lock it.
+    /// Create the directory of a new run and lock it, after cleaning up after runners that
+    /// are gone.
     pub fn create_run(&self, run_id: &str) -> Result<PendingRun, RecordError> {
         self.ensure()?;
+        self.sweep();
         let dir = self.run_dir(run_id);
         fs::create_dir(&dir).map_err(RecordError::io(&dir))?;
-        let mut pending = PendingRun { dir, lock: None };
+        let mut pending = PendingRun { dir, lock: None, mark: None };
+        // Locked before it has its name, so that a lock file that is free always means a
+        // runner that is gone, never one that is starting.
+        let new_lock = pending.dir.join(".lock.new");
+        let lock = File::create(&new_lock).map_err(RecordError::io(&new_lock))?;
+        lock.lock().map_err(RecordError::io(&new_lock))?;
         let lock_path = pending.dir.join(LOCK_FILE);
-        let lock = File::create(&lock_path).map_err(RecordError::io(&lock_path))?;
-        lock.lock().map_err(RecordError::io(&lock_path))?;
+        fs::rename(&new_lock, &lock_path).map_err(RecordError::io(&lock_path))?;
         pending.lock = Some(lock);
+        let mark = self.root.join(LIVE_DIR).join(run_id);
+        if let Err(e) = File::create(&mark) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(RecordError::io(&mark)(e));
+            }
+            // A store made before the marks existed.
+            fs::create_dir_all(self.root.join(LIVE_DIR)).map_err(RecordError::io(&mark))?;
+            File::create(&mark).map_err(RecordError::io(&mark))?;
+        }
+        pending.mark = Some(mark);
         Ok(pending)
     }
 
+    /// Clean up after the runners that are gone without doing so, found by their marks. A
+    /// mark whose run's lock is held belongs to a live runner and is left alone.
+    fn sweep(&self) {
+        let Ok(marks) = fs::read_dir(self.root.join(LIVE_DIR)) else { return };
+        for mark in marks.flatten() {
+            let Some(run_id) = mark.file_name().to_str().map(str::to_string) else { continue };
+            let dir = self.run_dir(&run_id);
+            match File::options().write(true).open(dir.join(LOCK_FILE)) {
+                Ok(lock) => {
+                    if lock.try_lock().is_err() {
+                        continue;
+                    }
+                    clean_up_after(&dir);
+                }
+                // The run's directory is gone (or going: its owner is removing it).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => continue,
+            }
+            let _ = fs::remove_file(mark.path());
+        }
+    }
+
     /// Every run in the store, newest first, and the records that could not be read. A
-    /// RUNNING record whose runner is gone is finalized as FAILED (lost) on the way.
+    /// RUNNING record whose runner is gone is finalized as FAILED (lost) on the way, and a
+    /// directory without a record whose runner is gone is removed.
     pub fn list(&self) -> Result<(Vec<RunRecord>, Vec<RecordError>), RecordError> {
+        self.sweep();
         let runs = self.runs_dir();
         let entries = match fs::read_dir(&runs) {
             Ok(e) => e,
@@ -104,6 +168,12 @@ impl Store {
                     Ok(r) => records.push(r),
                     Err(e) => problems.push(e),
                 }
+            } else if let Ok(lock) = File::options().write(true).open(dir.join(LOCK_FILE))
+                && lock.try_lock().is_ok()
+            {
+                // Left by a runner killed before its run started (by an older lockstep, or one
+                // whose mark was lost).
+                let _ = fs::remove_dir_all(&dir);
             }
         }
         records.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| a.run_id.cmp(&b.run_id)));
@@ -175,25 +245,55 @@ impl Store {
             return Err(RecordError::RunInProgress { id: run_id.to_string() });
         }
         let record = finalize_lost(&dir)?;
-        Ok((ActiveRun { dir, _lock: lock }, record))
+        Ok((ActiveRun { dir, _lock: lock, mark: None, heartbeat: None }, record))
     }
 }
 
 /// The record of a run whose lock the caller holds, finalized as FAILED (lost) if it still
-/// says RUNNING.
+/// says RUNNING, its working copy removed.
 fn finalize_lost(dir: &Path) -> Result<RunRecord, RecordError> {
     let mut record = read_record(&dir.join(RECORD_FILE))?;
     if record.status == RunStatus::Running {
         record.status = RunStatus::Failed;
         record.failure = Some("lost: the runner ended without finalizing the run".into());
-        let modified = fs::metadata(dir.join(RECORD_FILE)).and_then(|m| m.modified()).ok();
-        record.end_time = modified
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64)
-            .or(Some(record.start_time));
+        record.end_time = Some(last_sign_of_life(dir).max(record.start_time));
         write_record(dir, &record)?;
+        remove_work(dir);
     }
     Ok(record)
+}
+
+/// When the runner of `dir` was last known alive, ms since the epoch: the newest change of
+/// its files, the lock file's heartbeat among them (0 when none can be read).
+fn last_sign_of_life(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .filter_map(|m| m.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Clean up after the runner of `dir`, gone (the caller holds its lock): a run that never
+/// started is removed, a lost one finalized, and any run's working copy removed.
+fn clean_up_after(dir: &Path) {
+    if !dir.join(RECORD_FILE).is_file() {
+        let _ = fs::remove_dir_all(dir);
+        return;
+    }
+    // A record that cannot be read stays as it is, for `lockstep runs` to report.
+    let _ = finalize_lost(dir);
+    remove_work(dir);
+}
+
+/// Remove a run's copy or checkout of its project, which nothing needs once the run ended
+/// (up to the size of the project).
+fn remove_work(dir: &Path) {
+    let _ = fs::remove_dir_all(dir.join(WORK_DIR));
 }
 
 fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
@@ -215,11 +315,12 @@ impl PendingRun {
         &self.dir
     }
 
-    /// Write the RUNNING record: from here on the run exists.
+    /// Write the RUNNING record: from here on the run exists, and its heartbeat beats.
     pub fn start(mut self, record: &RunRecord) -> Result<ActiveRun, RecordError> {
         write_record(&self.dir, record)?;
         let lock = self.lock.take().expect("a pending run holds its lock");
-        Ok(ActiveRun { dir: std::mem::take(&mut self.dir), _lock: lock })
+        let heartbeat = Heartbeat::start(&lock);
+        Ok(ActiveRun { dir: std::mem::take(&mut self.dir), _lock: lock, mark: self.mark.take(), heartbeat })
     }
 }
 
@@ -228,6 +329,27 @@ impl Drop for PendingRun {
         if !self.dir.as_os_str().is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         }
+        if let Some(mark) = &self.mark {
+            let _ = fs::remove_file(mark);
+        }
+    }
+}
+
+impl Heartbeat {
+    /// Touch the lock file every [`HEARTBEAT`] until stopped. Without it (no thread, no
+    /// descriptor), a lost run ends at its last record or log write instead.
+    fn start(lock: &File) -> Option<Heartbeat> {
+        let file = lock.try_clone().ok()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT) {
+                    let _ = file.set_modified(SystemTime::now());
+                }
+            })
+            .ok()?;
+        Some(Heartbeat { stop, thread })
     }
 }
 
@@ -240,6 +362,18 @@ impl ActiveRun {
     /// Replace the record (atomically).
     pub fn update(&self, record: &RunRecord) -> Result<(), RecordError> {
         write_record(&self.dir, record)
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if let Some(Heartbeat { stop, thread }) = self.heartbeat.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        if let Some(mark) = &self.mark {
+            let _ = fs::remove_file(mark);
+        }
     }
 }
 

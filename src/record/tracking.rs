@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use super::mlflow::{Experiment, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, MlflowClient, NewRun, RunInfo};
+use super::mlflow::{
+    Experiment, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, MlflowClient, NewRun, RunInfo, first_contact_timeout,
+};
 use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus, Store, TrackingError, TrackingRecord};
 use crate::env::EnvManager;
 use crate::source::{SourceInfo, SourceKind, SourceUri};
@@ -104,13 +106,17 @@ impl ServerRun {
     /// follows in the background, so that it does not wait: the parameters (which
     /// [`ServerRun::finish`] sends again if they did not arrive: logging a parameter twice with
     /// one value is allowed), and the name of an experiment chosen by id.
+    ///
+    /// Nothing has run yet, so a server that does not answer in time
+    /// ([`first_contact_timeout`]) stops the run here rather than holding it.
     pub fn start(target: &TrackingTarget, record: &RunRecord) -> Result<ServerRun, TrackingError> {
         check_params(record)?;
         let client = target.client.clone();
+        let starting = client.answering_within(first_contact_timeout());
         let (info, experiment_name, experiment_lookup) = match &target.experiment {
             ExperimentChoice::Name(_) => {
-                let experiment = resolve_experiment(&client, &target.experiment)?;
-                let info = find_or_create(&client, &experiment.experiment_id, record, false)?;
+                let experiment = resolve_experiment(&starting, &target.experiment)?;
+                let info = find_or_create(&starting, &experiment.experiment_id, record, false)?;
                 (info, Some(experiment.name), None)
             }
             // The server refuses a run in an experiment that does not exist or is deleted, so
@@ -120,7 +126,7 @@ impl ServerRun {
                     ExperimentChoice::Id(id) => id.as_str(),
                     _ => DEFAULT_EXPERIMENT_ID,
                 };
-                let info = find_or_create(&client, id, record, false).map_err(|e| match e {
+                let info = find_or_create(&starting, id, record, false).map_err(|e| match e {
                     TrackingError::Rejected { code, .. } if code == "RESOURCE_DOES_NOT_EXIST" => {
                         TrackingError::UnknownExperiment { id: id.to_string(), uri: client.uri().to_string() }
                     }
@@ -571,15 +577,24 @@ pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<
     };
     check_params(&record)?;
     let client = &target.client;
-    let experiment = resolve_experiment(client, &choice)?;
-    let recorded_run = match same_server {
-        Some(r) => client.run(&r.run_id)?.filter(|run| run.lifecycle_stage != "deleted"),
-        None => None,
+    // A server that is down or failing gets sync's own advice, not that of a run's start.
+    let unreached = |e: TrackingError| match e.is_transient() {
+        true => TrackingError::SyncFailed { run_id: record.run_id.clone(), cause: Box::new(e) },
+        false => e,
     };
-    let info = match recorded_run {
-        Some(run) => run,
-        None => find_or_create(client, &experiment.experiment_id, &record, true)?,
-    };
+    let (experiment, info) = (|| {
+        let experiment = resolve_experiment(client, &choice)?;
+        let recorded_run = match same_server {
+            Some(r) => client.run(&r.run_id)?.filter(|run| run.lifecycle_stage != "deleted"),
+            None => None,
+        };
+        let info = match recorded_run {
+            Some(run) => run,
+            None => find_or_create(client, &experiment.experiment_id, &record, true)?,
+        };
+        Ok((experiment, info))
+    })()
+    .map_err(unreached)?;
     record.tracking = Some(TrackingRecord {
         uri: client.uri().to_string(),
         experiment_id: info.experiment_id.clone(),

@@ -6,12 +6,12 @@
 //! directories are never part of a tree hash, so extracting such an archive with any tool
 //! gives a directory whose tree hash is the one in its manifest.
 
-use std::collections::HashSet;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,12 @@ pub const PACK_SCHEMA: &str = "lockstep.pack/v1";
 const DEFAULT_MAX_BYTES: u64 = 32 << 30;
 /// Extraction stops beyond this many entries.
 const MAX_ENTRIES: u64 = 2_000_000;
+/// The longest name of one path component (Linux's `NAME_MAX`).
+const MAX_NAME: usize = 255;
+/// The longest entry name (`PATH_MAX` less its NUL): longer paths cannot be opened whole.
+const MAX_PATH: usize = 4095;
+/// The deepest nesting of directories (the extractor holds a descriptor per level).
+const MAX_DEPTH: usize = 256;
 
 /// `.lockstep/pack.json`: what a packed archive holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,15 +145,15 @@ pub enum ArchiveError {
 }
 
 /// Extract `archive` into `dest` (created if missing), refusing absolute paths, `..`,
-/// links that point outside, hard links to files outside, device files, and archives that
-/// expand beyond the size limit.
+/// links that point outside (directly or through other links), hard links to files outside,
+/// device files, damaged archives, and archives that expand beyond the size limit. On an
+/// error, what was extracted so far stays inside `dest`, for the caller to remove.
 pub fn extract(archive: &Path, format: ArchiveFormat, dest: &Path) -> Result<(), ArchiveError> {
     let max_bytes =
         std::env::var("LOCKSTEP_ARCHIVE_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
-    let mut out = SafeDest::new(archive, dest, max_bytes)?;
     match format {
-        ArchiveFormat::TarGz => extract_tar_gz(archive, &mut out),
-        ArchiveFormat::Zip => extract_zip(archive, &mut out),
+        ArchiveFormat::TarGz => extract_tar_gz(archive, &mut SafeDest::new(archive, "tar.gz", dest, max_bytes)?),
+        ArchiveFormat::Zip => extract_zip(archive, &mut SafeDest::new(archive, "zip", dest, max_bytes)?),
     }
 }
 
@@ -168,7 +174,8 @@ fn extract_tar_gz(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let executable = entry.header().mode().map(|m| m & 0o100 != 0).unwrap_or(false);
-                out.file(&name, &raw, &mut entry, executable)?;
+                let size = entry.size();
+                out.file(&name, &raw, &mut entry, executable, size)?;
             }
             tar::EntryType::Directory => out.dir(&name, &raw)?,
             tar::EntryType::Symlink => {
@@ -183,7 +190,14 @@ fn extract_tar_gz(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError
             _ => return Err(out.unsafe_entry(&name, "is a device, fifo or other special file")),
         }
     }
-    Ok(())
+    // The gzip trailer (CRC-32 and length) is checked only when the stream is read to its
+    // end, and tar stops reading at its end-of-archive blocks.
+    let budget = out.max_bytes - out.written;
+    let rest = io::copy(&mut tar.into_inner().take(budget + 1), &mut io::sink()).map_err(corrupt)?;
+    if rest > budget {
+        return Err(ArchiveError::TooLarge { archive: archive.to_path_buf(), limit: out.max_bytes });
+    }
+    out.finish()
 }
 
 fn extract_zip(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError> {
@@ -206,40 +220,203 @@ fn extract_zip(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError> {
             out.dir(&name, &raw)?;
         } else if file_type == Some(0o120000) {
             let mut target = Vec::new();
-            (&mut entry).take(4096).read_to_end(&mut target).map_err(|e| out.io(archive, e))?;
+            (&mut entry).take(MAX_PATH as u64 + 1).read_to_end(&mut target).map_err(|e| out.corrupt(&name, e))?;
             out.symlink(&name, &raw, &target)?;
         } else if file_type.is_none_or(|t| t == 0o100000 || t == 0) {
             let executable = mode.is_some_and(|m| m & 0o100 != 0);
-            out.file(&name, &raw, &mut entry, executable)?;
+            let size = entry.size();
+            out.file(&name, &raw, &mut entry, executable, size)?;
         } else {
             return Err(out.unsafe_entry(&name, "is a device, fifo or other special file"));
         }
     }
-    Ok(())
+    out.finish()
 }
 
 /// The target of an extraction, with the checks that keep every write inside it.
+///
+/// Every entry is made relative to a descriptor of its parent directory, reached from the
+/// root's descriptor one component at a time with `O_NOFOLLOW`: no link the archive made is
+/// followed while extracting, whatever it points to. Where the links point is checked once
+/// everything is in place ([`SafeDest::finish`]), against the tree as extracted.
 struct SafeDest {
     archive: PathBuf,
+    format: &'static str,
     root: PathBuf,
-    links: HashSet<PathBuf>,
-    /// Directories (relative) this extraction made or found to be real directories.
-    dirs: HashSet<PathBuf>,
+    root_fd: OwnedFd,
+    /// The directories of the last entry, from the root down: archives list siblings
+    /// together, so most entries reuse their parent's descriptor.
+    open: Vec<(Vec<u8>, OwnedFd)>,
+    /// Every link made, relative to the root.
+    links: Vec<PathBuf>,
+    buf: Vec<u8>,
     written: u64,
     entries: u64,
     max_bytes: u64,
 }
 
+/// What is at a path of a tree, without following a link there.
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    /// A directory.
+    Dir,
+    /// A link, with its target.
+    Link(Vec<u8>),
+    /// A file, or anything else that is not a directory.
+    File,
+    /// Nothing.
+    Missing,
+}
+
+/// Whether following the link at `link` (relative to a tree's root, `/`-separated) keeps
+/// within the tree, resolving each component as the kernel does against what `lookup` says
+/// is there (`lookup` gets `/`-separated relative paths, `""` for the root). Past a
+/// component that is missing or a file, the rest is taken lexically, as if every name were a
+/// directory: anything may be made there later.
+pub(crate) fn link_stays_inside(link: &[u8], mut lookup: impl FnMut(&[u8]) -> io::Result<Node>) -> io::Result<bool> {
+    const MAX_HOPS: usize = 40;
+    let Node::Link(target) = lookup(link)? else { return Ok(true) };
+    let mut at: Vec<Vec<u8>> = link.split(|b| *b == b'/').map(<[u8]>::to_vec).collect();
+    at.pop();
+    at.retain(|c| !c.is_empty() && c != b".");
+    let mut pending: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    let push_target = |pending: &mut std::collections::VecDeque<Vec<u8>>, target: &[u8]| {
+        if target.is_empty() || target.starts_with(b"/") {
+            return false;
+        }
+        for comp in target.split(|b| *b == b'/').rev() {
+            pending.push_front(comp.to_vec());
+        }
+        true
+    };
+    if !push_target(&mut pending, &target) {
+        return Ok(false);
+    }
+    let (mut hops, mut lexical) = (0, false);
+    while let Some(comp) = pending.pop_front() {
+        match comp.as_slice() {
+            b"" | b"." => {}
+            b".." => {
+                if at.pop().is_none() {
+                    return Ok(false);
+                }
+            }
+            _ if lexical => at.push(comp),
+            _ => {
+                at.push(comp);
+                match lookup(&at.join(&b'/'))? {
+                    Node::Dir => {}
+                    Node::Link(target) => {
+                        at.pop();
+                        hops += 1;
+                        if hops > MAX_HOPS || !push_target(&mut pending, &target) {
+                            return Ok(false);
+                        }
+                    }
+                    Node::File | Node::Missing => lexical = true,
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Why a relative, `/`-separated entry name cannot be extracted as it is, if it cannot.
+pub(crate) fn name_problem(raw: &[u8]) -> Option<&'static str> {
+    if raw.contains(&0) {
+        return Some("has a NUL byte in its name");
+    }
+    if raw.starts_with(b"/") {
+        return Some("has an absolute path");
+    }
+    if raw.len() > MAX_PATH {
+        return Some("has a path longer than 4095 bytes");
+    }
+    let mut depth = 0;
+    for comp in raw.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => return Some("climbs out with '..'"),
+            c if c.len() > MAX_NAME => return Some("has a name longer than 255 bytes"),
+            _ => depth += 1,
+        }
+    }
+    if depth > MAX_DEPTH {
+        return Some("is nested more than 256 directories deep");
+    }
+    None
+}
+
+/// An entry name for a message: a very long one is cut, with its length.
+pub(crate) fn shown(name: &str) -> String {
+    const SHOWN: usize = 100;
+    if name.len() <= SHOWN {
+        return name.to_string();
+    }
+    let cut = (0..=SHOWN).rev().find(|i| name.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}... ({} bytes)", &name[..cut], name.len())
+}
+
+fn cstring(name: &[u8]) -> CString {
+    CString::new(name).expect("entry names are checked for NUL bytes")
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid C string; the descriptor returned is owned by nothing else.
+    let fd = check(unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode) })?;
+    // SAFETY: `fd` was just opened and is not owned elsewhere.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn open_dir_at(dir: RawFd, name: &CStr) -> io::Result<OwnedFd> {
+    open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+}
+
+/// What is at `name` in `dir`, not following a link.
+fn node_at(dir: RawFd, name: &CStr) -> io::Result<Node> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is written by fstatat before it is read, and only when it succeeds.
+    let ret = unsafe { libc::fstatat(dir, name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::NotFound { Ok(Node::Missing) } else { Err(e) };
+    }
+    // SAFETY: fstatat succeeded.
+    let st = unsafe { st.assume_init() };
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Node::Dir,
+        libc::S_IFLNK => {
+            let mut buf = vec![0u8; libc::PATH_MAX as usize];
+            // SAFETY: `buf` has `buf.len()` writable bytes.
+            let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            buf.truncate(n as usize);
+            Node::Link(buf)
+        }
+        _ => Node::File,
+    })
+}
+
 impl SafeDest {
-    fn new(archive: &Path, dest: &Path, max_bytes: u64) -> Result<SafeDest, ArchiveError> {
+    fn new(archive: &Path, format: &'static str, dest: &Path, max_bytes: u64) -> Result<SafeDest, ArchiveError> {
         let io = |e| ArchiveError::Io { archive: archive.to_path_buf(), path: dest.to_path_buf(), source: e };
         fs::create_dir_all(dest).map_err(io)?;
         let root = fs::canonicalize(dest).map_err(io)?;
+        let root_fd = open_dir_at(libc::AT_FDCWD, &cstring(root.as_os_str().as_bytes())).map_err(io)?;
         Ok(SafeDest {
             archive: archive.to_path_buf(),
+            format,
             root,
-            links: HashSet::new(),
-            dirs: HashSet::new(),
+            root_fd,
+            open: Vec::new(),
+            links: Vec::new(),
+            buf: vec![0; 256 << 10],
             written: 0,
             entries: 0,
             max_bytes,
@@ -250,8 +427,21 @@ impl SafeDest {
         ArchiveError::Io { archive: self.archive.clone(), path: path.to_path_buf(), source }
     }
 
+    fn io_at(&self, comps: &[Vec<u8>], source: io::Error) -> ArchiveError {
+        self.io(&self.root.join(OsStr::from_bytes(&comps.join(&b'/'))), source)
+    }
+
     fn unsafe_entry(&self, name: &str, reason: &'static str) -> ArchiveError {
-        ArchiveError::Unsafe { archive: self.archive.clone(), entry: name.to_string(), reason }
+        ArchiveError::Unsafe { archive: self.archive.clone(), entry: shown(name), reason }
+    }
+
+    /// The archive's bytes could not be read: a truncated or damaged archive.
+    fn corrupt(&self, name: &str, source: io::Error) -> ArchiveError {
+        self.damaged(format!("entry '{}': {source}", shown(name)))
+    }
+
+    fn damaged(&self, message: String) -> ArchiveError {
+        ArchiveError::Corrupt { archive: self.archive.clone(), format: self.format, message }
     }
 
     fn count_entry(&mut self) -> Result<(), ArchiveError> {
@@ -262,144 +452,207 @@ impl SafeDest {
         Ok(())
     }
 
-    /// The entry's path relative to the root, refusing absolute paths, `..`, and paths that
-    /// pass through a link.
-    fn relative(&self, name: &str, raw: &[u8]) -> Result<PathBuf, ArchiveError> {
-        if raw.contains(&0) {
-            return Err(self.unsafe_entry(name, "has a NUL byte in its name"));
+    /// The entry's components, refusing names that cannot be extracted inside the root.
+    fn components(&self, name: &str, raw: &[u8]) -> Result<Vec<Vec<u8>>, ArchiveError> {
+        if let Some(reason) = name_problem(raw) {
+            return Err(self.unsafe_entry(name, reason));
         }
-        let path = Path::new(std::ffi::OsStr::from_bytes(raw));
-        let mut rel = PathBuf::new();
-        for comp in path.components() {
-            match comp {
-                Component::Normal(c) => rel.push(c),
-                Component::CurDir => {}
-                Component::ParentDir => return Err(self.unsafe_entry(name, "climbs out with '..'")),
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err(self.unsafe_entry(name, "has an absolute path"));
+        Ok(raw.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec).collect())
+    }
+
+    /// A descriptor of the directory `dirs` under the root, made where missing; never through
+    /// a link, and never over a file.
+    fn dir_fd(&mut self, name: &str, dirs: &[Vec<u8>]) -> Result<RawFd, ArchiveError> {
+        let common = self.open.iter().zip(dirs).take_while(|((open, _), want)| open == *want).count();
+        self.open.truncate(common);
+        for (depth, comp) in dirs.iter().enumerate().skip(common) {
+            let parent = self.open.last().map_or(self.root_fd.as_raw_fd(), |(_, fd)| fd.as_raw_fd());
+            let c = cstring(comp);
+            let fd = match open_dir_at(parent, &c) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // SAFETY: `c` is a valid C string.
+                    match check(unsafe { libc::mkdirat(parent, c.as_ptr(), 0o777) }) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                            return Err(self.io_at(&dirs[..=depth], e));
+                        }
+                        _ => open_dir_at(parent, &c),
+                    }
                 }
-            }
+                other => other,
+            };
+            let fd = match fd {
+                Ok(fd) => fd,
+                Err(e) => {
+                    return Err(match node_at(parent, &c) {
+                        Ok(Node::Link(_)) => self.unsafe_entry(name, "passes through a symbolic link"),
+                        Ok(Node::File) => self.unsafe_entry(name, "needs a directory where the archive has a file"),
+                        _ => self.io_at(&dirs[..=depth], e),
+                    });
+                }
+            };
+            self.open.push((comp.clone(), fd));
         }
-        let mut prefix = PathBuf::new();
-        for comp in rel.parent().into_iter().flat_map(Path::components) {
-            prefix.push(comp);
-            if self.dirs.contains(&prefix) {
-                continue;
-            }
-            if self.links.contains(&prefix)
-                || fs::symlink_metadata(self.root.join(&prefix)).is_ok_and(|m| m.is_symlink())
-            {
-                return Err(self.unsafe_entry(name, "passes through a symbolic link"));
-            }
-        }
-        Ok(rel)
+        Ok(self.open.last().map_or(self.root_fd.as_raw_fd(), |(_, fd)| fd.as_raw_fd()))
     }
 
-    /// Make the parent directories of `rel` (checked by [`SafeDest::relative`]).
-    fn parent_dirs(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
-        let target = self.root.join(rel);
-        let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(target) };
-        if !self.dirs.contains(parent) {
-            let abs = self.root.join(parent);
-            fs::create_dir_all(&abs).map_err(|e| self.io(&abs, e))?;
-            self.dirs.extend(parent.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
-        }
-        Ok(target)
-    }
-
-    /// Remove an earlier entry of the same name: it is replaced, never written through.
-    fn clear(&self, target: &Path) -> Result<(), ArchiveError> {
-        match fs::symlink_metadata(target) {
-            Ok(m) if m.is_dir() => Err(self.io(target, io::Error::other("a directory is in the way"))),
-            Ok(_) => fs::remove_file(target).map_err(|e| self.io(target, e)),
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn target(&mut self, rel: &Path) -> Result<PathBuf, ArchiveError> {
-        let target = self.parent_dirs(rel)?;
-        self.clear(&target)?;
-        Ok(target)
-    }
-
-    fn file(&mut self, name: &str, raw: &[u8], content: &mut dyn Read, executable: bool) -> Result<(), ArchiveError> {
-        let rel = self.relative(name, raw)?;
-        if rel.as_os_str().is_empty() {
+    /// Make `comps`' last component with `make`, replacing an earlier entry of that name (it
+    /// is replaced, never written through) unless it is a directory.
+    fn create<T>(
+        &mut self,
+        name: &str,
+        comps: &[Vec<u8>],
+        make: impl Fn(RawFd, &CStr) -> io::Result<T>,
+    ) -> Result<T, ArchiveError> {
+        let Some((leaf, dirs)) = comps.split_last() else {
             return Err(self.unsafe_entry(name, "has an empty name"));
-        }
-        let target = self.parent_dirs(&rel)?;
-        let mode = if executable { 0o755 } else { 0o644 };
-        let open = || File::options().write(true).create_new(true).mode(mode).open(&target);
-        let mut file = match open() {
+        };
+        let dir = self.dir_fd(name, dirs)?;
+        let leaf = cstring(leaf);
+        match make(dir, &leaf) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                self.clear(&target)?;
-                open()
+                if matches!(node_at(dir, &leaf), Ok(Node::Dir)) {
+                    return Err(self.unsafe_entry(name, "is a file where the archive has a directory"));
+                }
+                // SAFETY: `leaf` is a valid C string.
+                check(unsafe { libc::unlinkat(dir, leaf.as_ptr(), 0) }).map_err(|e| self.io_at(comps, e))?;
+                make(dir, &leaf).map_err(|e| self.io_at(comps, e))
             }
-            other => other,
+            other => other.map_err(|e| self.io_at(comps, e)),
         }
-        .map_err(|e| self.io(&target, e))?;
-        let budget = self.max_bytes - self.written;
-        let copied = io::copy(&mut content.take(budget + 1), &mut file).map_err(|e| self.io(&target, e))?;
-        if copied > budget {
+    }
+
+    /// A file of the `size` bytes the archive declares: fewer or more is a damaged archive.
+    fn file(
+        &mut self,
+        name: &str,
+        raw: &[u8],
+        content: &mut dyn Read,
+        executable: bool,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let comps = self.components(name, raw)?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        let mut file = File::from(self.create(name, &comps, |dir, leaf| {
+            open_at(dir, leaf, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)
+        })?);
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.copy(name, &comps, content, &mut file, &mut buf, size);
+        self.buf = buf;
+        if result.is_err() {
             drop(file);
-            let _ = fs::remove_file(&target);
-            return Err(ArchiveError::TooLarge { archive: self.archive.clone(), limit: self.max_bytes });
+            let _ = fs::remove_file(self.root.join(OsStr::from_bytes(&comps.join(&b'/'))));
         }
-        self.written += copied;
-        file.flush().map_err(|e| self.io(&target, e))
+        result
+    }
+
+    fn copy(
+        &mut self,
+        name: &str,
+        comps: &[Vec<u8>],
+        content: &mut dyn Read,
+        file: &mut File,
+        buf: &mut [u8],
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let mut copied = 0;
+        loop {
+            let n = match content.read(buf) {
+                Ok(0) if copied == size => return Ok(()),
+                Ok(0) => {
+                    return Err(self.damaged(format!("entry '{}' is truncated: {copied} of {size} bytes", shown(name))));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.corrupt(name, e)),
+            };
+            if n as u64 > self.max_bytes - self.written {
+                return Err(ArchiveError::TooLarge { archive: self.archive.clone(), limit: self.max_bytes });
+            }
+            copied += n as u64;
+            if copied > size {
+                return Err(
+                    self.damaged(format!("entry '{}' holds more than the {size} bytes it declares", shown(name)))
+                );
+            }
+            self.written += n as u64;
+            file.write_all(&buf[..n]).map_err(|e| self.io_at(comps, e))?;
+        }
     }
 
     fn dir(&mut self, name: &str, raw: &[u8]) -> Result<(), ArchiveError> {
-        let rel = self.relative(name, raw)?;
-        let dir = self.root.join(&rel);
-        fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
-        self.dirs.extend(rel.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
+        let comps = self.components(name, raw)?;
+        self.dir_fd(name, &comps)?;
         Ok(())
     }
 
     fn symlink(&mut self, name: &str, raw: &[u8], target: &[u8]) -> Result<(), ArchiveError> {
-        let rel = self.relative(name, raw)?;
-        let link_target = Path::new(std::ffi::OsStr::from_bytes(target));
-        if target.is_empty() || link_target.is_absolute() {
+        let comps = self.components(name, raw)?;
+        if target.is_empty() || target.starts_with(b"/") {
             return Err(self.unsafe_entry(name, "is a link to an absolute path"));
         }
-        // Resolve the target lexically from the link's directory: it must stay inside.
-        let mut resolved: Vec<Component> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
-        for comp in link_target.components() {
-            match comp {
-                Component::Normal(_) => resolved.push(comp),
-                Component::CurDir => {}
-                Component::ParentDir => {
-                    if resolved.pop().is_none() {
-                        return Err(self.unsafe_entry(name, "is a link pointing outside the archive"));
-                    }
-                }
-                _ => return Err(self.unsafe_entry(name, "is a link to an absolute path")),
-            }
+        if target.contains(&0) || target.len() > MAX_PATH {
+            return Err(self.unsafe_entry(name, "is a link with an invalid target"));
         }
-        let path = self.target(&rel)?;
-        std::os::unix::fs::symlink(link_target, &path).map_err(|e| self.io(&path, e))?;
-        self.links.insert(rel);
+        let target = cstring(target);
+        self.create(name, &comps, |dir, leaf| {
+            // SAFETY: both are valid C strings.
+            check(unsafe { libc::symlinkat(target.as_ptr(), dir, leaf.as_ptr()) }).map(drop)
+        })?;
+        self.links.push(PathBuf::from(OsStr::from_bytes(&comps.join(&b'/'))));
         Ok(())
     }
 
-    /// A hard link becomes a copy of a file extracted earlier (never a link to anything else).
+    /// A hard link becomes a copy of a file extracted earlier, reached without following any
+    /// link (never a link to anything else).
     fn hard_link(&mut self, name: &str, raw: &[u8], target: &[u8]) -> Result<(), ArchiveError> {
-        let rel = self.relative(name, raw)?;
-        let source_rel = self
-            .relative(name, target)
-            .map_err(|_| self.unsafe_entry(name, "is a hard link to a file outside the archive"))?;
-        let source = self.root.join(&source_rel);
-        if !fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
-            return Err(self.unsafe_entry(name, "is a hard link to a file outside the archive"));
+        let outside = || self.unsafe_entry(name, "is a hard link to a file outside the archive");
+        let comps = self.components(name, raw)?;
+        let source_comps = self.components(name, target).map_err(|_| outside())?;
+        let Some((leaf, dirs)) = source_comps.split_last() else { return Err(outside()) };
+        let mut dir: Option<OwnedFd> = None;
+        for comp in dirs {
+            let parent = dir.as_ref().map_or(self.root_fd.as_raw_fd(), AsRawFd::as_raw_fd);
+            dir = Some(open_dir_at(parent, &cstring(comp)).map_err(|_| outside())?);
         }
-        let size = fs::metadata(&source).map_err(|e| self.io(&source, e))?.len();
-        if size > self.max_bytes - self.written {
+        let parent = dir.as_ref().map_or(self.root_fd.as_raw_fd(), AsRawFd::as_raw_fd);
+        let mut source = File::from(open_at(parent, &cstring(leaf), libc::O_RDONLY, 0).map_err(|_| outside())?);
+        let meta = source.metadata().map_err(|e| self.io_at(&source_comps, e))?;
+        if !meta.is_file() {
+            return Err(outside());
+        }
+        if meta.len() > self.max_bytes - self.written {
             return Err(ArchiveError::TooLarge { archive: self.archive.clone(), limit: self.max_bytes });
         }
-        let path = self.target(&rel)?;
-        fs::copy(&source, &path).map_err(|e| self.io(&path, e))?;
-        self.written += size;
+        let mut file = File::from(self.create(name, &comps, |dir, leaf| {
+            open_at(dir, leaf, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)
+        })?);
+        io::copy(&mut source, &mut file).map_err(|e| self.io_at(&comps, e))?;
+        file.set_permissions(meta.permissions()).map_err(|e| self.io_at(&comps, e))?;
+        self.written += meta.len();
+        Ok(())
+    }
+
+    /// Check, with everything extracted, that every link the archive made resolves inside
+    /// the root: a link may point through other links (`y -> x/l/..` with `x/l -> ..`).
+    fn finish(&self) -> Result<(), ArchiveError> {
+        for link in &self.links {
+            let inside = link_stays_inside(link.as_os_str().as_bytes(), |rel| {
+                let mut dir: Option<OwnedFd> = None;
+                let mut comps = rel.split(|b| *b == b'/').peekable();
+                while let Some(comp) = comps.next() {
+                    let parent = dir.as_ref().map_or(self.root_fd.as_raw_fd(), AsRawFd::as_raw_fd);
+                    if comps.peek().is_none() {
+                        return node_at(parent, &cstring(comp));
+                    }
+                    dir = Some(open_dir_at(parent, &cstring(comp))?);
+                }
+                Ok(Node::Dir)
+            })
+            .map_err(|e| self.io(&self.root.join(link), e))?;
+            if !inside {
+                return Err(self.unsafe_entry(&link.to_string_lossy(), "is a link pointing outside the archive"));
+            }
+        }
         Ok(())
     }
 }
@@ -568,6 +821,25 @@ mod tests {
     }
 
     #[test]
+    fn links_are_resolved_through_the_links_before_them() {
+        let link = tar::EntryType::Symlink;
+        assert_unsafe(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/..")], "entry 'y' is a link pointing outside");
+        assert_unsafe(&[("l", link, b"", "l")], "entry 'l' is a link pointing outside");
+        assert_unsafe(
+            &[("x/l", link, b"", ".."), ("y", link, b"", "x/l/.."), ("y/", tar::EntryType::Directory, b"", "")],
+            "entry 'y/' passes through a symbolic link",
+        );
+        // A later entry replacing a link another one goes through is judged as it ends up.
+        assert_unsafe(
+            &[("x/s/f", FILE, b"", ""), ("x/l", link, b"", "s"), ("y", link, b"", "x/l/.."), ("x/l", link, b"", "..")],
+            "entry 'y' is a link pointing outside",
+        );
+        let (result, _dir) =
+            try_extract(&[("x/l", link, b"", ".."), ("y", link, b"", "x/l/x"), ("d", link, b"", "no/x/..")]);
+        result.unwrap();
+    }
+
+    #[test]
     fn hard_links_out_of_the_tree_are_refused() {
         assert_unsafe(&[("h", tar::EntryType::Link, b"", "/etc/passwd")], "hard link to a file outside");
         assert_unsafe(&[("h", tar::EntryType::Link, b"", "../x")], "hard link to a file outside");
@@ -587,7 +859,7 @@ mod tests {
         let size = fs::metadata(archive.path()).unwrap().len();
         assert!(size < (1 << 20) / 50, "a small archive: {size} bytes");
         let dir = tempfile::tempdir().unwrap();
-        let mut out = SafeDest::new(archive.path(), dir.path(), 1000).unwrap();
+        let mut out = SafeDest::new(archive.path(), "tar.gz", dir.path(), 1000).unwrap();
         let err = extract_tar_gz(archive.path(), &mut out).unwrap_err();
         assert!(matches!(err, ArchiveError::TooLarge { limit: 1000, .. }), "{err}");
         assert!(!dir.path().join("zeros").exists(), "the partial file is removed");

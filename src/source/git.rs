@@ -3,6 +3,11 @@
 //!
 //! Network operations run the user's own `git` program, so that credential helpers, the ssh
 //! agent and proxy settings apply as they do for the user; local reads use libgit2.
+//!
+//! Credentials written in a URL (`https://user:token@host/...`) never reach git's argv or the
+//! cache: mirrors are keyed on and configured with the URL without them, and they go to git
+//! only for the network operation, through its askpass mechanism, with lockstep itself as the
+//! askpass program reading them from its environment.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -23,6 +28,15 @@ const BUCKET: &str = "git-v1";
 /// A network git command that prints nothing for this long is stuck (unreachable host,
 /// silent server) and is stopped; `LOCKSTEP_GIT_TIMEOUT` (seconds) overrides it.
 const DEFAULT_STALL_SECS: u64 = 120;
+
+/// How long git gets to clean up (temporary packs, lock files) after SIGTERM before its
+/// process group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The variables that carry a URL's credentials to the askpass program: set for git's
+/// process only, where the remote helpers inherit them, and never on any argv.
+const ASKPASS_USERNAME: &str = "LOCKSTEP_GIT_USERNAME";
+const ASKPASS_PASSWORD: &str = "LOCKSTEP_GIT_PASSWORD";
 
 /// Submodules nested deeper than this are taken for a cycle.
 const MAX_SUBMODULE_DEPTH: u32 = 16;
@@ -55,9 +69,12 @@ impl GitMirror {
     /// The mirror of `url` with `version` resolved to a commit, fetching only when needed:
     /// a commit SHA or tag already in the mirror needs no network; a branch or the default
     /// branch is fetched (incrementally) to find its current tip.
+    ///
+    /// One mirror serves a repository whatever credentials its URL carries: it is keyed on,
+    /// and records, the URL without them.
     pub fn resolve(cache: &Cache, url: &str, version: Option<&str>) -> Result<(GitMirror, Resolved), SourceError> {
         let bucket = cache.bucket(BUCKET)?;
-        let key = cache::content_key(&MirrorKey { schema: 1, url });
+        let key = cache::content_key(&MirrorKey { schema: 1, url: &strip_credentials(url) });
         let dir = bucket.join(&key);
         let _lock = cache.lock(BUCKET, &key)?;
         let fresh = !dir.join("HEAD").is_file();
@@ -166,13 +183,14 @@ fn clone_mirror(url: &str, bucket: &Path, dir: &Path) -> Result<(), SourceError>
     let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(bucket).map_err(|e| SourceError::io(bucket, e))?;
     let target = tmp.path().join("repo.git");
     let target_os = target.as_os_str().to_os_string();
+    let stripped = strip_credentials(url);
     run_network(
         &[
             OsStr::new("clone"),
             OsStr::new("--bare"),
             OsStr::new("--quiet"),
             OsStr::new("--"),
-            OsStr::new(url),
+            OsStr::new(&stripped),
             &target_os,
         ],
         None,
@@ -317,6 +335,36 @@ pub fn strip_credentials(url: &str) -> String {
     } else {
         let user = userinfo.split(':').next().unwrap_or("");
         format!("{scheme}://{user}@{host}{path}")
+    }
+}
+
+/// The secret a URL carries, as (user, password), percent-decoded as git decodes them: the
+/// user-info of an http(s) URL (a lone token is the user, with an empty password), the
+/// password of others. `None` when [`strip_credentials`] leaves the URL as it is.
+fn url_credentials(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, password),
+        None if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => (userinfo, ""),
+        None => return None,
+    };
+    let decode = crate::record::mlflow::percent_decode;
+    Some((decode(user), decode(password)))
+}
+
+/// When git (`GIT_ASKPASS`) or ssh (`SSH_ASKPASS`) runs lockstep to ask for a URL's
+/// credentials, with the prompt as its only argument: the answer. `None` for any other
+/// command line. `var` reads the environment.
+pub fn askpass_answer(args: &[OsString], var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let [_, prompt] = args else { return None };
+    let password = var(ASKPASS_PASSWORD)?;
+    // Prompts are sentences; no lockstep command or option has a space.
+    let prompt = prompt.to_str().filter(|p| p.contains(' '))?;
+    match prompt.starts_with("Username") {
+        true => Some(var(ASKPASS_USERNAME).unwrap_or_default()),
+        false => Some(password),
     }
 }
 
@@ -485,10 +533,33 @@ fn stall_timeout() -> Duration {
     Duration::from_secs(secs.max(1))
 }
 
+/// Variables and leading options that give git the credentials of `url` for one network
+/// operation. The user's credential helpers are left out for such a URL: it names its own
+/// credentials, and a helper such as `store` would write them to disk.
+fn credential_setup(url: &str) -> Result<(Vec<OsString>, Vec<(&'static str, OsString)>), SourceError> {
+    let Some((user, password)) = url_credentials(url) else { return Ok((Vec::new(), Vec::new())) };
+    let exe = std::env::current_exe().map_err(|e| SourceError::io(Path::new("/proc/self/exe"), e))?;
+    let options = vec!["-c".into(), "credential.helper=".into()];
+    let vars = vec![
+        ("GIT_ASKPASS", exe.clone().into_os_string()),
+        // A password in an ssh URL goes to ssh through the same program.
+        ("SSH_ASKPASS", exe.into_os_string()),
+        ("SSH_ASKPASS_REQUIRE", "force".into()),
+        (ASKPASS_USERNAME, user.into()),
+        (ASKPASS_PASSWORD, password.into()),
+    ];
+    Ok((options, vars))
+}
+
 /// Run a git command that talks to `url`, stopping it when it makes no progress for the
 /// stall timeout. Its messages are shown on a terminal and quoted in errors.
+///
+/// git runs in a process group of its own, so that stopping it also stops the remote
+/// helpers (`git-remote-http`, ssh) it started, which would otherwise hang on. In a
+/// background group it must not stop on reading the terminal (SIGTTIN): a prompt fails at
+/// once instead.
 fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Result<(), SourceError> {
-    let mut all: Vec<OsString> = Vec::new();
+    let (mut all, vars) = credential_setup(url)?;
     if let Some(d) = dir {
         all.extend(["-C".into(), d.as_os_str().to_os_string()]);
     }
@@ -497,7 +568,13 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
     let (mut reader, writer) = std::io::pipe().map_err(|e| SourceError::io(Path::new("pipe"), e))?;
     let handle = {
         let writer2 = writer.try_clone().map_err(|e| SourceError::io(Path::new("pipe"), e))?;
-        let expr = git_command(&all, &[]).stdin_null().stdout_file(writer).stderr_file(writer2).unchecked();
+        let vars: Vec<(&str, &OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        let expr = git_command(&all, &vars)
+            .stdin_null()
+            .stdout_file(writer)
+            .stderr_file(writer2)
+            .unchecked()
+            .before_spawn(in_own_group);
         expr.start().map_err(SourceError::spawn_git)?
     };
     let started = Instant::now();
@@ -527,14 +604,15 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
         match handle.wait_timeout(Duration::from_millis(100)).map_err(SourceError::spawn_git)? {
             Some(out) => break out.status,
             None if crate::cancel::requested().is_some() => {
-                let _ = handle.kill();
+                stop_group(&handle);
                 return Err(SourceError::GitNetwork { url: strip_credentials(url), detail: "interrupted".into() });
             }
             None => {
                 let idle = started.elapsed().as_millis() as u64 - last_activity.load(Ordering::Relaxed);
                 if idle > timeout.as_millis() as u64 {
-                    let _ = handle.kill();
-                    // A helper process may still hold the pipe; the pump is left to end with it.
+                    stop_group(&handle);
+                    // A process that left the group may still hold the pipe; the pump is left
+                    // to end with it.
                     return Err(SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() });
                 }
             }
@@ -547,6 +625,35 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
         let detail = last_lines(&output.lock().unwrap(), 3);
         Err(SourceError::GitNetwork { url: strip_credentials(url), detail })
     }
+}
+
+/// Make the command lead a process group of its own, not stopped by reading the terminal.
+fn in_own_group(cmd: &mut std::process::Command) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and only calls signal(2),
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// Stop git and everything in its process group: SIGTERM, so that git removes its temporary
+/// files, then SIGKILL after [`STOP_GRACE`] for whatever is left (git reaped or not: its
+/// helpers keep the group alive, and the group id is not reused while they live).
+fn stop_group(handle: &duct::Handle) {
+    let Some(&pid) = handle.pids().first() else { return };
+    let Ok(group) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill(2) with a negative pid signals the process group `group`, which git leads.
+    unsafe { libc::kill(-group, libc::SIGTERM) };
+    let _ = handle.wait_timeout(STOP_GRACE);
+    // SAFETY: as above.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let _ = handle.kill();
 }
 
 #[cfg(test)]
@@ -571,6 +678,35 @@ mod tests {
         assert_eq!(join_submodule_url("git@h:super.git", "../lib.git"), "git@h:lib.git");
         assert_eq!(join_submodule_url("/srv/git/super", "../lib"), "/srv/git/lib");
         assert_eq!(join_submodule_url("https://h/a", "https://other/b"), "https://other/b");
+    }
+
+    #[test]
+    fn credentials_are_split_off_as_git_decodes_them() {
+        let creds = url_credentials;
+        assert_eq!(creds("https://user:t%40k@h/r"), Some(("user".into(), "t@k".into())));
+        assert_eq!(creds("https://tok@h/r"), Some(("tok".into(), "".into())));
+        assert_eq!(creds("ssh://git:pw@h/r"), Some(("git".into(), "pw".into())));
+        assert_eq!(creds("ssh://git@h/r"), None, "an ssh user is no secret");
+        assert_eq!(creds("git@h:o/r"), None);
+        assert_eq!(creds("https://h/path@v1"), None);
+        assert_eq!(creds("file:///tmp/r"), None);
+    }
+
+    #[test]
+    fn askpass_answers_only_a_prompt_with_the_credentials_given() {
+        let args = |prompt: &str| vec![OsString::from("lockstep"), OsString::from(prompt)];
+        let unset = |_: &str| None;
+        assert_eq!(askpass_answer(&args("Password for 'https://h': "), unset), None, "not run by git");
+        let set = |name: &str| match name {
+            ASKPASS_USERNAME => Some("bob".to_string()),
+            ASKPASS_PASSWORD => Some("tok".to_string()),
+            _ => None,
+        };
+        assert_eq!(askpass_answer(&args("Username for 'https://h': "), set).as_deref(), Some("bob"));
+        assert_eq!(askpass_answer(&args("Password for 'https://h': "), set).as_deref(), Some("tok"));
+        assert_eq!(askpass_answer(&args("git@h's password: "), set).as_deref(), Some("tok"));
+        assert_eq!(askpass_answer(&args("runs"), set), None, "a command stays a command");
+        assert_eq!(askpass_answer(&[OsString::from("lockstep")], set), None);
     }
 
     #[test]

@@ -185,7 +185,13 @@ fn four_concurrent_runs_build_one_environment() {
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     let children: Vec<_> = (0..4)
         .map(|_| {
-            lockstep_process(&ctx).args(["run", "p"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+            // Copies: runs in place of one directory take turns.
+            lockstep_process(&ctx)
+                .args(["run", "p", "--isolated"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let mut builds = 0;

@@ -2,6 +2,7 @@
 
 mod context;
 
+mod archive_safety;
 mod bad_input;
 mod conda_channel;
 mod docker;
@@ -10,7 +11,9 @@ mod examples;
 mod git_sources;
 mod init;
 mod local_runs;
+mod network;
 mod pack_verify;
+mod races;
 mod signals;
 mod store;
 mod tracking;

@@ -244,7 +244,9 @@ fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
     let mut cmd = ctx.lockstep();
     cmd.env("PATH", path_with_mlflow())
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0");
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        // A loaded test machine can keep a live server from answering within the default.
+        .env("LOCKSTEP_TRACKING_TIMEOUT", "60");
     cmd
 }
 
@@ -252,7 +254,9 @@ fn lockstep_process(ctx: &TestContext) -> Command {
     let mut cmd = ctx.lockstep_process();
     cmd.env("PATH", path_with_mlflow())
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0");
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        // A loaded test machine can keep a live server from answering within the default.
+        .env("LOCKSTEP_TRACKING_TIMEOUT", "60");
     cmd
 }
 
@@ -693,7 +697,7 @@ fn tls_servers_are_trusted_through_a_ca_file_or_insecure_tls() {
     }
 }
 
-fn base64_of(s: &str) -> String {
+pub(crate) fn base64_of(s: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in s.as_bytes().chunks(3) {

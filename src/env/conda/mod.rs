@@ -206,7 +206,7 @@ fn build_native(
     let mut packages: Vec<CondaPackage> = solved.iter().map(lock_entry).collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     install_packages(cache, &packages, tmp, prefix)?;
-    let inputs = tempfile::Builder::new().prefix("lockstep-env-").tempdir().map_err(EnvError::io(Path::new("/tmp")))?;
+    let inputs = built::BuildInputs::create(tmp)?;
     let mut artifacts = Artifacts::new();
     let mut pip_installer = None;
     if !request.pip.lines.is_empty() {
@@ -231,8 +231,7 @@ fn build_from_lock(
     let mut pip_installer = None;
     if !lock.packages.is_empty() {
         let (installer, python) = pip_target(tmp, "the lock")?;
-        let inputs =
-            tempfile::Builder::new().prefix("lockstep-env-").tempdir().map_err(EnvError::io(Path::new("/tmp")))?;
+        let inputs = built::BuildInputs::create(tmp)?;
         python::install_locked(&installer, &python, &lock.packages, inputs.path())?;
         pip_installer = Some(installer);
     }
