@@ -13,9 +13,10 @@ use crate::env::{self, EnvManager};
 use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
-use crate::record::{RecordError, RunRecord, Store};
+use crate::record::{RunRecord, Store};
 use crate::run::SOURCE_TREE_FILE;
 use crate::source::{self, Exclusions, SourceKind, git};
+use crate::verify;
 
 /// Files listed as changed, at most.
 const MAX_CHANGES: usize = 20;
@@ -74,14 +75,14 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let cache = Cache::from_env()?;
     let path = caller_dir.join(target);
     let (record, run_dir) = if path.is_file() {
-        let bytes = fs::read(&path).map_err(RecordError::io(&path))?;
-        let record: RunRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| RecordError::BadRecord { path: path.clone(), message: e.to_string() })?;
+        let record = verify::read_record(&path)?;
+        verify::check_record(&record, &path, true)?;
         (record, path.parent().map(Path::to_path_buf))
     } else {
         let store = Store::open(store)?;
         let record = store.find(target)?;
         let dir = store.run_dir(&record.run_id);
+        verify::check_record(&record, &dir.join("record.json"), true)?;
         (record, Some(dir))
     };
     let (source, project_dir) = source_status(&record, run_dir.as_deref(), &cache)?;

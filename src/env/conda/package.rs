@@ -9,7 +9,7 @@ use rattler_digest::Sha256;
 use rattler_digest::digest::Digest;
 
 use super::super::EnvError;
-use super::super::lock::CondaPackage;
+use super::super::lock::{CondaPackage, check_file_name};
 use super::channel::agent;
 use crate::cache::{Cache, content_key};
 use crate::progress::Progress;
@@ -19,6 +19,12 @@ pub const BUCKET: &str = "conda-pkgs-v1";
 
 /// The unpacked package of `pkg`: from the cache, or downloaded, verified and unpacked now.
 pub fn unpacked(cache: &Cache, pkg: &CondaPackage, progress: &Progress) -> Result<PathBuf, EnvError> {
+    // A lock read from a record is checked when it is read; a channel's repodata is not, and
+    // these become the names of the download, the cache entry and the `conda-meta` file.
+    for (field, value) in [("filename", &pkg.filename), ("name", &pkg.name), ("version", &pkg.version), ("build", &pkg.build)]
+    {
+        check_file_name(field, value).map_err(|message| package_err(pkg, message))?;
+    }
     let bucket = cache.bucket(BUCKET)?;
     let stem = archive_stem(&pkg.filename);
     let key = format!("{stem}-{}", &content_key(&(&pkg.url, &pkg.sha256, &pkg.md5))[..16]);
