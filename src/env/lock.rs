@@ -224,6 +224,44 @@ mod tests {
     }
 
     #[test]
+    fn file_names_are_single_components() {
+        for good in ["six-1.16.0-py_0.conda", "linux-64", "a..b", ".hidden"] {
+            assert_eq!(file_name_problem(good), None, "{good}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/abs", "a\0b", &"x".repeat(256)] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    fn conda_lock_json(filename: &str) -> serde_json::Value {
+        serde_json::json!({
+            "manager": "conda",
+            "lock_schema": LOCK_SCHEMA, "key": "k", "installer": "lockstep", "platform": "linux-64",
+            "python": null, "packages": [],
+            "conda_packages": [{
+                "name": "x", "version": "1", "build": "0", "build_number": 0, "subdir": "noarch",
+                "channel": "c", "url": "file:///x", "filename": filename,
+            }],
+        })
+    }
+
+    #[test]
+    fn a_lock_with_a_path_for_a_file_name_is_refused_naming_the_field() {
+        let record: EnvRecord = serde_json::from_value(conda_lock_json("x-1-0.conda")).unwrap();
+        assert_eq!(EnvLock::from_record(&record).unwrap().conda_packages[0].filename, "x-1-0.conda");
+        let record: EnvRecord = serde_json::from_value(conda_lock_json("../../../x/EVIL.conda")).unwrap();
+        let err = EnvLock::from_record(&record).unwrap_err().to_string();
+        assert!(err.contains("a conda package's filename '../../../x/EVIL.conda' contains '/'"), "{err}");
+        let mut json = conda_lock_json("x-1-0.conda");
+        json["key"] = "..".into();
+        let err = EnvLock::from_record(&serde_json::from_value(json).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("the lock's key '..' is a directory reference"), "{err}");
+        let mut json = conda_lock_json("x-1-0.conda");
+        json["conda_packages"][0]["build"] = "0/../../x".into();
+        assert!(EnvLock::from_record(&serde_json::from_value(json).unwrap()).is_err());
+    }
+
+    #[test]
     fn a_lock_round_trips_through_a_record() {
         let lock = EnvLock {
             lock_schema: LOCK_SCHEMA.into(),

@@ -131,3 +131,45 @@ fn unpack_tar(reader: impl Read, dir: &Path) -> io::Result<()> {
     archive.set_overwrite(true);
     archive.unpack(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_whose_names_are_paths_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("cache"));
+        let archive = dir.path().join("x-1-0.conda");
+        fs::write(&archive, "not a package").unwrap();
+        let outside = dir.path().join("x");
+        fs::create_dir(&outside).unwrap();
+        let good = CondaPackage {
+            name: "x".into(),
+            version: "1".into(),
+            build: "0".into(),
+            build_number: 0,
+            subdir: "noarch".into(),
+            channel: "c".into(),
+            url: url::Url::from_file_path(&archive).unwrap().to_string(),
+            filename: "x-1-0.conda".into(),
+            sha256: None,
+            md5: None,
+            depends: vec![],
+            noarch: None,
+        };
+        let progress = Progress::start("test");
+        for pkg in [
+            CondaPackage { filename: "../../../x/EVIL.conda".into(), ..good.clone() },
+            CondaPackage { name: "../../../x/EVIL".into(), ..good.clone() },
+            CondaPackage { build: "..".into(), ..good.clone() },
+        ] {
+            let err = unpacked(&cache, &pkg, &progress).unwrap_err();
+            assert!(err.to_string().contains("it must be a single file name"), "{err}");
+            assert!(matches!(err, EnvError::Package { .. }), "bad input, exit 2: {err:?}");
+        }
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing is written outside the cache");
+        let err = unpacked(&cache, &good, &progress).unwrap_err();
+        assert!(err.to_string().contains("cannot unpack"), "a good name gets as far as unpacking: {err}");
+    }
+}
