@@ -319,7 +319,10 @@ pub(crate) fn check_record(record: &RunRecord, path: &Path, hashes_recorded_dir:
         if !dir.is_absolute() || dir.components().any(|c| matches!(c, Component::CurDir | Component::ParentDir)) {
             return Err(bad(format!("source.path {} is not an absolute path without '.' or '..'", dir.display())));
         }
-        if hashes_recorded_dir && info.kind == SourceKind::Local && dir.is_dir() && !is_project_dir(dir, &record.entry_point)
+        if hashes_recorded_dir
+            && info.kind == SourceKind::Local
+            && dir.is_dir()
+            && !is_project_dir(dir, &record.entry_point)
         {
             return Err(bad(format!(
                 "source.path {} is not a project: it has no MLproject file and no script '{}'",

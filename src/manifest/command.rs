@@ -83,9 +83,8 @@ pub fn render_command(
         if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
             return Err(malformed(offset));
         }
-        let value = values.get(name).filter(|_| declared.contains(name)).ok_or_else(|| ManifestError::UndeclaredPlaceholder {
-            entry_point: ep.name.clone(),
-            placeholder: name.to_string(),
+        let value = values.get(name).filter(|_| declared.contains(name)).ok_or_else(|| {
+            ManifestError::UndeclaredPlaceholder { entry_point: ep.name.clone(), placeholder: name.to_string() }
         })?;
         out.push_str(&shell_quote(value));
         rest = &tail[end + 1..];

@@ -336,7 +336,8 @@ impl fmt::Display for ParamType {
 /// parent of the project) must not be hashed as if it were the project.
 pub fn is_project_dir(dir: &Path, entry_point: &str) -> bool {
     let script = Path::new(entry_point);
-    let script_inside = !entry_point.is_empty() && script.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    let script_inside =
+        !entry_point.is_empty() && script.components().all(|c| matches!(c, std::path::Component::Normal(_)));
     matches!(find_manifest_file(dir), Ok(Some(_))) || (script_inside && dir.join(script).is_file())
 }
 

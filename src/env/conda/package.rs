@@ -21,7 +21,8 @@ pub const BUCKET: &str = "conda-pkgs-v1";
 pub fn unpacked(cache: &Cache, pkg: &CondaPackage, progress: &Progress) -> Result<PathBuf, EnvError> {
     // A lock read from a record is checked when it is read; a channel's repodata is not, and
     // these become the names of the download, the cache entry and the `conda-meta` file.
-    for (field, value) in [("filename", &pkg.filename), ("name", &pkg.name), ("version", &pkg.version), ("build", &pkg.build)]
+    for (field, value) in
+        [("filename", &pkg.filename), ("name", &pkg.name), ("version", &pkg.version), ("build", &pkg.build)]
     {
         check_file_name(field, value).map_err(|message| package_err(pkg, message))?;
     }
