@@ -32,6 +32,14 @@ pub enum StatusError {
         /// The recorded directory.
         path: PathBuf,
     },
+    /// The recorded archive is not a regular file (a device, a FIFO, a directory).
+    #[error("the archive of run {run_id}, {}, is not a regular file", .path.display())]
+    NotAnArchiveFile {
+        /// The run.
+        run_id: String,
+        /// The recorded archive.
+        path: PathBuf,
+    },
 }
 
 impl StatusError {
@@ -150,6 +158,18 @@ fn source_status(
             let path = Path::new(info.uri.split('#').next().unwrap_or(&info.uri));
             if info.uri.starts_with("http://") || info.uri.starts_with("https://") {
                 return Ok((part(true, format!("{} is remote: not downloaded again", info.uri)), None));
+            }
+            match fs::metadata(path) {
+                Err(_) => return Ok((part(false, format!("{} is gone", path.display())), None)),
+                // A record naming /dev/zero must not be digested until the end of time.
+                Ok(meta) if !meta.is_file() => {
+                    return Err(StatusError::NotAnArchiveFile {
+                        run_id: record.run_id.clone(),
+                        path: path.to_path_buf(),
+                    }
+                    .into());
+                }
+                Ok(_) => {}
             }
             let Ok((sha, _)) = fsutil::sha256_file(path) else {
                 return Ok((part(false, format!("{} is gone", path.display())), None));

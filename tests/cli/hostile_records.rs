@@ -137,6 +137,17 @@ fn record_fields_that_become_paths_or_are_cut_short_are_checked() {
 }
 
 #[test]
+fn status_of_a_record_whose_archive_is_a_device_does_not_read_it() {
+    let ctx = TestContext::new();
+    let mut record = recorded_run(&ctx);
+    record["source"]["kind"] = "archive".into();
+    record["source"]["uri"] = "/dev/zero".into();
+    record["source"]["path"] = Value::Null;
+    let path = write_record(&ctx, &record);
+    fails_with(&ctx, &["status", path.to_str().unwrap()], "/dev/zero, is not a regular file");
+}
+
+#[test]
 fn a_requirements_file_that_is_a_device_is_refused() {
     let ctx = TestContext::new();
     let manifest = "name: p\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: 'true'\n";
