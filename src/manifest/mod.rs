@@ -330,7 +330,6 @@ impl fmt::Display for ParamType {
     }
 }
 
-/// The MLproject file of a directory: the entry whose lower-cased name is `mlproject`.
 /// Whether `dir` is a project whose `entry_point` lockstep could run: it has an MLproject
 /// file, or the entry point is a script in it. A recorded directory that is neither (`/`, a
 /// parent of the project) must not be hashed as if it were the project.
@@ -341,6 +340,7 @@ pub fn is_project_dir(dir: &Path, entry_point: &str) -> bool {
     matches!(find_manifest_file(dir), Ok(Some(_))) || (script_inside && dir.join(script).is_file())
 }
 
+/// The MLproject file of a directory: the entry whose lower-cased name is `mlproject`.
 fn find_manifest_file(project_dir: &Path) -> Result<Option<PathBuf>, ManifestError> {
     let entries =
         fs::read_dir(project_dir).map_err(|source| ManifestError::Read { path: project_dir.to_path_buf(), source })?;
