@@ -9,6 +9,7 @@ mod docker;
 mod environments;
 mod examples;
 mod git_sources;
+mod hostile_records;
 mod init;
 mod local_runs;
 mod network;
