@@ -9,6 +9,7 @@ mod environments;
 mod examples;
 mod git_sources;
 mod init;
+mod lifecycle;
 mod local_runs;
 mod pack_verify;
 mod signals;
