@@ -112,7 +112,8 @@ impl ToolCommand {
         let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
         let handle = expr.start().map_err(|e| failure(format!("cannot start: {e}")))?;
         let pid = handle.pids()[0] as i32;
-        let _own = exec::OwnChild::register(pid);
+        let own = exec::OwnChild::register(pid);
+        let guarded = exec::GuardedGroup::register(pid);
         let watch = exec::ExitWatch::start(pid);
         // SIGINT/SIGTERM to lockstep stop the tool now, not when it is done; the tool's
         // helpers (pip's ensurepip, a build backend) go with it, on every path. The tool is
@@ -126,7 +127,9 @@ impl ToolCommand {
             }
         };
         exec::end_group(pid, exec::stop_grace(), exec::Orphans::Leave);
+        drop(guarded);
         let out = handle.wait().map_err(|e| failure(format!("cannot wait for it: {e}")))?.clone();
+        drop(own);
         ended.map_err(failure)?;
         if out.status.success() {
             return Ok(out.stdout);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::env::{DockerError, Invocation, Process};
 use crate::fsutil;
 
-pub use signals::{ExitWatch, Interrupts, Orphans, OwnChild, die_with_parent, end_group, kill_group};
+pub use signals::{ExitWatch, GuardedGroup, Interrupts, Orphans, OwnChild, die_with_parent, end_group, kill_group};
 
 /// How long a process group has to exit after a forwarded SIGINT/SIGTERM before SIGKILL;
 /// `LOCKSTEP_KILL_GRACE` (seconds) overrides it.
@@ -219,6 +219,9 @@ fn execute_process(
             .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?
     };
     let pgid = handle.pids()[0] as i32;
+    let own = OwnChild::register(pgid);
+    // Kept processes are kept when lockstep dies, too (the entry point itself gets its death signal).
+    let guarded = (leftovers == Leftovers::End).then(|| GuardedGroup::register(pgid));
     if let Some(tty) = tty {
         tty.give_to(pgid);
     }
@@ -264,7 +267,9 @@ fn execute_process(
         }
     }
     interrupts.forward_to(0);
+    drop(guarded);
     let status = handle.wait().map_err(|source| ExecError::Io { path: PathBuf::from("wait"), source })?.status;
+    drop(own);
     let termination = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(code), _) => Termination::Exited(code),
         (None, Some(sig)) => Termination::Signaled(sig),

@@ -80,29 +80,36 @@ fn keep_processes_leaves_jobs_and_daemons_running_with_a_warning() {
 }
 
 #[test]
-fn the_entry_point_dies_with_a_sigkilled_lockstep() {
+fn the_entry_point_and_its_jobs_die_with_a_sigkilled_lockstep() {
     let ctx = TestContext::new();
     ctx.project(
         "p",
         &[(
             "MLproject",
-            "entry_points:\n  main:\n    command: \"echo $$ > ep.tmp; mv ep.tmp ep.pid; while true; do sleep 0.1; done\"\n",
+            "entry_points:\n  main:\n    command: \"sleep 300 & echo $$ > ep.tmp; echo $! > bg.pid; mv ep.tmp ep.pid; while true; do sleep 0.1; done\"\n",
         )],
     );
-    let mut runner =
-        ctx.lockstep_process().args(["run", "p"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut runner = ctx
+        .lockstep_process()
+        .env("LOCKSTEP_KILL_GRACE", "1")
+        .args(["run", "p"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid_file = ctx.work.join("p/ep.pid");
     assert!(wait_for(Duration::from_secs(20), || pid_file.exists()), "the entry point started");
-    let ep = read_pid(&pid_file);
-    let _reap = Reap(vec![ep]);
+    let (ep, bg) = (read_pid(&pid_file), read_pid(&ctx.work.join("p/bg.pid")));
+    let _reap = Reap(vec![ep, bg]);
     runner.kill().unwrap();
     runner.wait().unwrap();
-    assert!(wait_for(Duration::from_secs(5), || !alive(ep)), "the entry point {ep} died with lockstep");
+    assert!(wait_for(Duration::from_secs(10), || !alive(ep)), "the entry point {ep} died with lockstep");
+    assert!(wait_for(Duration::from_secs(10), || !alive(bg)), "its job {bg} died with lockstep");
 }
 
-#[test]
-fn an_interrupted_installer_gets_sigterm_and_its_helpers_end_with_it() {
-    let ctx = TestContext::new();
+/// Start a run whose environment is built by a fake uv that starts a helper and waits, and
+/// return the runner once the helper is up, with the directory where uv writes its marks.
+fn start_fake_build(ctx: &TestContext) -> (std::process::Child, std::path::PathBuf) {
     let marks = ctx.work.join("marks");
     fs::create_dir_all(&marks).unwrap();
     let uv = ctx.write(
@@ -110,7 +117,7 @@ fn an_interrupted_installer_gets_sigterm_and_its_helpers_end_with_it() {
         "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'uv 0.0.0'; exit 0; }\n\
          trap 'touch \"$MARKS/cleaned\"; exit 1' TERM\n\
          sleep 300 </dev/null >/dev/null 2>&1 &\n\
-         echo $! > \"$MARKS/helper.tmp\"; mv \"$MARKS/helper.tmp\" \"$MARKS/helper\"\n\
+         echo $$ > \"$MARKS/uv\"; echo $! > \"$MARKS/helper.tmp\"; mv \"$MARKS/helper.tmp\" \"$MARKS/helper\"\n\
          while :; do sleep 0.1; done\n",
     );
     fs::set_permissions(&uv, fs::Permissions::from_mode(0o755)).unwrap();
@@ -122,7 +129,7 @@ fn an_interrupted_installer_gets_sigterm_and_its_helpers_end_with_it() {
         ],
     );
     let path = format!("{}:{}", ctx.work.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    let mut runner = ctx
+    let runner = ctx
         .lockstep_process()
         .env("PATH", path)
         .env("MARKS", &marks)
@@ -133,10 +140,29 @@ fn an_interrupted_installer_gets_sigterm_and_its_helpers_end_with_it() {
         .spawn()
         .unwrap();
     assert!(wait_for(Duration::from_secs(20), || marks.join("helper").exists()), "the installer started");
+    (runner, marks)
+}
+
+#[test]
+fn an_interrupted_installer_gets_sigterm_and_its_helpers_end_with_it() {
+    let ctx = TestContext::new();
+    let (mut runner, marks) = start_fake_build(&ctx);
     let helper = read_pid(&marks.join("helper"));
     let _reap = Reap(vec![helper]);
     unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) };
     assert_ne!(runner.wait().unwrap().code(), Some(0));
     assert!(marks.join("cleaned").exists(), "the installer had SIGTERM first, to clean up");
     assert!(!alive(helper), "the installer's helper {helper} is gone");
+}
+
+#[test]
+fn a_sigkilled_lockstep_takes_its_installer_and_the_installers_helpers() {
+    let ctx = TestContext::new();
+    let (mut runner, marks) = start_fake_build(&ctx);
+    let (uv, helper) = (read_pid(&marks.join("uv")), read_pid(&marks.join("helper")));
+    let _reap = Reap(vec![uv, helper]);
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    assert!(wait_for(Duration::from_secs(10), || !alive(uv)), "the installer {uv} died with lockstep");
+    assert!(wait_for(Duration::from_secs(20), || !alive(helper)), "its helper {helper} died too");
 }
