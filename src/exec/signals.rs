@@ -379,10 +379,20 @@ pub fn end_group(leader: i32, grace: Duration, orphans: Orphans) -> Vec<i32> {
     let term_until = Instant::now() + grace;
     let mut kill_until = None;
     let mut termed = HashSet::new();
+    let mut empty_seen = false;
     loop {
         let mut group_alive = false;
         let mut adopted = Vec::new();
-        for p in process_table() {
+        // As subreaper, lockstep is the parent of every orphaned descendant: while any member
+        // of the group lives, one of them (or its ancestor) is lockstep's child, so lockstep's
+        // children are all there is to look at (a few reads, not a scan of every process).
+        let table = match orphans {
+            Orphans::End => {
+                own_children().unwrap_or_else(|| process_table().into_iter().filter(|p| p.ppid == me).collect())
+            }
+            Orphans::Leave => process_table(),
+        };
+        for p in table {
             let ours = orphans == Orphans::End && p.ppid == me && p.pid != leader && !is_own_child(p.pid);
             if p.state == b'Z' {
                 if ours {
@@ -396,8 +406,15 @@ pub fn end_group(leader: i32, grace: Duration, orphans: Orphans) -> Vec<i32> {
             }
         }
         if !group_alive && adopted.is_empty() {
-            return Vec::new();
+            // A child being moved from an exiting thread of lockstep to another may be missed
+            // by one look at the threads' lists, not by two.
+            if orphans == Orphans::Leave || empty_seen {
+                return Vec::new();
+            }
+            empty_seen = true;
+            continue;
         }
+        empty_seen = false;
         let now = Instant::now();
         let sig = if now < term_until { libc::SIGTERM } else { libc::SIGKILL };
         if sig == libc::SIGKILL && now >= *kill_until.get_or_insert(now + KILL_WAIT) {
@@ -443,6 +460,21 @@ struct ProcStat {
     state: u8,
     ppid: i32,
     pgrp: i32,
+}
+
+/// lockstep's children, from every thread's `children` list; `None` where the kernel has none.
+fn own_children() -> Option<Vec<ProcStat>> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let list = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
+        for pid in list.split_ascii_whitespace().filter_map(|p| p.parse().ok()) {
+            if let Some(p) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(pid, &s))
+            {
+                children.push(p);
+            }
+        }
+    }
+    Some(children)
 }
 
 fn process_table() -> Vec<ProcStat> {
