@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub caller_dir: PathBuf,
     /// `-A`, `--mount-project`, `--keep-container`.
     pub docker: DockerFlags,
+    /// `--keep-processes`: what the entry point leaves running is not ended with the run.
+    pub keep_processes: bool,
 }
 
 /// A finished run.
@@ -480,7 +482,8 @@ pub(crate) fn execute(
             true => None,
             false => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
-        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
+        let leftovers = if opts.keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts, leftovers)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
         record.status = if outcome.killed() {

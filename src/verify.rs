@@ -205,6 +205,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         echo: opts.echo,
         caller_dir: opts.caller_dir.clone(),
         docker: Default::default(),
+        keep_processes: false,
     };
     let outcome = run::execute(&run_opts, planned, None, &session, run_id)?;
     let mut rerun = outcome.record;

@@ -11,6 +11,7 @@ mod examples;
 mod git_sources;
 mod hostile_records;
 mod init;
+mod lifecycle;
 mod local_runs;
 mod network;
 mod pack_verify;
