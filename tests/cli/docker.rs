@@ -642,7 +642,10 @@ fn stalling_engine(dir: &Path, stall: Stall) -> (PathBuf, Arc<Mutex<bool>>) {
                         && image == *base
                     {
                         let id = format!("sha256:{}", "ab".repeat(32));
-                        reply("200 OK", &format!(r#"{{"Id":"{id}","Os":"linux","Architecture":"amd64","Config":{{}}}}"#))
+                        reply(
+                            "200 OK",
+                            &format!(r#"{{"Id":"{id}","Os":"linux","Architecture":"amd64","Config":{{}}}}"#),
+                        )
                     } else if let Stall::Pull = *stall
                         && path.ends_with("/images/create")
                     {

@@ -96,8 +96,11 @@ fn is_lost(store: &Store, run_id: &str) -> bool {
 fn remove(engine: &Engine, store: &Path, run_id: &str, keep: bool) -> Result<(), DockerError> {
     let docker = engine.docker();
     let labels = vec![format!("{RUN_ID_LABEL}={run_id}"), format!("{STORE_LABEL}={}", store.display())];
-    let options =
-        ListContainersOptions { all: true, filters: Some(HashMap::from([("label".into(), labels)])), ..Default::default() };
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".into(), labels)])),
+        ..Default::default()
+    };
     let failed = |action: &str, e: &bollard::errors::Error| DockerError::Engine {
         action: format!("{action} the containers of run {run_id}"),
         message: describe(e),
