@@ -521,6 +521,7 @@ fn cmd_status(args: StatusArgs) -> anyhow::Result<i32> {
 
 fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
     let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+    lockstep::env::docker::lost::clean_up(&store);
     let (runs, problems) = store.list().map_err(lockstep::Error::from)?;
     for p in &problems {
         lockstep::ui::warn(&p.to_string());

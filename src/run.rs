@@ -82,6 +82,15 @@ pub enum RunError {
         /// The signal.
         signal: i32,
     },
+    /// SIGINT/SIGTERM stopped the preparation of a started run's environment (a Docker pull
+    /// or build): the run exists, recorded KILLED.
+    #[error("interrupted while the environment was prepared: run {run_id} is recorded KILLED")]
+    InterruptedRun {
+        /// The signal.
+        signal: i32,
+        /// The run.
+        run_id: String,
+    },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -142,6 +151,7 @@ impl Session {
         let interrupts = Interrupts::install().map_err(RunError::Signals)?;
         let cache = Cache::from_env()?;
         let store = Store::open(store)?;
+        env::docker::lost::clean_up(&store);
         let exclusions = Exclusions::new([store.root().to_path_buf()]);
         Ok(Session { interrupts, cache, store, exclusions })
     }
@@ -525,7 +535,7 @@ pub(crate) fn execute(
             // have ended the entry point.
             match (interrupts.received(), &err) {
                 (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
-                    Err(RunError::Interrupted { signal }.into())
+                    Err(RunError::InterruptedRun { signal, run_id }.into())
                 }
                 _ => Err(err),
             }
