@@ -324,8 +324,9 @@ pub(crate) fn execute(
     run_id: String,
 ) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Planned { pending, src, entry_point: ep, parameters, command, environment, prepared, verifies, docker } =
+    let Planned { pending, mut src, entry_point: ep, parameters, command, environment, prepared, verifies, docker } =
         planned;
+    let stamps = src.stamps.take();
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -393,9 +394,10 @@ pub(crate) fn execute(
             None => false,
         };
         active.update(&record)?;
-        let before = match copied_out {
-            true => None,
-            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        let before = match (copied_out, stamps) {
+            (true, _) => None,
+            (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
+            (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
         record.end_time = Some(outcome.end_ms);

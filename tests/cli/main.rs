@@ -13,4 +13,5 @@ mod local_runs;
 mod pack_verify;
 mod signals;
 mod store;
+mod subdir_links;
 mod tracking;
