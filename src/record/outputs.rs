@@ -57,7 +57,7 @@ pub fn collect_outputs(
     let paths: Vec<&PathBuf> = after
         .files
         .iter()
-        .filter(|(path, stamp)| before.files.get(path) != Some(*stamp) || set.is_match(path))
+        .filter(|(path, stamp)| before.files.get(path) != Some(*stamp) || (!set.is_empty() && set.is_match(path)))
         .map(|(path, _)| path)
         .collect();
     hash_files(root, paths)

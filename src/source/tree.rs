@@ -104,7 +104,12 @@ impl Tree {
     pub fn listing(&self) -> String {
         let mut out = String::with_capacity(self.entries.len() * 100);
         for e in &self.entries {
-            out.push_str(&format!("{} {} {}\n", e.mode.octal(), fsutil::hex(&e.sha256), e.path.display()));
+            out.push_str(e.mode.octal());
+            out.push(' ');
+            out.push_str(&fsutil::hex(&e.sha256));
+            out.push(' ');
+            out.push_str(&e.path.to_string_lossy());
+            out.push('\n');
         }
         out
     }
@@ -154,6 +159,10 @@ struct StatKey {
 }
 
 impl StatKey {
+    fn stamp(&self) -> FileStamp {
+        FileStamp { size: self.size, mtime_ns: self.mtime_ns, ctime_ns: self.ctime_ns, ino: self.ino }
+    }
+
     fn of(meta: &fs::Metadata) -> StatKey {
         StatKey {
             size: meta.size(),
@@ -259,19 +268,13 @@ pub struct FileStamp {
 impl FileStamps {
     /// Walk `root` (on all cores when it is large) and stat its regular files.
     pub fn take(root: &Path, exclusions: &Exclusions) -> Result<FileStamps, TreeError> {
-        Ok(FileStamps::of(&walk(root, exclusions, false)?))
+        let files = walk(root, exclusions, false)?.into_iter().filter(|w| !w.is_link).map(|w| (w.rel, w.key.stamp()));
+        Ok(FileStamps { files: files.collect() })
     }
 
     fn of(found: &[Walked]) -> FileStamps {
-        let files = found
-            .iter()
-            .filter(|w| !w.is_link)
-            .map(|w| {
-                let k = &w.key;
-                (w.rel.clone(), FileStamp { size: k.size, mtime_ns: k.mtime_ns, ctime_ns: k.ctime_ns, ino: k.ino })
-            })
-            .collect();
-        FileStamps { files }
+        let files = found.iter().filter(|w| !w.is_link).map(|w| (w.rel.clone(), w.key.stamp()));
+        FileStamps { files: files.collect() }
     }
 
     /// The files with their stamps.
@@ -402,11 +405,14 @@ fn walk(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> Result<Vec<
     let mut found = Vec::new();
     let mut pending =
         vec![DirTask { abs: root.to_path_buf(), rel: PathBuf::new(), rules: None, ignored: !ignore_rules }];
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     while let Some(dir) = pending.pop() {
         read_dir(&dir, exclusions, &mut found, &mut pending)?;
-        if threads > 1 && found.len() > SMALL_TREE && pending.len() > 1 {
-            return walk_parallel(exclusions, found, pending, threads);
+        if found.len() > SMALL_TREE && pending.len() > 1 {
+            // Asked only now: the answer costs a few reads of cgroup files.
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            if threads > 1 {
+                return walk_parallel(exclusions, found, pending, threads);
+            }
         }
     }
     Ok(found)
@@ -568,9 +574,12 @@ fn hash_one(root: &Path, f: &mut Found) -> Result<(), TreeError> {
 fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
     let todo: Vec<&mut Found> = found.iter_mut().filter(|f| f.cached.is_none() && f.hashed.is_none()).collect();
     let bytes: u64 = todo.iter().map(|f| f.key.size).sum();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let hash = |f: &mut Found| hash_one(root, f);
-    if threads < 2 || todo.len() < 2 || bytes < PARALLEL_BYTES {
+    if todo.len() < 2 || bytes < PARALLEL_BYTES {
+        return todo.into_iter().try_for_each(hash);
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if threads < 2 {
         return todo.into_iter().try_for_each(hash);
     }
     let queue = Mutex::new(todo.into_iter());
