@@ -95,8 +95,13 @@ pub fn matching_files(root: &Path, globs: &[String], exclusions: &Exclusions) ->
     }
     let set = glob_set(globs);
     let snapshot = Snapshot::take(root, exclusions)?;
-    let mut out: Vec<String> =
-        snapshot.files.iter().map(|(p, _)| p).filter(|p| set.is_match(p)).map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut out: Vec<String> = snapshot
+        .files
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| set.is_match(p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     out.sort();
     Ok(out)
 }

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
@@ -483,8 +483,7 @@ fn read_dir(
         let path = path.to_path_buf();
         move |source| TreeError::Io { path, source }
     };
-    let entries: Vec<fs::DirEntry> =
-        fs::read_dir(&dir.abs).and_then(|it| it.collect()).map_err(io_err(&dir.abs))?;
+    let entries: Vec<fs::DirEntry> = fs::read_dir(&dir.abs).and_then(|it| it.collect()).map_err(io_err(&dir.abs))?;
     let rules = if dir.ignored { None } else { dir_rules(dir, &entries) };
     for entry in entries {
         let name = entry.file_name();
@@ -601,8 +600,8 @@ fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{PermissionsExt, symlink};
     use ignore::WalkBuilder;
+    use std::os::unix::fs::{PermissionsExt, symlink};
 
     /// The `ignore` crate's walker with the settings the tree hash is defined by (and was
     /// computed with before [`walk`]): the reference [`walk`] must agree with.
@@ -693,6 +692,10 @@ mod tests {
     fn a_root_that_is_a_link_is_followed() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "real/a.txt", "a");
+        // Large enough for the parallel walk, which once stopped at a root link.
+        for i in 0..300 {
+            write(dir.path(), &format!("real/d{}/f{i}", i % 3), "x");
+        }
         symlink("real", dir.path().join("link")).unwrap();
         assert_eq!(hash(&dir.path().join("link")).sha256, hash(&dir.path().join("real")).sha256);
         let stamps = FileStamps::take(&dir.path().join("link"), &Exclusions::default()).unwrap();

@@ -7,6 +7,19 @@ use crate::context::*;
 
 const MANIFEST: &str = "name: s\nentry_points:\n  main:\n    command: 'cat data.txt; echo out > out.txt'\n";
 
+/// The linked directory's files: more than a tree walked on one thread has, since only the
+/// parallel walk stopped at a root that is a link.
+fn files() -> Vec<(String, String)> {
+    let mut files =
+        vec![("real/MLproject".to_string(), MANIFEST.to_string()), ("real/data.txt".into(), "data\n".into())];
+    files.extend((0..300).map(|i| (format!("real/many/f{i}.txt"), format!("{i}\n"))));
+    files
+}
+
+fn as_refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
+    files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect()
+}
+
 fn hash_of(ctx: &TestContext, dir: &str) -> String {
     let out = ctx.lockstep().args(["hash", dir]).assert().success().get_output().stdout.clone();
     String::from_utf8(out).unwrap().split_whitespace().next().unwrap().to_string()
@@ -15,7 +28,7 @@ fn hash_of(ctx: &TestContext, dir: &str) -> String {
 #[test]
 fn a_local_subdirectory_link_runs_the_directory_it_points_to() {
     let ctx = TestContext::new();
-    ctx.project("p", &[("real/MLproject", MANIFEST), ("real/data.txt", "data\n")]);
+    ctx.project("p", &as_refs(&files()));
     symlink("real", ctx.work.join("p/link")).unwrap();
     let tree = hash_of(&ctx, "p/real");
     ctx.lockstep().args(["run", "p#link"]).assert().success().stdout("data\n");
@@ -37,7 +50,7 @@ fn a_git_subdirectory_link_runs_the_directory_it_points_to() {
     let repo = ctx.work.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     symlink("real", repo.join("link")).unwrap();
-    ctx.git_repo(&repo, &[("real/MLproject", MANIFEST), ("real/data.txt", "data\n")]);
+    ctx.git_repo(&repo, &as_refs(&files()));
     let url = format!("file://{}", repo.display());
     ctx.lockstep().args(["run", &format!("{url}#link")]).assert().success().stdout("data\n");
     let r = ctx.only_record();
