@@ -411,7 +411,7 @@ pub(crate) fn execute(
     let Session { interrupts, cache, exclusions, .. } = session;
     let Planned {
         pending,
-        src,
+        mut src,
         entry_point: ep,
         parameters,
         command,
@@ -421,6 +421,7 @@ pub(crate) fn execute(
         docker,
         in_place: _in_place,
     } = planned;
+    let stamps = src.stamps.take();
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -462,6 +463,7 @@ pub(crate) fn execute(
         fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
     }
     let active = pending.start(&record)?;
+    let started = record.clone();
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
@@ -487,10 +489,14 @@ pub(crate) fn execute(
             }
             None => false,
         };
-        active.update(&record)?;
-        let before = match copied_out {
-            true => None,
-            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        // The record changes here only when the environment tells more once prepared.
+        if record != started {
+            active.update(&record)?;
+        }
+        let before = match (copied_out, stamps) {
+            (true, _) => None,
+            (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
+            (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
         let leftovers = if opts.keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
         let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts, leftovers)?;
@@ -549,9 +555,13 @@ pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
 /// For a local source, the tree hash without the paths a run wrote into it (when its outputs
 /// stayed in the project directory).
 fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<String> {
-    let tree = src.tree.clone()?;
+    let tree = src.tree.as_ref()?;
+    if !wrote_in_tree || outputs.is_empty() {
+        // Nothing to leave out: no copy of a large tree.
+        return Some(tree.sha256.clone());
+    }
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-    Some(source::without_outputs(tree, &written, wrote_in_tree).sha256)
+    Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256)
 }
 
 /// Create the run on the tracking server, after every check passed and before the RUNNING

@@ -18,4 +18,5 @@ mod pack_verify;
 mod races;
 mod signals;
 mod store;
+mod subdir_links;
 mod tracking;

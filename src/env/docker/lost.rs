@@ -130,3 +130,33 @@ fn remove(engine: &Engine, store: &Path, run_id: &str, keep: bool) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_without_a_live_runner_are_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = store.create_run("aa11").unwrap().start(&crate::record::sample_record("aa11", 1)).unwrap();
+        assert!(!is_lost(&store, "aa11"), "its runner holds the lock");
+        drop(live);
+        assert!(is_lost(&store, "aa11"), "its runner is gone");
+        assert_eq!(store.find("aa11").unwrap().status, RunStatus::Failed, "and the run is finalized as lost");
+        assert!(is_lost(&store, "bb22"), "a run that is not in the store any more");
+    }
+
+    #[test]
+    fn markers_are_written_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker_path(dir.path(), "aa11");
+        mark(&marker, true).unwrap();
+        assert_eq!(fs::read(&marker).unwrap(), KEEP.as_bytes());
+        mark(&marker, false).unwrap();
+        assert_eq!(fs::read(&marker).unwrap(), b"");
+        unmark(&marker);
+        assert!(!marker.exists());
+        unmark(&marker);
+    }
+}
