@@ -31,6 +31,11 @@ if section == "run":
     print("### Run overhead\n")
     table([direct, run])
     print(f"Added by lockstep: **{(run['mean'] - direct['mean']) * 1000:.2f} ms** (ratio {run['mean'] / direct['mean']:.1f}x).\n")
+elif section == "warm":
+    tiny, big = load("warm.json")
+    print("### Warm run of a large tree\n")
+    table([tiny, big], ("median", [f"{r['median'] * 1000:.1f} ms" for r in (tiny, big)]))
+    print(f"Added by the 10,000 files: **{(big['median'] - tiny['median']) * 1000:.1f} ms** (medians).\n")
 elif section == "tree":
     cold, warm = load("tree-hash.json")
     (base,) = load("sha256sum.json")

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Reproduces the numbers in BENCHMARKS.md: `bench/run.sh [SECTION...]` with sections
-# run, tree, pack, verify (default: all). Needs hyperfine (apt-get install hyperfine).
+# run, warm, tree, pack, verify (default: all). Needs hyperfine (apt-get install hyperfine).
 # Prints markdown; hyperfine's raw JSON goes to $BENCH_OUT (default: target/bench).
+# LOCKSTEP_BIN=PATH measures that binary instead of building this checkout's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$root/target/bench}
 mkdir -p "$out"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/lockstep"
+if [ -z "${LOCKSTEP_BIN:-}" ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+fi
+bin=${LOCKSTEP_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/lockstep}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export LOCKSTEP_CACHE_DIR="$work/cache"
 cd "$work"
-sections=${*:-run tree pack verify}
+sections=${*:-run warm tree pack verify}
 
 report() { python3 "$root/bench/report.py" "$out" "$@"; }
 
@@ -51,6 +54,22 @@ for section in $sections; do
       hyperfine -N --warmup 10 --runs 100 --export-json "$out/run-overhead.json" \
         "bash -c true" "$bin run trivial" > /dev/null
       report run ;;
+    warm)
+      # A warm run of a 10,000-file / 200 MiB project against a warm run of a tiny one: what
+      # the tree's size adds (the walk that hashes it with the stat cache and serves as the
+      # output snapshot before the run, the snapshot after it).
+      make_tree big random
+      for p in big tiny; do
+        mkdir -p $p
+        printf 'name: %s\nentry_points:\n  main:\n    command: "true"\n' $p > $p/MLproject
+      done
+      # Past the stat cache's racy window: files younger than 2 s are hashed again.
+      sleep 3
+      "$bin" run big > /dev/null 2>&1
+      "$bin" run tiny > /dev/null 2>&1
+      hyperfine -N --warmup 5 --runs 40 --export-json "$out/warm.json" \
+        "$bin run tiny" "$bin run big" > /dev/null
+      report warm ;;
     tree)
       # Tree hashing, cold (no stat cache) and warm, against sha256sum over the same files.
       make_tree tree random

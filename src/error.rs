@@ -75,7 +75,9 @@ impl Error {
     /// 128 + signal when interrupted before the run started.
     pub fn exit_code(&self) -> i32 {
         match (self, self.class()) {
-            (Error::Run(run::RunError::Interrupted { signal }), _) => 128 + signal,
+            (Error::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }), _) => {
+                128 + signal
+            }
             (_, ErrorClass::User) => 2,
             (_, ErrorClass::Internal) => 1,
         }

@@ -125,6 +125,10 @@ struct RunArgs {
     /// Docker: keep the container after the run instead of removing it.
     #[arg(long)]
     keep_container: bool,
+    /// Let what the entry point leaves running (background jobs, daemons) outlive the run;
+    /// by default it is stopped (SIGTERM, then SIGKILL) when the entry point exits.
+    #[arg(long)]
+    keep_processes: bool,
     /// Do not run when the store has a FINISHED run of the same files, environment, entry
     /// point and parameters whose outputs are in place: print that run instead.
     #[arg(long)]
@@ -357,6 +361,7 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
             mount_project: args.mount_project,
             keep_container: args.keep_container,
         },
+        keep_processes: args.keep_processes,
     };
     let outcome = lockstep::run::run(&opts)?;
     let r = &outcome.record;
@@ -516,6 +521,7 @@ fn cmd_status(args: StatusArgs) -> anyhow::Result<i32> {
 
 fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
     let store = Store::open(&args.store.store).map_err(lockstep::Error::from)?;
+    lockstep::env::docker::lost::clean_up(&store);
     let (runs, problems) = store.list().map_err(lockstep::Error::from)?;
     for p in &problems {
         lockstep::ui::warn(&p.to_string());

@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub caller_dir: PathBuf,
     /// `-A`, `--mount-project`, `--keep-container`.
     pub docker: DockerFlags,
+    /// `--keep-processes`: what the entry point leaves running is not ended with the run.
+    pub keep_processes: bool,
 }
 
 /// A finished run.
@@ -79,6 +81,15 @@ pub enum RunError {
     Interrupted {
         /// The signal.
         signal: i32,
+    },
+    /// SIGINT/SIGTERM stopped the preparation of a started run's environment (a Docker pull
+    /// or build): the run exists, recorded KILLED.
+    #[error("interrupted while the environment was prepared: run {run_id} is recorded KILLED")]
+    InterruptedRun {
+        /// The signal.
+        signal: i32,
+        /// The run.
+        run_id: String,
     },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
@@ -140,6 +151,7 @@ impl Session {
         let interrupts = Interrupts::install().map_err(RunError::Signals)?;
         let cache = Cache::from_env()?;
         let store = Store::open(store)?;
+        env::docker::lost::clean_up(&store);
         let exclusions = Exclusions::new([store.root().to_path_buf()]);
         Ok(Session { interrupts, cache, store, exclusions })
     }
@@ -399,7 +411,7 @@ pub(crate) fn execute(
     let Session { interrupts, cache, exclusions, .. } = session;
     let Planned {
         pending,
-        src,
+        mut src,
         entry_point: ep,
         parameters,
         command,
@@ -409,6 +421,7 @@ pub(crate) fn execute(
         docker,
         in_place: _in_place,
     } = planned;
+    let stamps = src.stamps.take();
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
@@ -450,6 +463,7 @@ pub(crate) fn execute(
         fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
     }
     let active = pending.start(&record)?;
+    let started = record.clone();
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
@@ -475,12 +489,17 @@ pub(crate) fn execute(
             }
             None => false,
         };
-        active.update(&record)?;
-        let before = match copied_out {
-            true => None,
-            false => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        // The record changes here only when the environment tells more once prepared.
+        if record != started {
+            active.update(&record)?;
+        }
+        let before = match (copied_out, stamps) {
+            (true, _) => None,
+            (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
+            (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
-        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts)?;
+        let leftovers = if opts.keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts, leftovers)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
         record.status = if outcome.killed() {
@@ -522,7 +541,7 @@ pub(crate) fn execute(
             // have ended the entry point.
             match (interrupts.received(), &err) {
                 (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
-                    Err(RunError::Interrupted { signal }.into())
+                    Err(RunError::InterruptedRun { signal, run_id }.into())
                 }
                 _ => Err(err),
             }
@@ -536,9 +555,13 @@ pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
 /// For a local source, the tree hash without the paths a run wrote into it (when its outputs
 /// stayed in the project directory).
 fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<String> {
-    let tree = src.tree.clone()?;
+    let tree = src.tree.as_ref()?;
+    if !wrote_in_tree || outputs.is_empty() {
+        // Nothing to leave out: no copy of a large tree.
+        return Some(tree.sha256.clone());
+    }
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-    Some(source::without_outputs(tree, &written, wrote_in_tree).sha256)
+    Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256)
 }
 
 /// Create the run on the tracking server, after every check passed and before the RUNNING

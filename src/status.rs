@@ -13,9 +13,10 @@ use crate::env::{self, EnvManager};
 use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
-use crate::record::{RecordError, RunRecord, Store};
+use crate::record::{RunRecord, Store};
 use crate::run::SOURCE_TREE_FILE;
 use crate::source::{self, Exclusions, SourceKind, git};
+use crate::verify;
 
 /// Files listed as changed, at most.
 const MAX_CHANGES: usize = 20;
@@ -29,6 +30,14 @@ pub enum StatusError {
         /// The run.
         run_id: String,
         /// The recorded directory.
+        path: PathBuf,
+    },
+    /// The recorded archive is not a regular file (a device, a FIFO, a directory).
+    #[error("the archive of run {run_id}, {}, is not a regular file", .path.display())]
+    NotAnArchiveFile {
+        /// The run.
+        run_id: String,
+        /// The recorded archive.
         path: PathBuf,
     },
 }
@@ -74,14 +83,14 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let cache = Cache::from_env()?;
     let path = caller_dir.join(target);
     let (record, run_dir) = if path.is_file() {
-        let bytes = fs::read(&path).map_err(RecordError::io(&path))?;
-        let record: RunRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| RecordError::BadRecord { path: path.clone(), message: e.to_string() })?;
+        let record = verify::read_record(&path)?;
+        verify::check_record(&record, &path, true)?;
         (record, path.parent().map(Path::to_path_buf))
     } else {
         let store = Store::open(store)?;
         let record = store.find(target)?;
         let dir = store.run_dir(&record.run_id);
+        verify::check_record(&record, &dir.join("record.json"), true)?;
         (record, Some(dir))
     };
     let (source, project_dir) = source_status(&record, run_dir.as_deref(), &cache)?;
@@ -149,6 +158,18 @@ fn source_status(
             let path = Path::new(info.uri.split('#').next().unwrap_or(&info.uri));
             if info.uri.starts_with("http://") || info.uri.starts_with("https://") {
                 return Ok((part(true, format!("{} is remote: not downloaded again", info.uri)), None));
+            }
+            match fs::metadata(path) {
+                Err(_) => return Ok((part(false, format!("{} is gone", path.display())), None)),
+                // A record naming /dev/zero must not be digested until the end of time.
+                Ok(meta) if !meta.is_file() => {
+                    return Err(StatusError::NotAnArchiveFile {
+                        run_id: record.run_id.clone(),
+                        path: path.to_path_buf(),
+                    }
+                    .into());
+                }
+                Ok(_) => {}
             }
             let Ok((sha, _)) = fsutil::sha256_file(path) else {
                 return Ok((part(false, format!("{} is gone", path.display())), None));

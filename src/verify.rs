@@ -7,15 +7,15 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::env;
+use crate::env::{self, EnvLock, EnvManager};
 use crate::error::{Error, ErrorClass};
 use crate::exec::Echo;
 use crate::fsutil;
-use crate::manifest::{Manifest, ParamArgs};
+use crate::manifest::{Manifest, ParamArgs, is_project_dir};
 use crate::record::{OutputFile, RecordError, RunRecord, RunStatus, VerificationSummary};
 use crate::run::{self, EnvChoice, RunOptions, Session};
 use crate::source::archive::{self, PACK_RECORD};
@@ -151,7 +151,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     }
     let ignore = ignore_set(&opts.ignore)?;
     let session = Session::open(&opts.store)?;
-    let target = find_target(&opts.target, &session, &opts.caller_dir)?;
+    let target = find_target(&opts.target, &session, opts)?;
     let original = &target.record;
     let run_id = fsutil::random_hex(16);
     let planned = session.checked((|| {
@@ -205,6 +205,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         echo: opts.echo,
         caller_dir: opts.caller_dir.clone(),
         docker: Default::default(),
+        keep_processes: false,
     };
     let outcome = run::execute(&run_opts, planned, None, &session, run_id)?;
     let mut rerun = outcome.record;
@@ -252,28 +253,119 @@ fn ignore_set(globs: &[String]) -> Result<globset::GlobSet, VerifyError> {
 }
 
 /// A run id in the store, a record file, or an archive holding a record.
-fn find_target(target: &str, session: &Session, caller_dir: &Path) -> Result<Target, Error> {
-    let path = caller_dir.join(target);
+fn find_target(target: &str, session: &Session, opts: &VerifyOptions) -> Result<Target, Error> {
+    let path = opts.caller_dir.join(target);
+    // The recorded directory is hashed and copied only when neither an archive nor
+    // --source-dir stands in for it.
+    let hashes_recorded_dir = opts.source_dir.is_none();
     if path.is_file() {
         if let Some(format) = ArchiveFormat::of(target) {
             let bytes = archive::read_member(&path, format, PACK_RECORD)
                 .map_err(source::SourceError::from)?
                 .ok_or_else(|| VerifyError::NoRecordInArchive { path: path.clone() })?;
             let record = parse_record(&path, &bytes)?;
+            check_record(&record, &path, false)?;
             return Ok(Target { record, run_dir: None, archive: Some(path) });
         }
-        let bytes = fs::read(&path).map_err(RecordError::io(&path))?;
-        let record = parse_record(&path, &bytes)?;
+        let record = read_record(&path)?;
+        check_record(&record, &path, hashes_recorded_dir)?;
         return Ok(Target { record, run_dir: path.parent().map(Path::to_path_buf), archive: None });
     }
     let record = session.store.find(target)?;
     let run_dir = session.store.run_dir(&record.run_id);
+    check_record(&record, &run_dir.join("record.json"), hashes_recorded_dir)?;
     Ok(Target { record, run_dir: Some(run_dir), archive: None })
+}
+
+/// A record file given on the command line.
+pub(crate) fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
+    let bytes = fs::read(path).map_err(RecordError::io(path))?;
+    parse_record(path, &bytes)
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<RunRecord, RecordError> {
     serde_json::from_slice(bytes)
         .map_err(|e| RecordError::BadRecord { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Check the fields of a record (at `path`) that become paths, name a directory to hash, or
+/// are cut to a short form: a record may come from anyone, and none of them may lead outside
+/// the cache and the store or make lockstep read the whole filesystem. `hashes_recorded_dir`:
+/// the recorded local directory is about to be hashed, so it must be a project.
+pub(crate) fn check_record(record: &RunRecord, path: &Path, hashes_recorded_dir: bool) -> Result<(), RecordError> {
+    let bad = |message: String| RecordError::BadRecord { path: path.to_path_buf(), message };
+    env::check_file_name("run_id", &record.run_id).map_err(bad)?;
+    let info = &record.source;
+    let digests = [
+        ("source.tree_sha256", Some(&info.tree_sha256)),
+        ("source.input_tree_sha256", info.input_tree_sha256.as_ref()),
+        ("source.archive_sha256", info.archive_sha256.as_ref()),
+        ("source.patch_sha256", info.patch_sha256.as_ref()),
+    ];
+    for (field, value) in digests {
+        if let Some(v) = value.filter(|v| v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(bad(format!("{field} '{}' is not a sha256 (64 hex digits)", v.escape_debug())));
+        }
+    }
+    for out in &record.outputs {
+        let normal = Path::new(&out.path).components().all(|c| matches!(c, Component::Normal(_)));
+        if out.path.is_empty() || out.path.contains('\0') || !normal {
+            return Err(bad(format!(
+                "output path '{}' is not a relative path inside the outputs directory",
+                out.path.escape_debug()
+            )));
+        }
+    }
+    if let Some(dir) = &info.path {
+        if !dir.is_absolute() || dir.components().any(|c| matches!(c, Component::CurDir | Component::ParentDir)) {
+            return Err(bad(format!("source.path {} is not an absolute path without '.' or '..'", dir.display())));
+        }
+        if hashes_recorded_dir
+            && info.kind == SourceKind::Local
+            && dir.is_dir()
+            && !is_project_dir(dir, &record.entry_point)
+        {
+            return Err(bad(format!(
+                "source.path {} is not a project: it has no MLproject file and no script '{}'",
+                dir.display(),
+                record.entry_point
+            )));
+        }
+    }
+    let details = &record.environment.details;
+    match record.environment.manager {
+        EnvManager::Local => {}
+        EnvManager::Docker => {
+            for field in ["base_image", "base_image_digest", "base_image_id"] {
+                if let Some(value) = details.get(field).and_then(|v| v.as_str())
+                    && let Some(why) = image_reference_problem(value)
+                {
+                    return Err(bad(format!("environment.{field} '{}' {why}", value.escape_debug())));
+                }
+            }
+        }
+        // A lock is read in full; its checks name the field.
+        _ if details.contains_key("lock_schema") => {
+            EnvLock::from_record(&record.environment).map_err(|e| bad(e.to_string()))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Why `value` is not an image reference (`name[:tag][@digest]`, or an image id) that can be
+/// put into an Engine API path, if it is not.
+fn image_reference_problem(value: &str) -> Option<&'static str> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b);
+    if value.is_empty() {
+        Some("is empty")
+    } else if !value.bytes().all(allowed) {
+        Some("has characters an image reference cannot have")
+    } else if value.starts_with(['/', '.', '-']) || value.split('/').any(|part| part.is_empty() || part == "..") {
+        Some("has an empty or '..' path component")
+    } else {
+        None
+    }
 }
 
 /// The source of a packed archive, which must be the tree the recorded run ran on.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de};
 
 use super::{EnvError, EnvManager, EnvRecord};
 
@@ -16,7 +16,8 @@ pub const LOCK_SCHEMA: &str = "lockstep.env-lock/v1";
 pub struct EnvLock {
     /// `lockstep.env-lock/v1`.
     pub lock_schema: String,
-    /// The environment's cache key.
+    /// The environment's cache key (a directory name in the cache).
+    #[serde(deserialize_with = "key_name")]
     pub key: String,
     /// The tool that installed the packages, with its version (`uv 0.13.9`, `pip 23.2.1`,
     /// `lockstep`, `micromamba 2.0.5`).
@@ -67,20 +68,25 @@ pub struct PyPackage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CondaPackage {
     /// Its name.
+    #[serde(deserialize_with = "conda_name")]
     pub name: String,
     /// Its version.
+    #[serde(deserialize_with = "conda_version")]
     pub version: String,
     /// Its build string.
+    #[serde(deserialize_with = "conda_build")]
     pub build: String,
     /// Its build number.
     pub build_number: u64,
     /// The subdirectory (`noarch`, `linux-64`).
+    #[serde(deserialize_with = "conda_subdir")]
     pub subdir: String,
     /// The channel it came from.
     pub channel: String,
     /// The archive's URL.
     pub url: String,
     /// The archive's file name.
+    #[serde(deserialize_with = "conda_filename")]
     pub filename: String,
     /// The archive's sha256, when the channel gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +122,63 @@ impl EnvLock {
         }
         Ok(lock)
     }
+}
+
+/// Why `value` cannot name one entry of a directory lockstep owns, if it cannot. Fields of
+/// records, locks and manifests that become file names must pass this: a name with a
+/// separator or a `..` would put the file anywhere.
+pub fn file_name_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("is empty")
+    } else if value == "." || value == ".." {
+        Some("is a directory reference")
+    } else if value.contains('/') {
+        Some("contains '/'")
+    } else if value.contains('\0') {
+        Some("contains a NUL byte")
+    } else if value.len() > 255 {
+        Some("is longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
+/// `value` as a file name, or an error naming `field`.
+pub fn check_file_name(field: &str, value: &str) -> Result<(), String> {
+    match file_name_problem(value) {
+        None => Ok(()),
+        Some(why) => Err(format!("{field} '{}' {why}: it must be a single file name", value.escape_debug())),
+    }
+}
+
+fn file_name<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<String, D::Error> {
+    let value = String::deserialize(d)?;
+    check_file_name(field, &value).map_err(de::Error::custom)?;
+    Ok(value)
+}
+
+fn key_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "the lock's key")
+}
+
+fn conda_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "a conda package's name")
+}
+
+fn conda_version<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "a conda package's version")
+}
+
+fn conda_build<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "a conda package's build")
+}
+
+fn conda_subdir<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "a conda package's subdir")
+}
+
+fn conda_filename<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    file_name(d, "a conda package's filename")
 }
 
 /// A distribution name in PEP 503 normal form: lower case, runs of `-_.` as one `-`.
@@ -158,6 +221,44 @@ mod tests {
         assert_eq!(normalize_name("Scikit_Learn"), "scikit-learn");
         assert_eq!(normalize_name("zope.interface"), "zope-interface");
         assert_eq!(normalize_name("a--_b"), "a-b");
+    }
+
+    #[test]
+    fn file_names_are_single_components() {
+        for good in ["six-1.16.0-py_0.conda", "linux-64", "a..b", ".hidden"] {
+            assert_eq!(file_name_problem(good), None, "{good}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/abs", "a\0b", &"x".repeat(256)] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    fn conda_lock_json(filename: &str) -> serde_json::Value {
+        serde_json::json!({
+            "manager": "conda",
+            "lock_schema": LOCK_SCHEMA, "key": "k", "installer": "lockstep", "platform": "linux-64",
+            "python": null, "packages": [],
+            "conda_packages": [{
+                "name": "x", "version": "1", "build": "0", "build_number": 0, "subdir": "noarch",
+                "channel": "c", "url": "file:///x", "filename": filename,
+            }],
+        })
+    }
+
+    #[test]
+    fn a_lock_with_a_path_for_a_file_name_is_refused_naming_the_field() {
+        let record: EnvRecord = serde_json::from_value(conda_lock_json("x-1-0.conda")).unwrap();
+        assert_eq!(EnvLock::from_record(&record).unwrap().conda_packages[0].filename, "x-1-0.conda");
+        let record: EnvRecord = serde_json::from_value(conda_lock_json("../../../x/EVIL.conda")).unwrap();
+        let err = EnvLock::from_record(&record).unwrap_err().to_string();
+        assert!(err.contains("a conda package's filename '../../../x/EVIL.conda' contains '/'"), "{err}");
+        let mut json = conda_lock_json("x-1-0.conda");
+        json["key"] = "..".into();
+        let err = EnvLock::from_record(&serde_json::from_value(json).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("the lock's key '..' is a directory reference"), "{err}");
+        let mut json = conda_lock_json("x-1-0.conda");
+        json["conda_packages"][0]["build"] = "0/../../x".into();
+        assert!(EnvLock::from_record(&serde_json::from_value(json).unwrap()).is_err());
     }
 
     #[test]

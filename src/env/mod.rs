@@ -27,7 +27,7 @@ use crate::manifest::EnvSpec;
 pub use built::{EnvEntry, PruneReport};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
-pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo};
+pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo, check_file_name};
 pub use python::{PythonEnvironment, PythonSource};
 pub use spec::{CondaEnvSpec, PythonEnvSpec};
 

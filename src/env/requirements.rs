@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::EnvError;
@@ -91,9 +92,9 @@ fn digest_requirement_file(
             message: format!("-r files nest deeper than {MAX_DEPTH} levels"),
         });
     }
-    let text = fs::read(path).map_err(|e| EnvError::Spec {
+    let text = read_bounded(path).map_err(|message| EnvError::Spec {
         file: label.into(),
-        message: format!("cannot read requirements file {}: {e}", path.display()),
+        message: format!("cannot read requirements file {}: {message}", path.display()),
     })?;
     files.insert(path.display().to_string(), fsutil::sha256_hex(&text));
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -112,6 +113,30 @@ fn digest_requirement_file(
         }
     }
     Ok(())
+}
+
+/// Requirements files larger than this are refused: no real one comes near, and a `-r`
+/// naming a device or a huge file must not read until memory runs out.
+const MAX_REQUIREMENTS_BYTES: u64 = 16 << 20;
+
+/// The content of a requirements file: a regular file of at most [`MAX_REQUIREMENTS_BYTES`].
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    // The opened file's own metadata: the path may be swapped between a check and the open.
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    let too_big = || format!("it is larger than {} MiB", MAX_REQUIREMENTS_BYTES >> 20);
+    if meta.len() > MAX_REQUIREMENTS_BYTES {
+        return Err(too_big());
+    }
+    let mut text = Vec::new();
+    file.take(MAX_REQUIREMENTS_BYTES + 1).read_to_end(&mut text).map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_REQUIREMENTS_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// `-r file`, `-rfile`, `--requirement file`, `--requirement=file`: the flag and its argument.
@@ -217,6 +242,19 @@ mod tests {
         fs::write(p.join("more.txt"), "idna==3\n").unwrap();
         let again = read_requirements(&lines, p, "python_env.yaml").unwrap();
         assert_ne!(again.files, r.files, "a changed nested file changes the digests");
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_requirements(&["-r /dev/zero".into()], dir.path(), "python_env.yaml").unwrap_err();
+        assert!(err.to_string().contains("/dev/zero: it is not a regular file"), "{err}");
+        let big = fs::File::create(dir.path().join("big.txt")).unwrap();
+        big.set_len(MAX_REQUIREMENTS_BYTES + 1).unwrap();
+        fs::write(dir.path().join("outer.txt"), "-r big.txt\n").unwrap();
+        let err = read_requirements(&["-r outer.txt".into()], dir.path(), "python_env.yaml").unwrap_err();
+        assert!(err.to_string().contains("big.txt: it is larger than 16 MiB"), "{err}");
+        assert!(matches!(err, EnvError::Spec { .. }), "bad input, exit 2: {err:?}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Running the installers (uv, pip, python, an external conda): explicit arguments, output
-//! captured for errors, and a death signal so that a killed lockstep takes its build with it.
+//! captured for errors, each in its own process group that is ended (SIGTERM, grace, SIGKILL)
+//! when it is done or interrupted, and a death signal so that a killed lockstep takes its
+//! build with it.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::EnvError;
+use crate::exec;
 use crate::manifest::shell_quote;
 use crate::progress::Progress;
 
@@ -95,30 +99,38 @@ impl ToolCommand {
         for (k, v) in &self.env {
             expr = expr.env(k, v);
         }
-        let expr = expr.before_spawn(|cmd| {
-            // SAFETY: prctl is async-signal-safe; the closure runs between fork and exec.
+        // This thread waits for the tool until it is gone (the death signal follows the
+        // forking thread).
+        let parent = std::process::id() as i32;
+        let expr = expr.before_spawn(move |cmd| {
+            // SAFETY: die_with_parent is async-signal-safe; the closure runs between fork and exec.
             unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
+                cmd.process_group(0).pre_exec(move || exec::die_with_parent(parent));
             }
             Ok(())
         });
         let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
         let handle = expr.start().map_err(|e| failure(format!("cannot start: {e}")))?;
-        // SIGINT/SIGTERM to lockstep stop the tool now, not when it is done.
-        let out = loop {
-            match handle.wait_timeout(std::time::Duration::from_millis(50)) {
-                Ok(Some(out)) => break out.clone(),
-                Ok(None) if crate::cancel::requested().is_some() => {
-                    let _ = handle.kill();
-                    return Err(failure("interrupted".into()));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(failure(format!("cannot wait for it: {e}"))),
+        let pid = handle.pids()[0] as i32;
+        let own = exec::OwnChild::register(pid);
+        let guarded = exec::GuardedGroup::register(pid);
+        let watch = exec::ExitWatch::start(pid);
+        // SIGINT/SIGTERM to lockstep stop the tool now, not when it is done; the tool's
+        // helpers (pip's ensurepip, a build backend) go with it, on every path. The tool is
+        // reaped only after its group is ended, so that the group's id cannot be reused.
+        let ended = loop {
+            match watch.wait(Duration::from_millis(50)) {
+                Some(Ok(())) => break Ok(()),
+                Some(Err(e)) => break Err(format!("cannot wait for it: {e}")),
+                None if crate::cancel::requested().is_some() => break Err("interrupted".into()),
+                None => {}
             }
         };
+        exec::end_group(pid, exec::stop_grace(), exec::Orphans::Leave);
+        drop(guarded);
+        let out = handle.wait().map_err(|e| failure(format!("cannot wait for it: {e}")))?.clone();
+        drop(own);
+        ended.map_err(failure)?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -190,6 +202,18 @@ mod tests {
         assert_eq!(err.command, "sh -c 'echo one >&2; echo two >&2; exit 3'");
         assert_eq!(err.detail, "one | two");
         assert_eq!(ToolCommand::new("sh", ["-c", "printf ok"]).run_quiet().unwrap(), b"ok");
+    }
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    }
+
+    #[test]
+    fn what_a_tool_leaves_running_ends_with_it() {
+        let out = ToolCommand::new("sh", ["-c", "sleep 300 >/dev/null 2>&1 & echo $!"]).run_quiet().unwrap();
+        let pid: i32 = String::from_utf8(out).unwrap().trim().parse().unwrap();
+        assert!(!alive(pid), "the tool's background job {pid} is gone");
     }
 
     #[test]

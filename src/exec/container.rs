@@ -23,6 +23,7 @@ use futures_util::future::{Either, select};
 
 use super::{Echo, ExecError, ExecOutcome, Interrupts, PIPE_DRAIN, Termination, kill_grace};
 use crate::env::docker::engine::{Engine, describe, is_not_found};
+use crate::env::docker::lost;
 use crate::env::{ContainerOutputs, ContainerSpec, DockerError};
 use crate::{fsutil, ui};
 
@@ -47,7 +48,16 @@ pub fn execute(
     }
     let engine = Engine::connect()?;
     let docker = engine.docker();
-    let id = engine.block_on(create(docker, spec))?;
+    if let Some(marker) = &spec.marker {
+        lost::mark(marker, spec.keep).map_err(|source| ExecError::Io { path: marker.clone(), source })?;
+    }
+    let id = match engine.block_on(create(docker, spec)) {
+        Ok(id) => id,
+        Err(e) => {
+            spec.marker.iter().for_each(|m| lost::unmark(m));
+            return Err(e);
+        }
+    };
     let mut result = engine.block_on(run_created(docker, &id, spec.tty, logs, echo, interrupts));
     if let (Ok(_), Some(outputs)) = (&result, &spec.outputs)
         && let Err(e) = engine.block_on(collect(docker, &id, &spec.workdir, outputs))
@@ -55,13 +65,22 @@ pub fn execute(
         result = Err(e);
     }
     let shown = spec.name.clone().unwrap_or_else(|| id.clone());
-    if spec.keep {
+    let gone = if spec.keep {
         ui::note(&format!("kept container {shown}"));
+        true
     } else {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        if let Err(e) = engine.block_on(docker.remove_container(&id, Some(options))) {
-            ui::warn(&format!("could not remove container {shown}: {}", describe(&e)));
+        match engine.block_on(docker.remove_container(&id, Some(options))) {
+            Ok(()) => true,
+            Err(e) => {
+                ui::warn(&format!("could not remove container {shown}: {}", describe(&e)));
+                false
+            }
         }
+    };
+    // A container that could not be removed stays marked, for the clean-up of lost runs.
+    if gone {
+        spec.marker.iter().for_each(|m| lost::unmark(m));
     }
     result
 }

@@ -1,6 +1,6 @@
 //! Execution: run an [`Invocation`] as its own process group (or as a container), stream its
-//! output live into the terminal and the run's log files, forward SIGINT/SIGTERM, and report
-//! how it ended.
+//! output live into the terminal and the run's log files, forward SIGINT/SIGTERM, end what it
+//! left running, and report how it ended.
 
 pub mod container;
 mod signals;
@@ -15,11 +15,18 @@ use std::time::{Duration, Instant};
 use crate::env::{DockerError, Invocation, Process};
 use crate::fsutil;
 
-pub use signals::Interrupts;
+pub use signals::{ExitWatch, GuardedGroup, Interrupts, Orphans, OwnChild, die_with_parent, end_group, kill_group};
 
 /// How long a process group has to exit after a forwarded SIGINT/SIGTERM before SIGKILL;
 /// `LOCKSTEP_KILL_GRACE` (seconds) overrides it.
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the processes a run leaves behind (and an installer stopped by SIGINT/SIGTERM)
+/// have between SIGTERM and SIGKILL; `LOCKSTEP_KILL_GRACE` overrides it. Shorter than
+/// [`DEFAULT_GRACE`]: the run's result is in, and most processes exit at once on SIGTERM (so
+/// this is rarely waited for); it is long enough to flush a file and remove temporary ones,
+/// and short enough that one that ignores SIGTERM holds lockstep up for little.
+const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// After the entry point exits, how long its output pipes may stay open (held by processes
 /// it left in the background) before lockstep stops reading them.
@@ -65,6 +72,16 @@ impl ExecError {
             _ => None,
         }
     }
+}
+
+/// What happens to the processes the entry point leaves running when it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftovers {
+    /// They are ended: its process group, and (lockstep being their subreaper) every
+    /// orphaned descendant, daemons that left the group with `setsid` included.
+    End,
+    /// They keep running (`--keep-processes`).
+    Keep,
 }
 
 /// Where the child's stdout is echoed.
@@ -121,20 +138,27 @@ pub fn execute(
     logs_dir: &Path,
     echo: Echo,
     interrupts: &Interrupts,
+    leftovers: Leftovers,
 ) -> Result<ExecOutcome, ExecError> {
     match inv {
-        Invocation::Process(p) => execute_process(p, logs_dir, echo, interrupts),
+        Invocation::Process(p) => execute_process(p, logs_dir, echo, interrupts, leftovers),
         Invocation::Container(c) => container::execute(c, logs_dir, echo, interrupts),
     }
 }
 
 /// The kill grace period: `LOCKSTEP_KILL_GRACE` seconds, else [`DEFAULT_GRACE`].
 fn kill_grace() -> Duration {
-    std::env::var("LOCKSTEP_KILL_GRACE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_GRACE)
+    grace_override().unwrap_or(DEFAULT_GRACE)
+}
+
+/// The grace period of leftovers and installers: `LOCKSTEP_KILL_GRACE` seconds, else
+/// [`DEFAULT_STOP_GRACE`].
+pub fn stop_grace() -> Duration {
+    grace_override().unwrap_or(DEFAULT_STOP_GRACE)
+}
+
+fn grace_override() -> Option<Duration> {
+    std::env::var("LOCKSTEP_KILL_GRACE").ok().and_then(|v| v.parse().ok()).map(Duration::from_secs)
 }
 
 fn execute_process(
@@ -142,6 +166,7 @@ fn execute_process(
     logs_dir: &Path,
     echo: Echo,
     interrupts: &Interrupts,
+    leftovers: Leftovers,
 ) -> Result<ExecOutcome, ExecError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -154,7 +179,17 @@ fn execute_process(
     let (out_read, out_write) = io::pipe().map_err(io_err(Path::new("pipe")))?;
     let (err_read, err_write) = io::pipe().map_err(io_err(Path::new("pipe")))?;
 
+    match leftovers {
+        Leftovers::End => signals::become_subreaper(),
+        Leftovers::Keep => crate::ui::warn(
+            "--keep-processes: what the entry point leaves running is not stopped at the end of the run; \
+             it may go on writing into the run's outputs after they are recorded",
+        ),
+    }
     let tty = signals::ForegroundTty::detect();
+    // This thread waits for the child until it is gone, so that the death signal (which follows
+    // the forking thread) fires only when lockstep dies.
+    let parent = std::process::id() as i32;
     let handle = {
         // Every clone of the expression holds the pipes' write ends: all of them must be gone
         // once the child is started, or EOF never arrives.
@@ -169,13 +204,14 @@ fn execute_process(
             .before_spawn(move |cmd| {
                 match tty {
                     // SAFETY: the closure only calls async-signal-safe functions (setpgid,
-                    // signal, tcsetpgrp) between fork and exec.
+                    // signal, tcsetpgrp, prctl, getppid) between fork and exec.
                     Some(tty) => unsafe {
-                        cmd.pre_exec(move || tty.enter_child());
+                        cmd.pre_exec(move || tty.enter_child().and_then(|()| die_with_parent(parent)));
                     },
-                    None => {
-                        cmd.process_group(0);
-                    }
+                    // SAFETY: as above.
+                    None => unsafe {
+                        cmd.process_group(0).pre_exec(move || die_with_parent(parent));
+                    },
                 }
                 Ok(())
             });
@@ -183,6 +219,9 @@ fn execute_process(
             .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?
     };
     let pgid = handle.pids()[0] as i32;
+    let own = OwnChild::register(pgid);
+    // Kept processes are kept when lockstep dies, too (the entry point itself gets its death signal).
+    let guarded = (leftovers == Leftovers::End).then(|| GuardedGroup::register(pgid));
     if let Some(tty) = tty {
         tty.give_to(pgid);
     }
@@ -195,11 +234,16 @@ fn execute_process(
 
     let grace = kill_grace();
     let mut deadline: Option<Instant> = None;
-    let status = loop {
-        match handle.wait_timeout(Duration::from_millis(50)) {
-            Ok(Some(out)) => break out.status,
-            Ok(None) => {}
-            Err(source) => return Err(ExecError::Io { path: PathBuf::from("wait"), source }),
+    let watch = ExitWatch::start(pgid);
+    loop {
+        match watch.wait(Duration::from_millis(50)) {
+            Some(Ok(())) => break,
+            Some(Err(source)) => {
+                signals::kill_group(pgid, libc::SIGKILL);
+                interrupts.forward_to(0);
+                return Err(ExecError::Io { path: PathBuf::from("wait"), source });
+            }
+            None => {}
         }
         if interrupts.received().is_some() {
             let due = *deadline.get_or_insert_with(|| Instant::now() + grace);
@@ -207,22 +251,31 @@ fn execute_process(
                 signals::kill_group(pgid, libc::SIGKILL);
             }
         }
-    };
+    }
     let end_ms = fsutil::now_ms();
-    interrupts.forward_to(0);
     if let Some(tty) = tty {
         tty.take_back();
     }
+    // The entry point has exited but is not reaped yet: its group's id cannot be reused, so
+    // the group is ended before the zombie is collected.
+    if leftovers == Leftovers::End {
+        // After SIGINT/SIGTERM the group had the signal already: what is left gets SIGKILL.
+        let grace = if interrupts.received().is_some() { Duration::ZERO } else { stop_grace() };
+        let left = end_group(pgid, grace, Orphans::End);
+        if !left.is_empty() {
+            crate::ui::warn(&format!("processes of the run did not end after SIGKILL: {left:?}"));
+        }
+    }
+    interrupts.forward_to(0);
+    drop(guarded);
+    let status = handle.wait().map_err(|source| ExecError::Io { path: PathBuf::from("wait"), source })?.status;
+    drop(own);
     let termination = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(code), _) => Termination::Exited(code),
         (None, Some(sig)) => Termination::Signaled(sig),
         (None, None) => Termination::Exited(1),
     };
     let outcome = ExecOutcome { termination, interrupted_by: interrupts.received(), end_ms };
-    if outcome.killed() {
-        // Whatever the entry point started must not outlive a stopped run.
-        signals::kill_group(pgid, libc::SIGKILL);
-    }
     let drain_until = Instant::now() + PIPE_DRAIN;
     for _ in 0..2 {
         let left = drain_until.saturating_duration_since(Instant::now());

@@ -1,6 +1,6 @@
 //! Rendering a command template the way MLflow does: `str.format` with shell-quoted values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{EntryPoint, ManifestError};
 
@@ -63,6 +63,7 @@ pub fn render_command(
         command: template.to_string(),
         offset,
     };
+    let declared: HashSet<&str> = ep.parameters.iter().map(|p| p.name.as_str()).collect();
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
@@ -82,10 +83,8 @@ pub fn render_command(
         if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
             return Err(malformed(offset));
         }
-        let declared = ep.parameters.iter().any(|p| p.name == name);
-        let value = values.get(name).filter(|_| declared).ok_or_else(|| ManifestError::UndeclaredPlaceholder {
-            entry_point: ep.name.clone(),
-            placeholder: name.to_string(),
+        let value = values.get(name).filter(|_| declared.contains(name)).ok_or_else(|| {
+            ManifestError::UndeclaredPlaceholder { entry_point: ep.name.clone(), placeholder: name.to_string() }
         })?;
         out.push_str(&shell_quote(value));
         rest = &tail[end + 1..];

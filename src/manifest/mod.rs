@@ -330,6 +330,16 @@ impl fmt::Display for ParamType {
     }
 }
 
+/// Whether `dir` is a project whose `entry_point` lockstep could run: it has an MLproject
+/// file, or the entry point is a script in it. A recorded directory that is neither (`/`, a
+/// parent of the project) must not be hashed as if it were the project.
+pub fn is_project_dir(dir: &Path, entry_point: &str) -> bool {
+    let script = Path::new(entry_point);
+    let script_inside =
+        !entry_point.is_empty() && script.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    matches!(find_manifest_file(dir), Ok(Some(_))) || (script_inside && dir.join(script).is_file())
+}
+
 /// The MLproject file of a directory: the entry whose lower-cased name is `mlproject`.
 fn find_manifest_file(project_dir: &Path) -> Result<Option<PathBuf>, ManifestError> {
     let entries =

@@ -1,5 +1,6 @@
 //! Typed parameters: `-P` arguments, type checks, and binding values to an entry point.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::{EntryPoint, ManifestError};
@@ -91,13 +92,14 @@ impl ParamArgs {
     /// Split each argument on its first `=`; a missing `=`, an empty name or a repeated name is an error.
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ParamArgs, ManifestError> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for arg in args {
             let arg = arg.as_ref();
             let (name, value) = arg
                 .split_once('=')
                 .filter(|(name, _)| !name.is_empty())
                 .ok_or_else(|| ManifestError::ParamWithoutValue { arg: arg.to_string() })?;
-            if out.iter().any(|(n, _)| n == name) {
+            if !seen.insert(name) {
                 return Err(ManifestError::RepeatedParam { name: name.to_string() });
             }
             out.push((name.to_string(), value.to_string()));
@@ -148,8 +150,9 @@ pub struct BoundParam {
 /// Bind the `-P` values (and defaults) to an entry point's parameters, checking types.
 pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundParam>, ManifestError> {
     let mut out = Vec::with_capacity(ep.parameters.len());
+    let given: HashMap<&str, &str> = args.iter().collect();
     for p in &ep.parameters {
-        let (raw, from_default) = match (args.get(&p.name), &p.default) {
+        let (raw, from_default) = match (given.get(p.name.as_str()), &p.default) {
             (Some(v), _) => (v.to_string(), false),
             (None, Some(d)) => (d.clone(), true),
             (None, None) => {
@@ -170,8 +173,9 @@ pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundPar
         };
         out.push(BoundParam { name: p.name.clone(), raw, value, declared: true });
     }
+    let declared: HashSet<&str> = ep.parameters.iter().map(|p| p.name.as_str()).collect();
     for (name, value) in args.iter() {
-        if !ep.parameters.iter().any(|p| p.name == name) {
+        if !declared.contains(name) {
             out.push(BoundParam {
                 name: name.to_string(),
                 raw: value.to_string(),

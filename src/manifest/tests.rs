@@ -117,6 +117,44 @@ fn duplicate_entry_point_is_an_error() {
 }
 
 #[test]
+fn duplicates_far_apart_are_found_among_many() {
+    let mut text = String::from("entry_points:\n");
+    for i in 0..3000 {
+        text.push_str(&format!("  ep{i}: {{command: x}}\n"));
+    }
+    text.push_str("  ep7: {command: y}\n");
+    let err = parse_err(&text);
+    assert!(err.starts_with("MLproject:3002:") && err.contains("entry point 'ep7' is declared twice"), "{err}");
+
+    let mut text = String::from("entry_points:\n  main:\n    command: x\n    parameters:\n");
+    for i in 0..3000 {
+        text.push_str(&format!("      p{i}: string\n"));
+    }
+    text.push_str("      p0: float\n");
+    let err = parse_err(&text);
+    assert!(err.contains("parameter 'p0' is declared twice"), "{err}");
+
+    let mut args: Vec<String> = (0..3000).map(|i| format!("p{i}=v")).collect();
+    assert_eq!(ParamArgs::parse(&args).unwrap().iter().count(), 3000);
+    args.push("p2999=w".into());
+    assert!(matches!(ParamArgs::parse(&args), Err(ManifestError::RepeatedParam { name }) if name == "p2999"));
+}
+
+#[test]
+fn a_project_has_a_manifest_or_the_entry_point_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert!(!is_project_dir(p, "main"));
+    fs::write(p.join("train.py"), "").unwrap();
+    assert!(is_project_dir(p, "train.py"));
+    assert!(!is_project_dir(p, "main"));
+    fs::create_dir(p.join("sub")).unwrap();
+    assert!(!is_project_dir(&p.join("sub"), "../train.py"), "the script must be inside");
+    fs::write(p.join("sub/mlproject"), "name: x\n").unwrap();
+    assert!(is_project_dir(&p.join("sub"), "main"));
+}
+
+#[test]
 fn docker_env_with_copied_and_literal_variables() {
     let m = parse_ok(
         "docker_env:\n  image: base:1\n  volumes: [\"/a:/b\"]\n  environment: [HOME, [\"MODE\", \"fast\"]]\nentry_points: {}\n",

@@ -5,6 +5,7 @@
 //! sees them, and (3) every error is raised while the offending value is being read, which is
 //! what makes serde_yaml attach that value's line and column to it.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -350,8 +351,9 @@ impl<'de> Visitor<'de> for EntryPointsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out: Vec<EntryPoint> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         while let Some(name) = map.next_key::<String>()? {
-            if out.iter().any(|ep| ep.name == name) {
+            if !seen.insert(name.clone()) {
                 map.next_value_seed(Reject(format!("entry point '{name}' is declared twice")))?;
             }
             let ep = map.next_value_seed(EntryPointSeed { name, warnings: &mut *self.warnings })?;
@@ -430,8 +432,9 @@ impl<'de> Visitor<'de> for ParametersSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out: Vec<Parameter> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         while let Some(name) = map.next_key::<String>()? {
-            if out.iter().any(|p| p.name == name) {
+            if !seen.insert(name.clone()) {
                 map.next_value_seed(Reject(format!("parameter '{name}' is declared twice")))?;
             }
             let p = map.next_value_seed(ParameterSeed { name, warnings: &mut *self.warnings })?;

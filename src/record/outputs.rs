@@ -1,17 +1,15 @@
 //! Outputs: the files a run creates or changes in its working directory (a stat snapshot
 //! before and after), plus those its entry point's `outputs:` globs match, each hashed.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::RecordError;
 use crate::fsutil;
-use crate::source::tree::{Exclusions, project_walker};
+use crate::source::tree::{Exclusions, FileStamps, TreeError};
 
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,46 +22,25 @@ pub struct OutputFile {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
-}
-
 /// The stat data of every file under a directory (ignore rules do not apply: an output may
 /// well be an ignored file), without `.git` and stores.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    files: HashMap<PathBuf, FileStamp>,
+    files: FileStamps,
 }
 
 impl Snapshot {
     /// Take a snapshot of `root`.
     pub fn take(root: &Path, exclusions: &Exclusions) -> Result<Snapshot, RecordError> {
-        let mut files = HashMap::new();
-        for entry in project_walker(root, exclusions, false).build() {
-            let entry =
-                entry.map_err(|e| RecordError::Io { path: root.to_path_buf(), source: std::io::Error::other(e) })?;
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            let meta = entry
-                .metadata()
-                .map_err(|e| RecordError::Io { path: entry.path().to_path_buf(), source: std::io::Error::other(e) })?;
-            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-            files.insert(
-                rel,
-                FileStamp {
-                    size: meta.size(),
-                    mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-                    ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-                    ino: meta.ino(),
-                },
-            );
-        }
+        let files = FileStamps::take(root, exclusions).map_err(|e| match e {
+            TreeError::Io { path, source } => RecordError::Io { path, source },
+        })?;
         Ok(Snapshot { files })
+    }
+
+    /// The snapshot a walk already took (the one that hashed the project's tree).
+    pub fn from_stamps(files: FileStamps) -> Snapshot {
+        Snapshot { files }
     }
 }
 
@@ -80,7 +57,7 @@ pub fn collect_outputs(
     let paths: Vec<&PathBuf> = after
         .files
         .iter()
-        .filter(|(path, stamp)| before.files.get(*path) != Some(stamp) || set.is_match(path))
+        .filter(|(path, stamp)| before.files.get(path) != Some(*stamp) || (!set.is_empty() && set.is_match(path)))
         .map(|(path, _)| path)
         .collect();
     hash_files(root, paths)
@@ -118,8 +95,13 @@ pub fn matching_files(root: &Path, globs: &[String], exclusions: &Exclusions) ->
     }
     let set = glob_set(globs);
     let snapshot = Snapshot::take(root, exclusions)?;
-    let mut out: Vec<String> =
-        snapshot.files.keys().filter(|p| set.is_match(p)).map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut out: Vec<String> = snapshot
+        .files
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| set.is_match(p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -131,7 +113,7 @@ pub fn list_outputs(dir: &Path) -> Result<Vec<OutputFile>, RecordError> {
         return Ok(Vec::new());
     }
     let all = Snapshot::take(dir, &Exclusions::default())?;
-    hash_files(dir, all.files.keys().collect())
+    hash_files(dir, all.files.iter().map(|(p, _)| p).collect())
 }
 
 /// Move the outputs out of a per-run working directory into `dest`, keeping their paths.

@@ -17,7 +17,7 @@ use crate::fetch::{self, FetchError};
 use crate::fsutil;
 pub use archive::{ArchiveError, ArchiveFormat};
 pub use rebuild::{RebuildRequest, rebuild, without_outputs};
-pub use tree::{Exclusions, Tree, TreeError, hash_tree};
+pub use tree::{Exclusions, FileStamps, Tree, TreeError, hash_tree};
 
 /// Errors of resolving a project source.
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +298,9 @@ pub struct ResolvedSource {
     pub dirty_patch: Option<Vec<u8>>,
     /// The hashed files of a local source (other sources are immutable and not listed).
     pub tree: Option<Tree>,
+    /// For a run in place, the stat data of the walk that hashed the tree: the snapshot its
+    /// outputs are found against (one walk serves both).
+    pub stamps: Option<FileStamps>,
 }
 
 /// A request to resolve a source.
@@ -504,7 +507,7 @@ fn resolve_archive(
         archive_sha256: Some(fsutil::hex(&digest)),
         input_tree_sha256: None,
     };
-    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None })
+    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None, stamps: None })
 }
 
 /// Extract an archive into `dest` (which must not exist yet) with the same checks as a run
@@ -595,7 +598,8 @@ fn resolve_local(
         );
     }
 
-    let tree = hash_tree(&project_dir, &req.exclusions, Some(&stat_cache_file(cache, &project_dir)?))?;
+    let stat_cache = stat_cache_file(cache, &project_dir)?;
+    let (tree, stamps) = tree::hash_tree_with_stamps(&project_dir, &req.exclusions, Some(&stat_cache))?;
     let (mut info, mut dirty_patch) = (
         SourceInfo {
             uri: git::strip_credentials(req.uri),
@@ -628,10 +632,24 @@ fn resolve_local(
         }
     }
     if !req.isolated {
-        return Ok(ResolvedSource { project_dir, in_place: true, info, dirty_patch, tree: Some(tree) });
+        return Ok(ResolvedSource {
+            project_dir,
+            in_place: true,
+            info,
+            dirty_patch,
+            tree: Some(tree),
+            stamps: Some(stamps),
+        });
     }
     copy_tree(&project_dir, &tree, workdir)?;
-    Ok(ResolvedSource { project_dir: workdir.to_path_buf(), in_place: false, info, dirty_patch, tree: Some(tree) })
+    Ok(ResolvedSource {
+        project_dir: workdir.to_path_buf(),
+        in_place: false,
+        info,
+        dirty_patch,
+        tree: Some(tree),
+        stamps: None,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -683,7 +701,7 @@ fn finish_checkout(
         archive_sha256: None,
         input_tree_sha256: None,
     };
-    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None })
+    Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None, stamps: None })
 }
 
 /// Copy the files of a hashed tree (and nothing else) from `from` into `to`.

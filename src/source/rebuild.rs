@@ -108,7 +108,7 @@ fn rebuild_commit(
     };
     let tree = hash_tree(&project_dir, &Exclusions::default(), None)?;
     same_tree(&info.tree_sha256, &tree.sha256, "source")?;
-    Ok(ResolvedSource { project_dir, in_place: false, info: info.clone(), dirty_patch: None, tree: None })
+    Ok(ResolvedSource { project_dir, in_place: false, info: info.clone(), dirty_patch: None, tree: None, stamps: None })
 }
 
 /// A copy of a local project whose files (without the run's own outputs) must hash as the
@@ -135,6 +135,7 @@ fn rebuild_local_tree(req: &RebuildRequest, cache: &Cache, workdir: &Path) -> Re
         info: info.clone(),
         dirty_patch: None,
         tree: None,
+        stamps: None,
     })
 }
 

@@ -18,10 +18,11 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
@@ -39,7 +40,7 @@ const RACY_WINDOW_NS: i64 = 2_000_000_000;
 /// Below this many bytes to hash, threads cost more than they save.
 const PARALLEL_BYTES: u64 = 4 << 20;
 
-/// Trees with at most this many entries are walked on one thread.
+/// Trees with at most this many files are walked on one thread.
 const SMALL_TREE: usize = 256;
 
 /// The kind of a tree entry, as a git-style mode.
@@ -103,7 +104,12 @@ impl Tree {
     pub fn listing(&self) -> String {
         let mut out = String::with_capacity(self.entries.len() * 100);
         for e in &self.entries {
-            out.push_str(&format!("{} {} {}\n", e.mode.octal(), fsutil::hex(&e.sha256), e.path.display()));
+            out.push_str(e.mode.octal());
+            out.push(' ');
+            out.push_str(&fsutil::hex(&e.sha256));
+            out.push(' ');
+            out.push_str(&e.path.to_string_lossy());
+            out.push('\n');
         }
         out
     }
@@ -153,6 +159,10 @@ struct StatKey {
 }
 
 impl StatKey {
+    fn stamp(&self) -> FileStamp {
+        FileStamp { size: self.size, mtime_ns: self.mtime_ns, ctime_ns: self.ctime_ns, ino: self.ino }
+    }
+
     fn of(meta: &fs::Metadata) -> StatKey {
         StatKey {
             size: meta.size(),
@@ -238,17 +248,64 @@ fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
+/// The stat data of a project's regular files as a walk found them, ignore rules not applied
+/// (an output may well be an ignored file), without `.git` and stores: what the outputs of a run
+/// are found by.
+#[derive(Debug, Default, Clone)]
+pub struct FileStamps {
+    files: HashMap<PathBuf, FileStamp>,
+}
+
+/// What tells a changed file: size, modification and change times, inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+}
+
+impl FileStamps {
+    /// Walk `root` (on all cores when it is large) and stat its regular files.
+    pub fn take(root: &Path, exclusions: &Exclusions) -> Result<FileStamps, TreeError> {
+        let files = walk(root, exclusions, false)?.into_iter().filter(|w| !w.is_link).map(|w| (w.rel, w.key.stamp()));
+        Ok(FileStamps { files: files.collect() })
+    }
+
+    fn of(found: &[Walked]) -> FileStamps {
+        let files = found.iter().filter(|w| !w.is_link).map(|w| (w.rel.clone(), w.key.stamp()));
+        FileStamps { files: files.collect() }
+    }
+
+    /// The files with their stamps.
+    pub fn iter(&self) -> impl Iterator<Item = (&PathBuf, &FileStamp)> {
+        self.files.iter()
+    }
+
+    /// The stamp of one file, if the walk found it.
+    pub fn get(&self, rel: &Path) -> Option<&FileStamp> {
+        self.files.get(rel)
+    }
+}
+
 /// Hash the tree at `root`; with `stat_cache`, reuse digests of files whose stat data is
 /// unchanged since that cache file was written, and update it.
 pub fn hash_tree(root: &Path, exclusions: &Exclusions, stat_cache: Option<&Path>) -> Result<Tree, TreeError> {
+    hash_tree_with_stamps(root, exclusions, stat_cache).map(|(tree, _)| tree)
+}
+
+/// [`hash_tree`], and the stat data of the same walk for the outputs of a run in place: one
+/// walk serves both.
+pub fn hash_tree_with_stamps(
+    root: &Path,
+    exclusions: &Exclusions,
+    stat_cache: Option<&Path>,
+) -> Result<(Tree, FileStamps), TreeError> {
     let started_ns = now_ns();
     let cache = stat_cache.map(StatCache::load).unwrap_or_default();
-    // A small tree is walked on this thread: the parallel walker's threads cost more than
-    // the walk. A large one (or one that turns out large) is walked and hashed in parallel.
-    let mut found = match walk_small(root, exclusions, &cache)? {
-        Some(found) => found,
-        None => walk_parallel(root, exclusions, &cache)?,
-    };
+    let walked = walk(root, exclusions, true)?;
+    let stamps = FileStamps::of(&walked);
+    let mut found: Vec<Found> = walked.into_iter().filter(|w| !w.ignored).map(|w| Found::of(w, &cache)).collect();
     hash_missing(root, &mut found)?;
     let mut found: Vec<(TreeEntry, StatKey, bool)> = found
         .into_iter()
@@ -278,7 +335,7 @@ pub fn hash_tree(root: &Path, exclusions: &Exclusions, stat_cache: Option<&Path>
     }
     let entries: Vec<TreeEntry> = found.into_iter().map(|(e, _, _)| e).collect();
     let sha256 = digest_entries(&entries);
-    Ok(Tree { entries, sha256 })
+    Ok((Tree { entries, sha256 }, stamps))
 }
 
 /// The tree hash of sorted entries.
@@ -297,86 +354,181 @@ pub fn digest_entries(entries: &[TreeEntry]) -> String {
     fsutil::hex(&h.finalize())
 }
 
-/// A walker over a project: with `ignore_rules`, `.gitignore` and `.lockstepignore` files
-/// inside the project apply; `.git` and stores are always left out.
-pub fn project_walker(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> WalkBuilder {
-    let mut builder = WalkBuilder::new(root);
-    builder
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .git_ignore(ignore_rules)
-        .require_git(false)
-        .parents(false);
-    if ignore_rules {
-        builder.add_custom_ignore_filename(".lockstepignore");
-    }
-    let exclusions = exclusions.clone();
-    builder.filter_entry(move |e| {
-        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-        !exclusions.skips(e.path(), e.file_name(), is_dir)
-    });
-    builder
+/// A regular file or symbolic link found by [`walk`].
+struct Walked {
+    rel: PathBuf,
+    key: StatKey,
+    is_link: bool,
+    /// Left out of the tree by an ignore file (but still a possible output).
+    ignored: bool,
 }
 
-/// The files of `root`, walked on this thread, or `None` when it has more than
-/// [`SMALL_TREE`] entries.
-fn walk_small(root: &Path, exclusions: &Exclusions, cache: &StatCache) -> Result<Option<Vec<Found>>, TreeError> {
+/// The ignore files of one directory, over those of its ancestors. As in the `ignore` crate's
+/// walker with lockstep's settings: the deepest `.lockstepignore` that matches decides, else
+/// the deepest `.gitignore` that matches.
+struct Rules {
+    parent: Option<Arc<Rules>>,
+    custom: Gitignore,
+    git: Gitignore,
+}
+
+fn ignored_by(rules: &Option<Arc<Rules>>, path: &Path, is_dir: bool) -> bool {
+    let (mut custom, mut git) = (Match::None, Match::None);
+    let mut level = rules.as_deref();
+    while let Some(r) = level {
+        if custom.is_none() {
+            custom = r.custom.matched(path, is_dir);
+        }
+        if git.is_none() {
+            git = r.git.matched(path, is_dir);
+        }
+        level = r.parent.as_deref();
+    }
+    custom.or(git).is_ignore()
+}
+
+/// A directory still to read.
+struct DirTask {
+    abs: PathBuf,
+    rel: PathBuf,
+    /// `None` for an ignored directory (its ignore files do not count) or a walk without rules.
+    rules: Option<Arc<Rules>>,
+    ignored: bool,
+}
+
+/// Every regular file and symbolic link under `root` (a root that is itself a link is
+/// followed), with `.git` and stores left out. With `ignore_rules`, files that ignore files
+/// leave out of the tree are marked, not skipped: one walk serves the tree hash and the
+/// output snapshot. A small tree is walked on this thread (threads cost more than they save
+/// there); once it turns out large, the rest is walked on all cores.
+fn walk(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> Result<Vec<Walked>, TreeError> {
     let mut found = Vec::new();
-    for (n, result) in project_walker(root, exclusions, true).build().enumerate() {
-        if n > SMALL_TREE {
-            return Ok(None);
-        }
-        let entry = result.map_err(|e| walk_error(root, e))?;
-        if let Some(item) =
-            visit(root, &entry, cache).map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source })?
-        {
-            found.push(item);
+    let mut pending =
+        vec![DirTask { abs: root.to_path_buf(), rel: PathBuf::new(), rules: None, ignored: !ignore_rules }];
+    while let Some(dir) = pending.pop() {
+        read_dir(&dir, exclusions, &mut found, &mut pending)?;
+        if found.len() > SMALL_TREE && pending.len() > 1 {
+            // Asked only now: the answer costs a few reads of cgroup files.
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            if threads > 1 {
+                return walk_parallel(exclusions, found, pending, threads);
+            }
         }
     }
-    Ok(Some(found))
+    Ok(found)
 }
 
-/// The files of `root`, walked and hashed on all cores.
-fn walk_parallel(root: &Path, exclusions: &Exclusions, cache: &StatCache) -> Result<Vec<Found>, TreeError> {
-    let found: Mutex<Vec<Found>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<TreeError>> = Mutex::new(None);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    project_walker(root, exclusions, true).threads(threads).build_parallel().run(|| {
-        let (found, failure) = (&found, &failure);
-        Box::new(move |result| {
-            let step = result.map_err(|e| walk_error(root, e)).and_then(|entry| {
-                let mut item = visit(root, &entry, cache)
-                    .map_err(|source| TreeError::Io { path: entry.path().to_path_buf(), source })?;
-                if let Some(f) = item.as_mut().filter(|f| f.cached.is_none()) {
-                    hash_one(root, f)?;
+/// The rest of [`walk`] on `threads` threads sharing one queue of directories.
+fn walk_parallel(
+    exclusions: &Exclusions,
+    found: Vec<Walked>,
+    pending: Vec<DirTask>,
+    threads: usize,
+) -> Result<Vec<Walked>, TreeError> {
+    struct Queue {
+        pending: Vec<DirTask>,
+        busy: usize,
+        failure: Option<TreeError>,
+    }
+    let queue = Mutex::new(Queue { pending, busy: 0, failure: None });
+    let wake = Condvar::new();
+    let found = Mutex::new(found);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let (mut mine, mut subdirs) = (Vec::new(), Vec::new());
+                let mut q = queue.lock().unwrap();
+                loop {
+                    let Some(dir) = q.pending.pop() else {
+                        if q.busy == 0 {
+                            break;
+                        }
+                        q = wake.wait(q).unwrap();
+                        continue;
+                    };
+                    q.busy += 1;
+                    drop(q);
+                    let result = read_dir(&dir, exclusions, &mut mine, &mut subdirs);
+                    q = queue.lock().unwrap();
+                    q.busy -= 1;
+                    match result {
+                        Ok(()) => q.pending.append(&mut subdirs),
+                        Err(err) => {
+                            q.failure.get_or_insert(err);
+                            q.pending.clear();
+                        }
+                    }
+                    wake.notify_all();
                 }
-                Ok(item)
+                drop(q);
+                wake.notify_all();
+                found.lock().unwrap().append(&mut mine);
             });
-            match step {
-                Ok(Some(item)) => {
-                    found.lock().unwrap().push(item);
-                    WalkState::Continue
-                }
-                Ok(None) => WalkState::Continue,
-                Err(err) => {
-                    failure.lock().unwrap().get_or_insert(err);
-                    WalkState::Quit
-                }
-            }
-        })
+        }
     });
-    match failure.into_inner().unwrap() {
+    match queue.into_inner().unwrap().failure {
         Some(err) => Err(err),
         None => Ok(found.into_inner().unwrap()),
     }
 }
 
-fn walk_error(root: &Path, err: ignore::Error) -> TreeError {
-    TreeError::Io { path: root.to_path_buf(), source: io::Error::other(err.to_string()) }
+/// Read one directory: its files go to `found`, its subdirectories to `pending`.
+fn read_dir(
+    dir: &DirTask,
+    exclusions: &Exclusions,
+    found: &mut Vec<Walked>,
+    pending: &mut Vec<DirTask>,
+) -> Result<(), TreeError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TreeError::Io { path, source }
+    };
+    let entries: Vec<fs::DirEntry> = fs::read_dir(&dir.abs).and_then(|it| it.collect()).map_err(io_err(&dir.abs))?;
+    let rules = if dir.ignored { None } else { dir_rules(dir, &entries) };
+    for entry in entries {
+        let name = entry.file_name();
+        let file_type = entry.file_type().map_err(io_err(&dir.abs.join(&name)))?;
+        let is_dir = file_type.is_dir();
+        let abs = dir.abs.join(&name);
+        if exclusions.skips(&abs, &name, is_dir) {
+            continue;
+        }
+        let ignored = dir.ignored || ignored_by(&rules, &abs, is_dir);
+        let rel = dir.rel.join(&name);
+        if is_dir {
+            pending.push(DirTask { abs, rel, rules: if ignored { None } else { rules.clone() }, ignored });
+        } else if file_type.is_file() || file_type.is_symlink() {
+            // Relative to the open directory, without following links: no path lookup.
+            let meta = entry.metadata().map_err(io_err(&abs))?;
+            found.push(Walked { rel, key: StatKey::of(&meta), is_link: file_type.is_symlink(), ignored });
+        }
+    }
+    Ok(())
 }
 
-/// A file found by the walk: its digest from the stat cache, or still to be computed.
+/// The rules that apply in `dir`: its own ignore files over its parent's rules.
+fn dir_rules(dir: &DirTask, entries: &[fs::DirEntry]) -> Option<Arc<Rules>> {
+    let has = |name: &str| entries.iter().any(|e| e.file_name() == name);
+    let (has_custom, has_git) = (has(".lockstepignore"), has(".gitignore"));
+    if !has_custom && !has_git {
+        return dir.rules.clone();
+    }
+    // As in the walker the tree hash is defined by: a line with a bad pattern, or an ignore
+    // file that cannot be read, is left out; the other lines apply.
+    let matcher = |present: bool, name: &str| {
+        let mut builder = GitignoreBuilder::new(&dir.abs);
+        let file = dir.abs.join(name);
+        if present && file.exists() {
+            let _ = builder.add(&file);
+        }
+        builder.build().unwrap_or_else(|_| Gitignore::empty())
+    };
+    let custom = matcher(has_custom, ".lockstepignore");
+    let git = matcher(has_git, ".gitignore");
+    Some(Arc::new(Rules { parent: dir.rules.clone(), custom, git }))
+}
+
+/// A file of the tree: its digest from the stat cache, or still to be computed.
 struct Found {
     rel: PathBuf,
     key: StatKey,
@@ -385,26 +537,21 @@ struct Found {
     hashed: Option<([u8; 32], u64)>,
 }
 
-fn visit(root: &Path, entry: &ignore::DirEntry, cache: &StatCache) -> io::Result<Option<Found>> {
-    let Some(file_type) = entry.file_type() else { return Ok(None) };
-    if !(file_type.is_file() || file_type.is_symlink()) {
-        return Ok(None);
+impl Found {
+    fn of(w: Walked, cache: &StatCache) -> Found {
+        let mode = if w.is_link {
+            FileMode::Symlink
+        } else if w.key.mode & 0o100 != 0 {
+            FileMode::Executable
+        } else {
+            FileMode::Regular
+        };
+        let cached = cache
+            .lookup(w.rel.as_os_str().as_bytes(), &w.key)
+            .filter(|(cached_mode, _)| *cached_mode == mode)
+            .map(|(_, sha256)| (sha256, w.key.size));
+        Found { rel: w.rel, key: w.key, mode, cached, hashed: None }
     }
-    let rel = entry.path().strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
-    let meta = entry.metadata().map_err(io::Error::other)?;
-    let key = StatKey::of(&meta);
-    let mode = if file_type.is_symlink() {
-        FileMode::Symlink
-    } else if meta.mode() & 0o100 != 0 {
-        FileMode::Executable
-    } else {
-        FileMode::Regular
-    };
-    let cached = cache
-        .lookup(rel.as_os_str().as_bytes(), &key)
-        .filter(|(cached_mode, _)| *cached_mode == mode)
-        .map(|(_, sha256)| (sha256, key.size));
-    Ok(Some(Found { rel, key, mode, cached, hashed: None }))
 }
 
 /// Hash one file (or link target) found by the walk.
@@ -422,14 +569,16 @@ fn hash_one(root: &Path, f: &mut Found) -> Result<(), TreeError> {
     Ok(())
 }
 
-/// Hash the files neither the stat cache nor the walk hashed, on all cores when there is
-/// enough to do (a few large data files, say).
+/// Hash the files the stat cache does not know, on all cores when there is enough to do.
 fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
     let todo: Vec<&mut Found> = found.iter_mut().filter(|f| f.cached.is_none() && f.hashed.is_none()).collect();
     let bytes: u64 = todo.iter().map(|f| f.key.size).sum();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let hash = |f: &mut Found| hash_one(root, f);
-    if threads < 2 || todo.len() < 2 || bytes < PARALLEL_BYTES {
+    if todo.len() < 2 || bytes < PARALLEL_BYTES {
+        return todo.into_iter().try_for_each(hash);
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if threads < 2 {
         return todo.into_iter().try_for_each(hash);
     }
     let queue = Mutex::new(todo.into_iter());
@@ -451,7 +600,119 @@ fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ignore::WalkBuilder;
     use std::os::unix::fs::{PermissionsExt, symlink};
+
+    /// The `ignore` crate's walker with the settings the tree hash is defined by (and was
+    /// computed with before [`walk`]): the reference [`walk`] must agree with.
+    fn project_walker(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> WalkBuilder {
+        let mut builder = WalkBuilder::new(root);
+        builder
+            .standard_filters(false)
+            .hidden(false)
+            .follow_links(false)
+            .git_ignore(ignore_rules)
+            .require_git(false)
+            .parents(false);
+        if ignore_rules {
+            builder.add_custom_ignore_filename(".lockstepignore");
+        }
+        let exclusions = exclusions.clone();
+        builder.filter_entry(move |e| {
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !exclusions.skips(e.path(), e.file_name(), is_dir)
+        });
+        builder
+    }
+
+    /// What the reference walker gives: (path, is_link) of files and links.
+    fn reference(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> Vec<(PathBuf, bool)> {
+        let mut out: Vec<_> = project_walker(root, exclusions, ignore_rules)
+            .build()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_some_and(|t| t.is_file() || t.is_symlink()))
+            .map(|e| (e.path().strip_prefix(root).unwrap().to_path_buf(), e.file_type().unwrap().is_symlink()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn walked(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> Vec<(PathBuf, bool)> {
+        let mut out: Vec<_> = walk(root, exclusions, true)
+            .unwrap()
+            .into_iter()
+            .filter(|w| !ignore_rules || !w.ignored)
+            .map(|w| (w.rel, w.is_link))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn walk_agrees_with_the_ignore_crate_walker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "*.log\n/build/\ndata/\n!keep.log\n");
+        write(root, "a.log", "x");
+        write(root, "keep.log", "x");
+        write(root, "build/out.o", "x");
+        write(root, "src/build/kept.o", "x");
+        write(root, "data/big.bin", "x");
+        write(root, "data/.gitignore", "!*\n");
+        write(root, "sub/.gitignore", "!*.log\nlocal.txt\n");
+        write(root, "sub/x.log", "x");
+        write(root, "sub/local.txt", "x");
+        write(root, "sub/deep/local.txt", "x");
+        write(root, "sub/.lockstepignore", "x.log\n!local.txt\n");
+        write(root, ".lockstepignore", "secret*\n");
+        write(root, "secret.txt", "x");
+        write(root, "sub/deep/secret.txt", "x");
+        write(root, "m/.lockstepignore", "!secret.txt\n");
+        write(root, "m/secret.txt", "x");
+        write(root, ".git/HEAD", "x");
+        write(root, "store/.lockstep-store", "");
+        write(root, "store/runs/r", "x");
+        write(root, ".lockstep/runs/r", "x");
+        write(root, "other/kept", "x");
+        symlink("other", root.join("linkdir")).unwrap();
+        symlink("missing", root.join("dangling.log")).unwrap();
+        for i in 0..300 {
+            write(root, &format!("many/d{}/f{i}.txt", i % 7), "x");
+        }
+        let exclusions = Exclusions::new([root.join("other")]);
+        for rules in [true, false] {
+            let expected = reference(root, &exclusions, rules);
+            assert!(expected.len() > SMALL_TREE, "the walk goes parallel");
+            assert_eq!(walked(root, &exclusions, rules), expected, "ignore rules: {rules}");
+        }
+        assert!(walked(root, &exclusions, true).contains(&(PathBuf::from("keep.log"), false)));
+    }
+
+    #[test]
+    fn a_root_that_is_a_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "real/a.txt", "a");
+        // Large enough for the parallel walk, which once stopped at a root link.
+        for i in 0..300 {
+            write(dir.path(), &format!("real/d{}/f{i}", i % 3), "x");
+        }
+        symlink("real", dir.path().join("link")).unwrap();
+        assert_eq!(hash(&dir.path().join("link")).sha256, hash(&dir.path().join("real")).sha256);
+        let stamps = FileStamps::take(&dir.path().join("link"), &Exclusions::default()).unwrap();
+        assert!(stamps.get(Path::new("a.txt")).is_some());
+    }
+
+    #[test]
+    fn bad_patterns_in_ignore_files_are_skipped_as_by_the_ignore_crate_walker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "sub/.gitignore", "[z-a]\nskip.txt\n");
+        write(root, "sub/skip.txt", "x");
+        write(root, "sub/keep.txt", "x");
+        let expected = reference(root, &Exclusions::default(), true);
+        assert_eq!(walked(root, &Exclusions::default(), true), expected);
+        assert!(!expected.iter().any(|(p, _)| p.ends_with("skip.txt")), "the other lines still apply");
+    }
 
     fn write(root: &Path, rel: &str, content: &str) {
         let p = root.join(rel);

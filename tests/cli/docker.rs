@@ -577,17 +577,26 @@ fn no_engine_is_a_clear_error() {
     }
 }
 
-/// A stand-in engine on a unix socket: it knows no image, and a pull never finishes. Returns
-/// the socket and a flag set once a pull began.
-fn engine_with_a_stuck_pull(dir: &Path) -> (PathBuf, Arc<Mutex<bool>>) {
+/// Where the stand-in engine of [`stalling_engine`] stops answering.
+enum Stall {
+    /// It knows no image, and a pull never finishes.
+    Pull,
+    /// It has this base image, not the project's, and reads nothing of a build's context.
+    Build(&'static str),
+}
+
+/// A stand-in engine on a unix socket that stalls as `stall` says. Returns the socket and a
+/// flag set once the stalled request began.
+fn stalling_engine(dir: &Path, stall: Stall) -> (PathBuf, Arc<Mutex<bool>>) {
     let socket = dir.join("fake-engine.sock");
     let listener = UnixListener::bind(&socket).unwrap();
-    let pulling = Arc::new(Mutex::new(false));
-    let flag = pulling.clone();
+    let stalled = Arc::new(Mutex::new(false));
+    let flag = stalled.clone();
+    let stall = Arc::new(stall);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
-            let flag = flag.clone();
+            let (flag, stall) = (flag.clone(), stall.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut conn = conn;
@@ -609,18 +618,37 @@ fn engine_with_a_stuck_pull(dir: &Path) -> (PathBuf, Arc<Mutex<bool>>) {
                             length = v.trim().parse().unwrap_or(0);
                         }
                     }
+                    let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
+                    if let Stall::Build(_) = *stall
+                        && path.ends_with("/build")
+                    {
+                        *flag.lock().unwrap() = true;
+                        // The context is never read: the client's side of the upload fills up.
+                        std::thread::sleep(std::time::Duration::from_secs(120));
+                        return;
+                    }
                     let mut body = vec![0u8; length];
                     let _ = reader.read_exact(&mut body);
-                    let path = request.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("");
                     let reply = |status: &str, body: &str| {
                         format!(
                             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                             body.len()
                         )
                     };
+                    let inspected = path.split_once("/images/").and_then(|(_, rest)| rest.strip_suffix("/json"));
                     let response = if path.ends_with("/version") {
                         reply("200 OK", r#"{"Version":"fake","ApiVersion":"1.41","Os":"linux","Arch":"amd64"}"#)
-                    } else if path.ends_with("/images/create") {
+                    } else if let (Stall::Build(base), Some(image)) = (&*stall, inspected)
+                        && image == *base
+                    {
+                        let id = format!("sha256:{}", "ab".repeat(32));
+                        reply(
+                            "200 OK",
+                            &format!(r#"{{"Id":"{id}","Os":"linux","Architecture":"amd64","Config":{{}}}}"#),
+                        )
+                    } else if let Stall::Pull = *stall
+                        && path.ends_with("/images/create")
+                    {
                         *flag.lock().unwrap() = true;
                         let head =
                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -639,14 +667,14 @@ fn engine_with_a_stuck_pull(dir: &Path) -> (PathBuf, Arc<Mutex<bool>>) {
             });
         }
     });
-    (socket, pulling)
+    (socket, stalled)
 }
 
 #[test]
 fn sigint_stops_a_pull_and_the_run_is_killed() {
     let ctx = TestContext::new();
     docker_project(&ctx, "p", "somewhere/slow:1", "", "true");
-    let (socket, pulling) = engine_with_a_stuck_pull(&ctx.work);
+    let (socket, pulling) = stalling_engine(&ctx.work, Stall::Pull);
     let mut runner = ctx
         .lockstep_process()
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
@@ -667,6 +695,117 @@ fn sigint_stops_a_pull_and_the_run_is_killed() {
     let r = ctx.only_record();
     assert_eq!(r["status"], "KILLED");
     assert_eq!(r["failure"], "interrupted");
+    let run_id = r["run_id"].as_str().unwrap();
+    let said = format!("error: interrupted while the environment was prepared: run {run_id} is recorded KILLED");
+    assert!(err.contains(&said), "the message says what the record says: {err}");
+}
+
+#[test]
+fn sigint_or_sigterm_stops_a_build_whose_context_the_engine_no_longer_reads() {
+    let ctx = TestContext::new();
+    let project = docker_project(&ctx, "big", "somewhere/base:1", "", "true");
+    // Far more than the socket's buffer and the upload's queue hold.
+    fs::write(project.join("weights.bin"), vec![7u8; 48 << 20]).unwrap();
+    let (socket, building) = stalling_engine(&ctx.work, Stall::Build("somewhere/base:1"));
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        *building.lock().unwrap() = false;
+        let mut runner = ctx
+            .lockstep_process()
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .args(["run", "big"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(wait_for(std::time::Duration::from_secs(30), || *building.lock().unwrap()), "the build started");
+        unsafe { libc::kill(runner.id() as i32, signal) };
+        let mut status = None;
+        wait_for(std::time::Duration::from_secs(30), || {
+            status = runner.try_wait().unwrap();
+            status.is_some()
+        });
+        if status.is_none() {
+            unsafe { libc::kill(runner.id() as i32, libc::SIGKILL) };
+            let _ = runner.wait();
+            panic!("lockstep hangs after signal {signal} during the build");
+        }
+        assert_eq!(status.unwrap().code(), Some(code));
+        let mut err = String::new();
+        runner.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let r = ctx.records().pop().unwrap();
+        assert_eq!(r["status"], "KILLED");
+        assert_eq!(r["failure"], "interrupted");
+        let run_id = r["run_id"].as_str().unwrap();
+        assert!(err.contains("building lockstep/big:"), "{err}");
+        assert!(
+            err.contains(&format!("interrupted while the environment was prepared: run {run_id} is recorded KILLED")),
+            "{err}"
+        );
+        assert!(!err.contains("before the run started"), "{err}");
+    }
+}
+
+/// The containers of a run, with their labels and states.
+fn containers_with_labels(run_id: &str) -> Vec<bollard::models::ContainerSummary> {
+    let engine = Engine::connect().unwrap();
+    let filters = HashMap::from([("label".to_string(), vec![format!("lockstep.run_id={run_id}")])]);
+    let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    engine.block_on(engine.docker().list_containers(Some(options))).unwrap()
+}
+
+#[test]
+fn a_sigkilled_runners_container_is_removed_by_runs_or_the_next_run_of_its_store() {
+    let Some(images) = images() else { return };
+    let ctx = TestContext::new();
+    docker_project(&ctx, "sleepy", &images.busybox, "", "echo started; exec sleep 300");
+    ctx.project("plain", &[("MLproject", "name: plain\nentry_points:\n  main:\n    command: \"true\"\n")]);
+    let killed_run = |extra: &[&str]| -> String {
+        let mut runner = ctx
+            .lockstep_process()
+            .args(["run", "sleepy"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(runner.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "started");
+        unsafe { libc::kill(runner.id() as i32, libc::SIGKILL) };
+        runner.wait().unwrap();
+        let r = ctx.records().pop().unwrap();
+        assert_eq!(r["status"], "RUNNING", "nobody finalized the run yet");
+        r["run_id"].as_str().unwrap().to_string()
+    };
+
+    let first = killed_run(&[]);
+    let left = containers_with_labels(&first);
+    assert_eq!(left.len(), 1, "the container outlives its runner");
+    let labels = left[0].labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("lockstep.store").map(PathBuf::from), Some(ctx.store()), "{labels:?}");
+    ctx.lockstep().args(["runs", "--store", "elsewhere"]).assert().success();
+    assert_eq!(containers_of(&first), 1, "another store's clean-up leaves it alone");
+    let out = ctx.lockstep().args(["runs"]).assert().success().get_output().clone();
+    assert_eq!(containers_of(&first), 0, "runs removes the lost run's container");
+    assert!(stderr(&out).contains(&format!("of lost run {first}")), "{}", stderr(&out));
+    let r = ctx.records().into_iter().find(|r| r["run_id"] == first.as_str()).unwrap();
+    assert_eq!(r["status"], "FAILED");
+    assert!(r["failure"].as_str().unwrap().starts_with("lost"), "{r}");
+    assert!(!ctx.store().join("docker-containers").join(&first).exists(), "the marker goes with the container");
+
+    let second = killed_run(&[]);
+    assert_eq!(containers_of(&second), 1);
+    ctx.lockstep().args(["run", "plain", "--env-manager", "local"]).assert().success();
+    assert_eq!(containers_of(&second), 0, "the next run's start removes it");
+
+    // A container the user asked to keep is stopped, and kept.
+    let third = killed_run(&["--keep-container"]);
+    ctx.lockstep().args(["runs"]).assert().success();
+    let kept = containers_with_labels(&third);
+    assert_eq!(kept.len(), 1, "a kept container stays");
+    assert_ne!(kept[0].state, Some(bollard::models::ContainerSummaryStateEnum::RUNNING), "but it is stopped");
+    let engine = Engine::connect().unwrap();
+    let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
+    engine.block_on(engine.docker().remove_container(kept[0].id.as_deref().unwrap(), Some(options))).unwrap();
 }
 
 #[test]

@@ -9,7 +9,7 @@ use rattler_digest::Sha256;
 use rattler_digest::digest::Digest;
 
 use super::super::EnvError;
-use super::super::lock::CondaPackage;
+use super::super::lock::{CondaPackage, check_file_name};
 use super::channel::agent;
 use crate::cache::{Cache, content_key};
 use crate::progress::Progress;
@@ -19,6 +19,13 @@ pub const BUCKET: &str = "conda-pkgs-v1";
 
 /// The unpacked package of `pkg`: from the cache, or downloaded, verified and unpacked now.
 pub fn unpacked(cache: &Cache, pkg: &CondaPackage, progress: &Progress) -> Result<PathBuf, EnvError> {
+    // A lock read from a record is checked when it is read; a channel's repodata is not, and
+    // these become the names of the download, the cache entry and the `conda-meta` file.
+    for (field, value) in
+        [("filename", &pkg.filename), ("name", &pkg.name), ("version", &pkg.version), ("build", &pkg.build)]
+    {
+        check_file_name(field, value).map_err(|message| package_err(pkg, message))?;
+    }
     let bucket = cache.bucket(BUCKET)?;
     let stem = archive_stem(&pkg.filename);
     let key = format!("{stem}-{}", &content_key(&(&pkg.url, &pkg.sha256, &pkg.md5))[..16]);
@@ -124,4 +131,46 @@ fn unpack_tar(reader: impl Read, dir: &Path) -> io::Result<()> {
     archive.set_preserve_mtime(false);
     archive.set_overwrite(true);
     archive.unpack(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_whose_names_are_paths_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("cache"));
+        let archive = dir.path().join("x-1-0.conda");
+        fs::write(&archive, "not a package").unwrap();
+        let outside = dir.path().join("x");
+        fs::create_dir(&outside).unwrap();
+        let good = CondaPackage {
+            name: "x".into(),
+            version: "1".into(),
+            build: "0".into(),
+            build_number: 0,
+            subdir: "noarch".into(),
+            channel: "c".into(),
+            url: url::Url::from_file_path(&archive).unwrap().to_string(),
+            filename: "x-1-0.conda".into(),
+            sha256: None,
+            md5: None,
+            depends: vec![],
+            noarch: None,
+        };
+        let progress = Progress::start("test");
+        for pkg in [
+            CondaPackage { filename: "../../../x/EVIL.conda".into(), ..good.clone() },
+            CondaPackage { name: "../../../x/EVIL".into(), ..good.clone() },
+            CondaPackage { build: "..".into(), ..good.clone() },
+        ] {
+            let err = unpacked(&cache, &pkg, &progress).unwrap_err();
+            assert!(err.to_string().contains("it must be a single file name"), "{err}");
+            assert!(matches!(err, EnvError::Package { .. }), "bad input, exit 2: {err:?}");
+        }
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing is written outside the cache");
+        let err = unpacked(&cache, &good, &progress).unwrap_err();
+        assert!(err.to_string().contains("cannot unpack"), "a good name gets as far as unpacking: {err}");
+    }
 }

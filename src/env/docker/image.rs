@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
@@ -228,7 +229,7 @@ fn build(
     entries: Vec<TreeEntry>,
 ) -> Result<(), DockerError> {
     ui::note(&format!("building {tag} from {} ({} files)", base.reference, entries.len()));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
     let producer = {
         let (dir, dockerfile) = (project_dir.to_path_buf(), dockerfile.to_string());
         std::thread::spawn(move || {
@@ -242,7 +243,18 @@ fn build(
             result
         })
     };
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // Shared, so that the receiver can be dropped once lockstep stops driving the request:
+    // the engine's connection task keeps the body alive, unpolled, after an interrupt or a
+    // failed build, and the producer would wait on the full channel forever.
+    let receiver = Arc::new(Mutex::new(Some(rx)));
+    let body = {
+        let receiver = receiver.clone();
+        futures_util::stream::poll_fn(move |cx| match lock(&receiver).as_mut() {
+            Some(rx) => rx.poll_recv(cx),
+            // An error, not the end: an ended body would be a complete, truncated context.
+            None => std::task::Poll::Ready(Some(Err(io::Error::other("the build was abandoned")))),
+        })
+    };
     let options = BuildImageOptions {
         dockerfile: CONTEXT_DOCKERFILE.into(),
         t: Some(tag.to_string()),
@@ -276,12 +288,17 @@ fn build(
         }
         Ok(())
     });
+    lock(&receiver).take();
     match producer.join() {
         Ok(Err(ContextError::Closed)) | Ok(Ok(())) => built,
         Ok(Err(ContextError::Changed { path })) => Err(DockerError::TreeChanged { path }),
         Ok(Err(e)) => Err(DockerError::Context { message: e.to_string() }),
         Err(_) => Err(DockerError::Context { message: "the build context writer panicked".into() }),
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why the build context could not be written.

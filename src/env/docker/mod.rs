@@ -8,6 +8,7 @@
 mod args;
 pub mod engine;
 pub mod image;
+pub mod lost;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -486,6 +487,16 @@ impl PreparedEnv for PreparedDocker {
             }
             env.push((k.clone(), v.clone()));
         }
+        // The run directory is `<store>/runs/<run_id>`.
+        let store = vars
+            .iter()
+            .find(|(k, _)| k == "LOCKSTEP_RUN_DIR")
+            .and_then(|(_, dir)| Path::new(dir).parent()?.parent().map(Path::to_path_buf));
+        let mut marker = None;
+        if let (Some(store), Some(run_id)) = (&store, labels.get(RUN_ID_LABEL).cloned()) {
+            labels.insert(lost::STORE_LABEL.to_string(), store.to_string_lossy().into_owned());
+            marker = Some(lost::marker_path(store, &run_id));
+        }
         // The container does not inherit the caller's environment, so these are always set.
         env.push(("PYTHONUNBUFFERED".into(), "1".into()));
         env.push(("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into()));
@@ -523,6 +534,7 @@ impl PreparedEnv for PreparedDocker {
             host_config,
             labels,
             name,
+            marker,
             keep: plan.keep_container,
             project_inside: self.project.is_some(),
             outputs: None,
@@ -559,10 +571,13 @@ pub struct ContainerSpec {
     pub tty: bool,
     /// Binds, resources, devices, network.
     pub host_config: HostConfig,
-    /// Labels (the run id).
+    /// Labels (the run id and the store).
     pub labels: BTreeMap<String, String>,
     /// The container's name.
     pub name: Option<String>,
+    /// The store's note of the container, written before it is created and removed with it,
+    /// so that a runner that is killed leaves it to be cleaned up (see [`lost`]).
+    pub marker: Option<PathBuf>,
     /// Keep the container after it exits.
     pub keep: bool,
     /// Whether the project lives inside the image (so outputs must be copied out).
@@ -671,6 +686,8 @@ mod tests {
         assert_eq!(c.image, "sha256:proj");
         assert_eq!(c.workdir, WORKDIR);
         assert_eq!(c.labels.get(RUN_ID_LABEL).map(String::as_str), Some("r1"));
+        assert_eq!(c.labels.get(lost::STORE_LABEL).map(String::as_str), Some("/host/store"));
+        assert_eq!(c.marker.as_deref(), Some(Path::new("/host/store/docker-containers/r1")));
         assert_eq!(c.name.as_deref(), Some("lockstep-r1"));
         let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["LOCKSTEP_RUN_ID", "PYTHONUNBUFFERED", "PYTHONPYCACHEPREFIX", "MODE"]);
