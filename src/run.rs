@@ -116,7 +116,9 @@ impl RunError {
     pub fn class(&self) -> ErrorClass {
         match self {
             RunError::StoreHoldsProject { .. } | RunError::InPlaceBusy { .. } => ErrorClass::User,
-            RunError::Interrupted { .. } | RunError::Signals(_) => ErrorClass::Internal,
+            RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => {
+                ErrorClass::Internal
+            }
         }
     }
 
@@ -131,7 +133,7 @@ impl RunError {
                 "each run would record the other's files as its outputs: wait for it, or run with --isolated (a copy)"
                     .into(),
             ),
-            RunError::Interrupted { .. } | RunError::Signals(_) => None,
+            RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => None,
         }
     }
 }
