@@ -533,11 +533,20 @@ fn stall_timeout() -> Duration {
     Duration::from_secs(secs.max(1))
 }
 
+/// What git needs for one network operation on a URL with credentials: leading options and
+/// variables.
+struct CredentialSetup {
+    options: Vec<OsString>,
+    vars: Vec<(&'static str, OsString)>,
+}
+
 /// Variables and leading options that give git the credentials of `url` for one network
 /// operation. The user's credential helpers are left out for such a URL: it names its own
 /// credentials, and a helper such as `store` would write them to disk.
-fn credential_setup(url: &str) -> Result<(Vec<OsString>, Vec<(&'static str, OsString)>), SourceError> {
-    let Some((user, password)) = url_credentials(url) else { return Ok((Vec::new(), Vec::new())) };
+fn credential_setup(url: &str) -> Result<CredentialSetup, SourceError> {
+    let Some((user, password)) = url_credentials(url) else {
+        return Ok(CredentialSetup { options: Vec::new(), vars: Vec::new() });
+    };
     let exe = std::env::current_exe().map_err(|e| SourceError::io(Path::new("/proc/self/exe"), e))?;
     let options = vec!["-c".into(), "credential.helper=".into()];
     let vars = vec![
@@ -548,7 +557,7 @@ fn credential_setup(url: &str) -> Result<(Vec<OsString>, Vec<(&'static str, OsSt
         (ASKPASS_USERNAME, user.into()),
         (ASKPASS_PASSWORD, password.into()),
     ];
-    Ok((options, vars))
+    Ok(CredentialSetup { options, vars })
 }
 
 /// Run a git command that talks to `url`, stopping it when it makes no progress for the
@@ -559,7 +568,7 @@ fn credential_setup(url: &str) -> Result<(Vec<OsString>, Vec<(&'static str, OsSt
 /// background group it must not stop on reading the terminal (SIGTTIN): a prompt fails at
 /// once instead.
 fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Result<(), SourceError> {
-    let (mut all, vars) = credential_setup(url)?;
+    let CredentialSetup { options: mut all, vars } = credential_setup(url)?;
     if let Some(d) = dir {
         all.extend(["-C".into(), d.as_os_str().to_os_string()]);
     }
