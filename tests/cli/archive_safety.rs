@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::context::*;
+use crate::support::*;
 
 const FILE: tar::EntryType = tar::EntryType::Regular;
 const DIR: tar::EntryType = tar::EntryType::Directory;

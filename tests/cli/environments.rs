@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::conda_channel::{self, make_channel, standard_packages};
-use crate::context::*;
+use crate::support::conda::{self, make_channel, standard_packages};
+use crate::support::*;
 
 /// uv's and pip's download caches, shared by all tests (and test runs) so that PyPI is
 /// asked once.
@@ -62,7 +62,7 @@ fn six_env(python: &str) -> String {
 }
 
 fn python_minor() -> String {
-    let (_, version) = conda_channel::system_python();
+    let (_, version) = conda::system_python();
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
@@ -126,7 +126,7 @@ fn python_env_through_uv_is_built_once_and_reused() {
 #[test]
 fn the_pip_fallback_builds_without_uv() {
     let ctx = TestContext::new();
-    let (python, _) = conda_channel::system_python();
+    let (python, _) = conda::system_python();
     let bin = ctx.work.join("bin");
     fs::create_dir_all(&bin).unwrap();
     symlink(&python, bin.join("python3")).unwrap();
@@ -310,7 +310,7 @@ fn conda_solves_installs_and_activates_from_a_local_channel() {
     require_uv();
     let ctx = TestContext::new();
     let channel = make_channel(&ctx.work.join("channel"), &standard_packages());
-    let (_, py_version) = conda_channel::system_python();
+    let (_, py_version) = conda::system_python();
     let deps = format!(
         "  - greeter=1.0\n  - python={}\n  - tinylib\n  - activator\n  - pip:\n    - six==1.16.0\n",
         python_minor()
@@ -472,14 +472,8 @@ fn conda_bad_input() {
         &format!("cannot read conda channel http://127.0.0.1:{port}/chan"),
     );
     assert!(start.elapsed() < Duration::from_secs(30));
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let _server = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = silent.accept() {
-            held.push(conn);
-        }
-    });
+    let silent = Server::silent();
+    let silent_port = silent.port;
     conda_project(&ctx, &format!("http://127.0.0.1:{silent_port}/chan"), "  - greeter\n", "greet");
     let start = Instant::now();
     expect_env_error(

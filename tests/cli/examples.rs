@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::context::*;
+use crate::support::*;
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name).display().to_string()

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::context::*;
+use crate::support::*;
 
 fn project_at(version: &str) -> String {
     format!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::context::*;
+use crate::support::*;
 
 const PROJECT: &str = "name: p\nentry_points:\n  main:\n    command: 'echo 1 > out.txt'\n";
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::context::*;
+use crate::support::*;
 
 /// SIGKILLs the pids it holds when dropped, so that a failing test leaves nothing behind.
 struct Reap(Vec<i32>);

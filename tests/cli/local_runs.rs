@@ -2,10 +2,9 @@
 
 use std::fs;
 
-use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::context::*;
+use crate::support::*;
 
 const PARAMS_PROJECT: &str = r#"
 name: params
@@ -23,16 +22,11 @@ entry_points:
 fn run_writes_a_complete_record() {
     let ctx = TestContext::new();
     let project = ctx.project("p", &[("MLproject", PARAMS_PROJECT), ("data.csv", "1,2\n")]);
-    let hash = ctx.lockstep().args(["hash", "p"]).assert().success().get_output().stdout.clone();
-    let out = ctx
-        .lockstep()
-        .args(["run", "p", "-P", "name=my run", "-P", "alpha=0.25", "--run-name", "first", "--experiment-name", "exp"])
-        .assert()
+    let hash = ctx.run(["hash", "p"]).success().stdout_text();
+    ctx.run(["run", "p", "-P", "name=my run", "-P", "alpha=0.25", "--run-name", "first", "--experiment-name", "exp"])
         .success()
         .stdout("done\n")
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("FINISHED"), "{}", stderr(&out));
+        .stderr_has("FINISHED");
     assert_eq!(fs::read_to_string(project.join("result.txt")).unwrap(), "alpha=0.25 name=my run epochs=3\n");
 
     let r = ctx.only_record();
@@ -53,7 +47,7 @@ fn run_writes_a_complete_record() {
     assert_eq!(src["path"], project.display().to_string());
     assert_eq!(src["dirty"], false);
     assert_eq!(src["commit"], Value::Null);
-    assert_eq!(src["tree_sha256"].as_str().unwrap(), String::from_utf8(hash).unwrap().trim());
+    assert_eq!(src["tree_sha256"].as_str().unwrap(), hash.trim());
     assert_eq!(r["environment"]["manager"], "local");
     assert_eq!(r["outputs"].as_array().unwrap().len(), 1);
     assert_eq!(r["outputs"][0]["path"], "result.txt");
@@ -70,9 +64,8 @@ fn run_writes_a_complete_record() {
 
 #[test]
 fn the_exit_code_of_the_entry_point_is_kept() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'echo oops >&2; exit 3'\n")]);
-    ctx.lockstep().args(["run", "p"]).assert().code(3).stderr(predicate::str::contains("oops"));
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'echo oops >&2; exit 3'\n");
+    ctx.run(["run", "p"]).status(3).stderr_has("oops");
     let r = ctx.only_record();
     assert_eq!(r["status"], "FAILED");
     assert_eq!(r["exit_code"], 3);
@@ -82,48 +75,35 @@ fn the_exit_code_of_the_entry_point_is_kept() {
 
 #[test]
 fn json_output_is_the_record_and_child_stdout_goes_to_stderr() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'echo from-child'\n")]);
-    let out = ctx.lockstep().args(["run", "p", "--json"]).assert().success().get_output().clone();
-    let r = json(&out);
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'echo from-child'\n");
+    let r = ctx.run(["run", "p", "--json"]).success().stderr_has("from-child").json();
     assert_eq!(r["status"], "FINISHED");
     assert_eq!(r, ctx.only_record());
-    assert!(stderr(&out).contains("from-child"));
 }
 
 #[test]
 fn undeclared_parameters_are_appended_quoted_in_the_order_given() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'printf \"%s|\" x'\n")]);
-    ctx.lockstep()
-        .args(["run", "p", "-P", "note=a b", "-P", "lr=0.1"])
-        .assert()
-        .success()
-        .stdout("x|--note|a b|--lr|0.1|");
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'printf \"%s|\" x'\n");
+    ctx.run(["run", "p", "-P", "note=a b", "-P", "lr=0.1"]).success().stdout("x|--note|a b|--lr|0.1|");
     let r = ctx.only_record();
     assert_eq!(r["parameters"], serde_json::json!({"lr": "0.1", "note": "a b"}));
 }
 
 #[test]
 fn script_entry_points_run_without_an_mlproject() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("run.sh", "echo script \"$@\"\n")]);
-    ctx.lockstep().args(["run", "p", "-e", "run.sh", "-P", "k=v"]).assert().success().stdout("script --k v\n");
+    let ctx = TestContext::new().file("p/run.sh", "echo script \"$@\"\n");
+    ctx.run(["run", "p", "-e", "run.sh", "-P", "k=v"]).success().stdout("script --k v\n");
     assert_eq!(ctx.only_record()["command"], "bash run.sh --k v");
 }
 
 #[test]
 fn the_child_gets_the_run_id_and_directory() {
-    let ctx = TestContext::new();
-    ctx.project(
-        "p",
-        &[("MLproject", "entry_points:\n  main:\n    command: 'echo $LOCKSTEP_RUN_ID $LOCKSTEP_RUN_DIR'\n")],
-    );
-    let out = ctx.lockstep().args(["run", "p"]).assert().success().get_output().stdout.clone();
+    let ctx = TestContext::new()
+        .file("p/MLproject", "entry_points:\n  main:\n    command: 'echo $LOCKSTEP_RUN_ID $LOCKSTEP_RUN_DIR'\n");
+    let out = ctx.run(["run", "p"]).success().stdout_text();
     let r = ctx.only_record();
     let id = r["run_id"].as_str().unwrap();
-    let expected = format!("{id} {}\n", ctx.store().join("runs").join(id).display());
-    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    assert_eq!(out, format!("{id} {}\n", ctx.store().join("runs").join(id).display()));
 }
 
 #[test]
@@ -134,25 +114,24 @@ fn path_parameters_become_absolute_and_must_exist() {
     ctx.write("inputs/train.csv", "1");
     let expected =
         format!("{} {}\n", ctx.work.join("inputs/train.csv").display(), project.join("models/m.txt").display());
-    ctx.lockstep().args(["run", "p", "-P", "data=inputs/train.csv"]).assert().success().stdout(expected);
+    ctx.run(["run", "p", "-P", "data=inputs/train.csv"]).success().stdout(&expected);
     assert_eq!(ctx.only_record()["parameters"]["data"], "inputs/train.csv", "the record keeps the raw value");
 }
 
 #[test]
 fn url_path_parameters_are_downloaded_into_the_run() {
     let ctx = TestContext::new();
-    let (port, server) = serve_once(b"a,b\n1,2\n".to_vec());
+    let server = Server::serving(b"a,b\n1,2\n".to_vec());
     let manifest =
         "entry_points:\n  main:\n    parameters:\n      data: path\n    command: 'cat {data}; echo {data}'\n";
     ctx.project("p", &[("MLproject", manifest)]);
-    let url = format!("http://127.0.0.1:{port}/files/train.csv?x=1");
-    let out =
-        ctx.lockstep().args(["run", "p", "-P", &format!("data={url}")]).assert().success().get_output().stdout.clone();
-    server.join().unwrap();
+    let url = server.url("/files/train.csv?x=1");
+    let out = ctx.run(["run", "p", "-P", &format!("data={url}")]).success().stdout_text();
+    assert_eq!(server.connections(), 1);
     let r = ctx.only_record();
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     let saved = run_dir.join("inputs/data/train.csv");
-    assert_eq!(String::from_utf8(out).unwrap(), format!("a,b\n1,2\n{}\n", saved.display()));
+    assert_eq!(out, format!("a,b\n1,2\n{}\n", saved.display()));
     assert_eq!(r["parameters"]["data"], url.as_str());
 }
 
@@ -170,7 +149,7 @@ fn outputs_are_new_or_changed_files_and_globbed_files() {
             (".gitignore", "*.log\n"),
         ],
     );
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let r = ctx.only_record();
     let paths: Vec<&str> = r["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["config/c.yaml", "existing.txt", "out/a.txt", "run.log"]);
@@ -184,10 +163,10 @@ fn isolated_runs_leave_the_project_untouched() {
         "p",
         &[("MLproject", manifest), ("kept.txt", "k"), ("skip.log", "ignored"), (".gitignore", "*.log\n")],
     );
-    let before = ctx.lockstep().args(["hash", "p"]).assert().success().get_output().stdout.clone();
-    ctx.lockstep().args(["run", "p", "--isolated"]).assert().success().stdout(".gitignore MLproject kept.txt ");
+    let before = ctx.run(["hash", "p"]).success().stdout_text();
+    ctx.run(["run", "p", "--isolated"]).success().stdout(".gitignore MLproject kept.txt ");
     assert!(!project.join("made.txt").exists(), "the project is not written to");
-    let after = ctx.lockstep().args(["hash", "p"]).assert().success().get_output().stdout.clone();
+    let after = ctx.run(["hash", "p"]).success().stdout_text();
     assert_eq!(before, after);
     let r = ctx.only_record();
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
@@ -203,9 +182,9 @@ fn a_clean_git_checkout_is_recorded_and_the_store_does_not_dirty_it() {
     let commit = ctx.git_repo(&project, &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
     ctx.git(&project, &["remote", "add", "origin", "https://user:secret@example.com/team/repo.git"]);
     for _ in 0..2 {
-        ctx.lockstep().current_dir(&project).args(["run", "."]).assert().success();
+        ctx.run(["run", "."]).current_dir(&project).success();
     }
-    let records = crate::context::records_in(&project.join(".lockstep"));
+    let records = records_in(&project.join(".lockstep"));
     assert_eq!(records.len(), 2);
     for r in records {
         let src = &r["source"];
@@ -240,7 +219,7 @@ fn a_dirty_tree_is_captured_exactly_and_can_be_rebuilt() {
     ctx.git(&repo, &["add", "proj/train.py"]);
     let index_before = fs::read(repo.join(".git/index")).unwrap();
 
-    ctx.lockstep().args(["run", "repo/proj"]).assert().success();
+    ctx.run(["run", "repo/proj"]).success();
     let r = ctx.only_record();
     let src = &r["source"];
     assert_eq!(src["dirty"], true);
@@ -259,12 +238,8 @@ fn a_dirty_tree_is_captured_exactly_and_can_be_rebuilt() {
     ctx.git(&rebuilt, &["checkout", "-q", &commit]);
     ctx.git(&rebuilt, &["apply", "--whitespace=nowarn", run_dir.join("dirty.patch").to_str().unwrap()]);
     write_file(&rebuilt.join("proj/debug.log"), "ignored\n");
-    let hash = ctx.lockstep().args(["hash", "rebuilt/proj"]).assert().success().get_output().stdout.clone();
-    assert_eq!(
-        String::from_utf8(hash).unwrap().trim(),
-        src["tree_sha256"].as_str().unwrap(),
-        "the patch rebuilds the exact tree"
-    );
+    let hash = ctx.run(["hash", "rebuilt/proj"]).success().stdout_text();
+    assert_eq!(hash.trim(), src["tree_sha256"].as_str().unwrap(), "the patch rebuilds the exact tree");
 }
 
 #[test]
@@ -278,8 +253,8 @@ fn a_version_of_a_local_repository_never_touches_its_worktree() {
     ctx.git(&repo, &["tag", "v1"]);
     let v2 = ctx.commit(&repo, &[("version.txt", "two\n")], "second");
     write_file(&repo.join("version.txt"), "uncommitted\n");
-    ctx.lockstep().args(["run", "repo", "-v", "v1"]).assert().success().stdout("one\n");
-    ctx.lockstep().args(["run", "repo", "-v", &v1[..8]]).assert().success().stdout("one\n");
+    ctx.run(["run", "repo", "-v", "v1"]).success().stdout("one\n");
+    ctx.run(["run", "repo", "-v", &v1[..8]]).success().stdout("one\n");
     assert_eq!(fs::read_to_string(repo.join("version.txt")).unwrap(), "uncommitted\n");
     assert_eq!(ctx.git(&repo, &["rev-parse", "HEAD"]), v2);
     assert_eq!(ctx.git(&repo, &["status", "--porcelain"]), "M version.txt");

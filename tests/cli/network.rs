@@ -2,106 +2,13 @@
 //! fails at the start, `sync` with the server down, a closed stdout, git remote helpers
 //! stopped with git, and git URL credentials kept out of argv and the cache.
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::context::*;
-use crate::tracking::base64_of;
-
-/// A server on 127.0.0.1 that accepts connections and never answers; returns its port.
-fn silent_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming().flatten() {
-            held.push(conn);
-        }
-    });
-    port
-}
-
-/// A request as the test servers see it.
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-fn read_request(conn: &mut TcpStream) -> Option<Request> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        let n = conn.read(&mut buf).ok().filter(|n| *n > 0)?;
-        data.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut parts = lines.next()?.split(' ');
-    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let (path, query) =
-        target.split_once('?').map(|(p, q)| (p.to_string(), q.to_string())).unwrap_or((target, String::new()));
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut body = data[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = conn.read(&mut buf).ok().filter(|n| *n > 0)?;
-        body.extend_from_slice(&buf[..n]);
-    }
-    Some(Request { method, path, query, headers, body })
-}
-
-fn reply(conn: &mut TcpStream, status: &str, headers: &str, body: &[u8]) {
-    let head = format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-    let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(body);
-}
-
-/// A server that answers every request with 500; returns its port.
-fn failing_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            if read_request(&mut conn).is_some() {
-                let body = br#"{"error_code": "INTERNAL_ERROR", "message": "database is locked"}"#;
-                reply(&mut conn, "500 Internal Server Error", "Content-Type: application/json\r\n", body);
-            }
-        }
-    });
-    port
-}
-
-/// The command lines (arguments joined by spaces) of all processes that contain `needle`.
-fn processes_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-            let joined = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if joined.contains(needle) {
-                found.push(joined);
-            }
-        }
-    }
-    found
-}
+use crate::support::*;
 
 /// Every file under `dir` whose contents or name contain `needle`.
 fn files_with(dir: &Path, needle: &str) -> Vec<PathBuf> {
@@ -128,7 +35,8 @@ fn files_with(dir: &Path, needle: &str) -> Vec<PathBuf> {
 fn a_tracking_server_that_never_answers_stops_the_run_before_it_starts() {
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n")]);
-    let port = silent_server();
+    let server = Server::silent();
+    let port = server.port;
     // By experiment id (the default experiment) and by name: the first request differs.
     for extra in [&[][..], &["--experiment-name", "e"][..]] {
         let out = ctx
@@ -158,7 +66,8 @@ fn a_tracking_server_that_never_answers_stops_the_run_before_it_starts() {
 fn a_tracking_server_failing_at_the_start_is_the_users_to_fix() {
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n")]);
-    let port = failing_server();
+    let server = Server::failing();
+    let port = server.port;
     for extra in [&[][..], &["--experiment-name", "e"][..]] {
         let out = ctx
             .lockstep()
@@ -245,7 +154,8 @@ fn assert_no_helpers(port: u16) {
 #[test]
 fn a_stalled_clone_stops_gits_remote_helpers_too() {
     let ctx = TestContext::new();
-    let port = silent_server();
+    let server = Server::silent();
+    let port = server.port;
     let out = ctx
         .lockstep()
         .env("LOCKSTEP_GIT_TIMEOUT", "1")
@@ -262,7 +172,8 @@ fn a_stalled_clone_stops_gits_remote_helpers_too() {
 #[test]
 fn an_interrupted_clone_stops_gits_remote_helpers_too() {
     let ctx = TestContext::new();
-    let port = silent_server();
+    let server = Server::silent();
+    let port = server.port;
     let mut runner = ctx
         .lockstep_process()
         .args(["run", &format!("http://127.0.0.1:{port}/repo.git")])
@@ -276,73 +187,6 @@ fn an_interrupted_clone_stops_gits_remote_helpers_too() {
     let status = runner.wait().unwrap();
     assert_ne!(status.code(), Some(0));
     assert_no_helpers(port);
-}
-
-/// `git http-backend` behind HTTP basic authentication: only `user` with one of `tokens`
-/// gets in. Every request also looks for `secret` in the command lines of all processes but
-/// lockstep (whose own argv has what the user typed), while git and its helpers run; what it
-/// finds is in `leaks`.
-struct GitHttpServer {
-    port: u16,
-    leaks: Arc<Mutex<Vec<String>>>,
-}
-
-impl GitHttpServer {
-    fn start(ctx: &TestContext, root: &Path, tokens: &[&str], secret: &'static str) -> GitHttpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let leaks = Arc::new(Mutex::new(Vec::new()));
-        let accepted: Vec<String> =
-            tokens.iter().map(|t| format!("Basic {}", base64_of(&format!("user:{t}")))).collect();
-        let (root, envs, found) = (root.to_path_buf(), ctx.envs(), leaks.clone());
-        let lockstep = lockstep_bin().display().to_string();
-        std::thread::spawn(move || {
-            for mut conn in listener.incoming().flatten() {
-                let Some(req) = read_request(&mut conn) else { continue };
-                found.lock().unwrap().extend(processes_with(secret).into_iter().filter(|c| !c.starts_with(&lockstep)));
-                if !req.headers.get("authorization").is_some_and(|a| accepted.contains(a)) {
-                    reply(&mut conn, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"git\"\r\n", b"");
-                    continue;
-                }
-                let header = |name: &str| req.headers.get(name).cloned().unwrap_or_default();
-                let mut backend = Command::new("git")
-                    .arg("http-backend")
-                    .env_clear()
-                    .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-                    .env("GIT_PROJECT_ROOT", &root)
-                    .env("GIT_HTTP_EXPORT_ALL", "1")
-                    .env("REQUEST_METHOD", &req.method)
-                    .env("PATH_INFO", &req.path)
-                    .env("QUERY_STRING", &req.query)
-                    .env("CONTENT_TYPE", header("content-type"))
-                    .env("CONTENT_LENGTH", req.body.len().to_string())
-                    .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
-                    .env("GIT_PROTOCOL", header("git-protocol"))
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                backend.stdin.take().unwrap().write_all(&req.body).unwrap();
-                let out = backend.wait_with_output().unwrap().stdout;
-                let split = out.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
-                let (end, sep) = split.or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2))).unwrap();
-                let mut status = "200 OK".to_string();
-                let mut headers = String::new();
-                for line in String::from_utf8_lossy(&out[..end]).lines() {
-                    match line.strip_prefix("Status:") {
-                        Some(s) => status = s.trim().to_string(),
-                        None => headers.push_str(&format!("{}\r\n", line.trim_end())),
-                    }
-                }
-                reply(&mut conn, &status, &headers, &out[end + sep..]);
-            }
-        });
-        GitHttpServer { port, leaks }
-    }
-
-    fn url(&self, userinfo: &str, repo: &str) -> String {
-        format!("http://{userinfo}127.0.0.1:{}/{repo}", self.port)
-    }
 }
 
 #[test]
@@ -367,7 +211,7 @@ fn git_url_credentials_reach_the_server_but_never_argv_or_the_cache() {
         .collect();
     assert_eq!(mirrors.len(), 1, "one mirror whatever the token");
     let config = fs::read_to_string(mirrors[0].join("config")).unwrap();
-    assert!(config.contains(&format!("url = http://127.0.0.1:{}/repo.git", server.port)), "{config}");
+    assert!(config.contains(&format!("url = http://127.0.0.1:{}/repo.git", server.port())), "{config}");
     for dir in [&ctx.cache, &ctx.store(), &ctx.home] {
         for token in ["SECRET-1", "SECRET-2"] {
             assert_eq!(files_with(dir, token), Vec::<PathBuf>::new(), "no token written under {}", dir.display());

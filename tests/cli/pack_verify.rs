@@ -6,7 +6,7 @@ use std::io::Write;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::context::*;
+use crate::support::*;
 
 const DETERMINISTIC: &str = "name: det\nentry_points:\n  main:\n    parameters:\n      n: {type: int, default: 3}\n    command: 'seq {n} > out/seq.txt && cat data/in.txt >> out/seq.txt'\n";
 
@@ -104,9 +104,9 @@ fn archives_run_from_tar_gz_zip_and_http() {
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     assert_eq!(fs::read_to_string(run_dir.join("outputs/out/seq.txt")).unwrap(), "1\nzipped\n");
 
-    let (port, server) = serve_once(fs::read(ctx.work.join("p.tar.gz")).unwrap());
-    ctx.lockstep().args(["run", &format!("http://127.0.0.1:{port}/dl/p.tar.gz")]).assert().success();
-    server.join().unwrap();
+    let server = Server::serving(fs::read(ctx.work.join("p.tar.gz")).unwrap());
+    ctx.lockstep().args(["run", &server.url("/dl/p.tar.gz")]).assert().success();
+    assert_eq!(server.connections(), 1);
     assert_eq!(ctx.records().pop().unwrap()["source"]["archive_sha256"], digest.as_str());
 }
 
@@ -344,7 +344,7 @@ fn a_record_committed_to_the_repository_verifies_in_a_fresh_clone() {
         "entry_points:\n  train:\n    parameters: {alpha: float}\n    command: 'echo alpha={alpha} > model.txt'\n";
     ctx.git_repo(&repo, &[("MLproject", manifest), (".gitignore", "model.txt\n")]);
     ctx.lockstep().current_dir(&repo).args(["run", ".", "-e", "train", "-P", "alpha=0.5"]).assert().success();
-    let record = crate::context::records_in(&repo.join(".lockstep")).remove(0);
+    let record = records_in(&repo.join(".lockstep")).remove(0);
     let id = record["run_id"].as_str().unwrap();
     fs::create_dir(repo.join("ci")).unwrap();
     fs::copy(repo.join(".lockstep/runs").join(id).join("record.json"), repo.join("ci/record.json")).unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::context::*;
+use crate::support::*;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -139,9 +139,8 @@ fn a_store_that_holds_the_project_is_refused() {
 fn the_next_run_cleans_up_after_a_runner_killed_before_its_run_started() {
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || listener.accept().map(|(conn, _)| conn));
+    let server = Server::silent();
+    let port = server.port;
     let mut runner = ctx
         .lockstep_process()
         .env("LOCKSTEP_GIT_TIMEOUT", "60")
@@ -150,8 +149,7 @@ fn the_next_run_cleans_up_after_a_runner_killed_before_its_run_started() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let conn = held.join().unwrap();
-    assert!(conn.is_ok(), "the fetch started");
+    assert!(wait_for(Duration::from_secs(10), || server.connections() > 0), "the fetch started");
     runner.kill().unwrap();
     runner.wait().unwrap();
     let left = ctx.run_dirs();

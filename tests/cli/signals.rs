@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::context::*;
+use crate::support::*;
 
 /// Start a run whose entry point starts a background grandchild and then waits, and return
 /// the runner with the pids of child and grandchild once both are up.
@@ -63,17 +63,8 @@ fn sigterm_escalates_to_sigkill_for_a_child_that_ignores_it() {
 #[test]
 fn a_signal_before_the_run_starts_leaves_no_run() {
     let ctx = TestContext::new();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = accepted.clone();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = listener.accept() {
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-            held.push(conn);
-        }
-    });
+    let server = Server::silent();
+    let port = server.port;
     let mut runner = ctx
         .lockstep_process()
         .env("LOCKSTEP_GIT_TIMEOUT", "60")
@@ -82,10 +73,7 @@ fn a_signal_before_the_run_starts_leaves_no_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(10), || accepted.load(std::sync::atomic::Ordering::SeqCst)),
-        "the fetch started"
-    );
+    assert!(wait_for(Duration::from_secs(10), || server.connections() > 0), "the fetch started");
     let sent = std::time::Instant::now();
     unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
     assert_eq!(runner.wait().unwrap().code(), Some(130));

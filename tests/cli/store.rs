@@ -6,7 +6,7 @@ use std::process::Stdio;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::context::*;
+use crate::support::*;
 
 #[test]
 fn runs_and_show_list_what_was_recorded() {

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::symlink;
 
-use crate::context::*;
+use crate::support::*;
 
 const MANIFEST: &str = "name: s\nentry_points:\n  main:\n    command: 'cat data.txt; echo out > out.txt'\n";
 

@@ -2,242 +2,18 @@
 //! point's own mlflow logging in the same run, every way a run ends, authentication, a server
 //! lost during a run and `lockstep sync`.
 //!
-//! Each test starts `mlflow server` (MLflow 3.17.2 from PyPI, in a virtualenv cached under
-//! the target directory: `tests/support/mlflow-venv.sh` makes it once) on 127.0.0.1 with a
-//! free port and its own sqlite database and artifact directory, and stops it when the test
-//! ends, also on failure. `LOCKSTEP_TEST_MLFLOW` may name another `mlflow` executable.
+//! Each test starts its own server: [`MlflowServer`] in `support/mlflow.rs`.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::context::*;
-
-/// The `mlflow` executable the tests use (its directory also holds the matching `python`).
-fn mlflow_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("LOCKSTEP_TEST_MLFLOW") {
-            return PathBuf::from(bin);
-        }
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlflow-3.17.2");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mlflow-venv.sh");
-        // Test binaries may run concurrently (cargo test, nextest): one of them installs.
-        fs::create_dir_all(venv.parent().unwrap()).unwrap();
-        let lock = fs::File::create(venv.with_extension("lock")).unwrap();
-        lock.lock().unwrap();
-        let out = Command::new("bash").arg(&script).arg(&venv).output().expect("bash runs");
-        assert!(
-            out.status.success(),
-            "installing MLflow into {} failed (needs python3 with venv and PyPI): {}",
-            venv.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        venv.join("bin/mlflow")
-    })
-    .clone()
-}
-
-/// PATH with the virtualenv first, so that entry points find `python` with mlflow.
-fn path_with_mlflow() -> String {
-    format!("{}:{}", mlflow_bin().parent().unwrap().display(), std::env::var("PATH").unwrap_or_default())
-}
-
-/// A `mlflow server` on 127.0.0.1, stopped (with all its workers) when dropped.
-///
-/// Servers and the Python entry points that talk to them load the CPU heavily: the tests of
-/// this module take turns (each holds `_turn`), so that none waits out a time limit because
-/// of the others.
-struct MlflowServer {
-    _turn: MutexGuard<'static, ()>,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    port: u16,
-    /// `http`, or `https` when the server has a certificate (which the tests' own requests
-    /// do not check).
-    scheme: &'static str,
-    agent: ureq::Agent,
-    args: Vec<String>,
-    envs: Vec<(String, String)>,
-}
-
-impl MlflowServer {
-    fn start() -> MlflowServer {
-        MlflowServer::start_with(&["--serve-artifacts"], &[])
-    }
-
-    fn start_with(args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
-        MlflowServer::start_in(tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap(), args, envs)
-    }
-
-    fn start_in(dir: tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
-        static TURN: Mutex<()> = Mutex::new(());
-        let tls = args.iter().any(|a| a.contains("--ssl-certfile"));
-        let agent = ureq::Agent::config_builder()
-            .tls_config(ureq::tls::TlsConfig::builder().disable_verification(tls).build())
-            .build()
-            .into();
-        let mut server = MlflowServer {
-            _turn: TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            scheme: if tls { "https" } else { "http" },
-            agent,
-            child: None,
-            port: free_port(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            dir,
-        };
-        server.launch();
-        server
-    }
-
-    fn launch(&mut self) {
-        let db = format!("sqlite:///{}", self.dir.path().join("mlflow.db").display());
-        let child = Command::new(mlflow_bin())
-            .arg("server")
-            .args(["--backend-store-uri", &db])
-            .arg("--artifacts-destination")
-            .arg(self.dir.path().join("artifacts"))
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--workers", "1"])
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", path_with_mlflow())
-            .env("HOME", self.dir.path())
-            .env("LANG", "C.UTF-8")
-            // Job execution (a GenAI feature) starts a dozen workers tracking never uses.
-            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(self.dir.path().join("server.log")).unwrap())
-            .stderr(fs::File::create(self.dir.path().join("server.err")).unwrap())
-            // Its own group: `mlflow server` starts uvicorn workers, which must stop with it.
-            .process_group(0)
-            .spawn()
-            .expect("mlflow server starts");
-        self.child = Some(child);
-        let health = format!("{}/health", self.uri());
-        let up = wait_for(Duration::from_secs(180), || {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("mlflow server exited with {status}: {}", self.log());
-            }
-            self.agent.get(&health).call().is_ok()
-        });
-        assert!(up, "mlflow server answers on {}: {}", self.port, self.log());
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("server.err")).unwrap_or_default()
-    }
-
-    fn uri(&self) -> String {
-        format!("{}://127.0.0.1:{}", self.scheme, self.port)
-    }
-
-    /// Stop the server (and its workers) now.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let group = child.id() as i32;
-            unsafe { libc::killpg(group, libc::SIGTERM) };
-            if !wait_for(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
-                unsafe { libc::killpg(group, libc::SIGKILL) };
-            }
-            let _ = child.wait();
-            // Workers left in the group must not keep the port or the database.
-            unsafe { libc::killpg(group, libc::SIGKILL) };
-        }
-    }
-
-    /// Start it again on the same port and database.
-    fn restart(&mut self) {
-        self.stop();
-        self.launch();
-    }
-
-    fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
-        let mut req = self.agent.get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()));
-        for (k, v) in query {
-            req = req.query(*k, *v);
-        }
-        let mut resp = req.call().unwrap_or_else(|e| panic!("GET {endpoint}: {e}"));
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-    }
-
-    fn post(&self, endpoint: &str, body: Value) -> Value {
-        let mut resp = self
-            .agent
-            .post(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()))
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap_or_else(|e| panic!("POST {endpoint}: {e}"));
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-    }
-
-    /// A run: info, tags, params and metrics.
-    fn run(&self, run_id: &str) -> ServerRun {
-        ServerRun(self.get("runs/get", &[("run_id", run_id)])["run"].clone())
-    }
-
-    /// The runs of an experiment.
-    fn runs(&self, experiment_id: &str) -> Vec<Value> {
-        let v = self.post("runs/search", json!({ "experiment_ids": [experiment_id], "max_results": 100 }));
-        v["runs"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Artifact paths of a run under `path`.
-    fn artifacts(&self, run_id: &str, path: &str) -> Vec<String> {
-        let v = self.get("artifacts/list", &[("run_id", run_id), ("path", path)]);
-        v["files"]
-            .as_array()
-            .map(|f| f.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect())
-            .unwrap_or_default()
-    }
-
-    /// The content of an artifact, through the server's proxy.
-    fn artifact(&self, experiment_id: &str, run_id: &str, path: &str) -> String {
-        let url =
-            format!("{}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}", self.uri());
-        self.agent.get(url).call().unwrap().body_mut().read_to_string().unwrap()
-    }
-}
-
-impl Drop for MlflowServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-struct ServerRun(Value);
-
-impl ServerRun {
-    fn info(&self, key: &str) -> &Value {
-        &self.0["info"][key]
-    }
-
-    fn pairs(&self, kind: &str) -> Vec<(String, Value)> {
-        self.0["data"][kind]
-            .as_array()
-            .map(|a| a.iter().map(|p| (p["key"].as_str().unwrap().to_string(), p["value"].clone())).collect())
-            .unwrap_or_default()
-    }
-
-    fn tag(&self, key: &str) -> Option<String> {
-        self.pairs("tags").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
-    }
-
-    fn param(&self, key: &str) -> Option<String> {
-        self.pairs("params").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
-    }
-
-    fn metric(&self, key: &str) -> Option<f64> {
-        self.pairs("metrics").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_f64().unwrap())
-    }
-}
+use crate::support::http::base64_of;
+use crate::support::mlflow::ServerRun;
+use crate::support::*;
 
 /// `lockstep` with the virtualenv's python on PATH and quick retries.
 fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
@@ -697,25 +473,13 @@ fn tls_servers_are_trusted_through_a_ca_file_or_insecure_tls() {
     }
 }
 
-pub(crate) fn base64_of(s: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
-}
-
 #[test]
 fn a_container_reaches_a_server_on_the_hosts_loopback() {
-    let Some(images) = crate::docker::images() else { return };
+    let Some(images) = crate::support::docker::images() else { return };
     let ctx = TestContext::new();
     let server = MlflowServer::start();
     let command = "wget -q -O run.json \"$MLFLOW_TRACKING_URI/api/2.0/mlflow/runs/get?run_id=$MLFLOW_RUN_ID\"";
-    crate::docker::docker_project(&ctx, "boxed", &images.busybox, "", command);
+    crate::support::docker::docker_project(&ctx, "boxed", &images.busybox, "", command);
     let out = lockstep(&ctx)
         .args(["run", "boxed", "--tracking-uri", &server.uri(), "--json"])
         .assert()

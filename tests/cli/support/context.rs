@@ -1,13 +1,11 @@
 //! The shared test context: each test gets its own HOME, cache, store and working directory,
 //! and a `lockstep` command with a clean environment.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -208,41 +206,19 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// A `git daemon` serving `base` on 127.0.0.1, stopped when dropped.
-pub struct GitDaemon {
-    child: Child,
-    pub port: u16,
-}
-
-impl GitDaemon {
-    pub fn start(ctx: &TestContext, base: &Path) -> GitDaemon {
-        let port = free_port();
-        // git-daemon itself, not `git daemon`, which would run it as a child that outlives a kill.
-        let exec_path = ctx.git(base, &["--exec-path"]);
-        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
-            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .env_clear()
-            .envs(ctx.envs())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon starts");
-        let up = wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        assert!(up, "git daemon listens on {port}");
-        GitDaemon { child, port }
+/// The command lines (arguments joined by spaces) of all processes that contain `needle`.
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            let joined = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if joined.contains(needle) {
+                found.push(joined);
+            }
+        }
     }
-
-    pub fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    found
 }
