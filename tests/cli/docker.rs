@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use bollard::query_parameters::ListContainersOptions;
-use futures_util::StreamExt;
 use lockstep::env::docker::Engine;
 use lockstep::env::docker::engine::engine_host;
 use serde_json::Value;

@@ -3,7 +3,6 @@
 //! stopped with git, and git URL credentials kept out of argv and the cache.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
