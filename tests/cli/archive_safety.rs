@@ -94,7 +94,7 @@ fn assert_nowhere(ctx: &TestContext, name: &str) {
 
 /// `lockstep unpack ARCHIVE out` fails with exit 2, saying `message`, and leaves no `out`.
 fn unpack_refused(ctx: &TestContext, archive: &str, message: &str) -> String {
-    let out = ctx.lockstep().args(["unpack", archive, "out"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["unpack", archive, "out"]).status(2).into_output();
     let err = stderr(&out);
     assert!(err.contains(message), "{err}");
     assert!(!ctx.work.join("out").exists(), "nothing is left half-extracted");
@@ -103,7 +103,7 @@ fn unpack_refused(ctx: &TestContext, archive: &str, message: &str) -> String {
 
 /// `lockstep run ARCHIVE` fails with exit 2, saying `message`, before anything runs.
 fn run_refused(ctx: &TestContext, archive: &str, message: &str) {
-    let out = ctx.lockstep().args(["run", archive]).assert().code(2).get_output().clone();
+    let out = ctx.run(["run", archive]).status(2).into_output();
     assert!(stderr(&out).contains(message), "{}", stderr(&out));
     ctx.assert_no_runs();
 }
@@ -207,9 +207,9 @@ fn links_between_extracted_directories_still_work() {
         ("dangling", LINK, b"", "not/yet"),
     ];
     write_tar_gz(&ctx, "ok.tar.gz", &entries);
-    ctx.lockstep().args(["unpack", "ok.tar.gz", "out"]).assert().success();
+    ctx.run(["unpack", "ok.tar.gz", "out"]).success();
     assert_eq!(fs::read_to_string(ctx.work.join("out/z/in.txt")).unwrap(), "input\n");
-    ctx.lockstep().args(["run", "ok.tar.gz"]).assert().success();
+    ctx.run(["run", "ok.tar.gz"]).success();
 }
 
 const PAYLOAD: &[u8] = b"PAYLOAD-0123456789-PAYLOAD";
@@ -311,7 +311,7 @@ fn pack_refuses_links_that_unpack_would_refuse() {
     let ctx = TestContext::new();
     let project = ctx.project("p", &[("MLproject", "entry_points: {main: {command: 'true'}}\n"), ("x/f", "f")]);
     std::os::unix::fs::symlink("/etc/hostname", project.join("abs")).unwrap();
-    let out = ctx.lockstep().args(["pack", "p", "-o", "p.tar.gz"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["pack", "p", "-o", "p.tar.gz"]).status(2).into_output();
     let err = stderr(&out);
     assert!(err.contains("cannot pack 'abs': it is a link to an absolute path (/etc/hostname)"), "{err}");
     assert!(err.contains("hint: make the link relative"), "{err}");
@@ -320,12 +320,12 @@ fn pack_refuses_links_that_unpack_would_refuse() {
     fs::remove_file(project.join("abs")).unwrap();
     std::os::unix::fs::symlink("..", project.join("x/l")).unwrap();
     std::os::unix::fs::symlink("x/l/..", project.join("y")).unwrap();
-    let out = ctx.lockstep().args(["pack", "p", "-o", "p.tar.gz"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["pack", "p", "-o", "p.tar.gz"]).status(2).into_output();
     assert!(stderr(&out).contains("cannot pack 'y': it is a link pointing outside the project (x/l/..)"));
     assert!(!ctx.work.join("p.tar.gz").exists());
 
     // Left out by .lockstepignore, the project packs, and the archive runs.
     fs::write(project.join(".lockstepignore"), "y\n").unwrap();
-    ctx.lockstep().args(["pack", "p", "-o", "p.tar.gz"]).assert().success();
-    ctx.lockstep().args(["run", "p.tar.gz"]).assert().success();
+    ctx.run(["pack", "p", "-o", "p.tar.gz"]).success();
+    ctx.run(["run", "p.tar.gz"]).success();
 }

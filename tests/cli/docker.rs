@@ -66,7 +66,7 @@ fn build_and_run_with_parameters() {
     let outputs = r["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 1, "{outputs:?}");
     assert_eq!(outputs[0]["path"], "result.txt");
-    assert_eq!(outputs[0]["sha256"], lockstep::fsutil::sha256_hex(b"alpha=0.5 name=my run\n"));
+    assert_eq!(outputs[0]["sha256"], sha256_hex(b"alpha=0.5 name=my run\n"));
     assert_eq!(fs::read_to_string(run_dir.join("outputs/result.txt")).unwrap(), "alpha=0.5 name=my run\n");
     assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0, "the container is removed");
 }
@@ -82,7 +82,7 @@ fn a_second_run_reuses_the_image_without_any_build_call() {
     let proxy = ApiProxy::start(&ctx.work);
     let project = docker_project(&ctx, "reuse", &images.busybox, "", "cat nonce.txt");
     // A fresh tree, so that the first run really builds.
-    let nonce = lockstep::fsutil::random_hex(8);
+    let nonce = random_hex(8);
     fs::write(project.join("nonce.txt"), &nonce).unwrap();
     let run = || {
         let out = ctx.lockstep().env("DOCKER_HOST", proxy.host()).args(["run", "reuse", "--json"]).assert().success();
@@ -273,7 +273,7 @@ fn outputs_are_collected_from_the_container_and_hashed() {
         .iter()
         .map(|o| (o["path"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string()))
         .collect();
-    let sha = |s: &str| lockstep::fsutil::sha256_hex(s.as_bytes());
+    let sha = |s: &str| sha256_hex(s.as_bytes());
     assert_eq!(
         outputs,
         [

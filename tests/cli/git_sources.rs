@@ -39,12 +39,12 @@ fn mirrors(ctx: &TestContext) -> Vec<std::path::PathBuf> {
 
 fn check_versions(f: &Fixture, url: &str) {
     let ctx = &f.ctx;
-    ctx.lockstep().args(["run", url]).assert().success().stdout("second x\n");
-    ctx.lockstep().args(["run", url, "-v", "v1"]).assert().success().stdout("first x\n");
-    ctx.lockstep().args(["run", url, "-v", "feature", "-P", "who=me"]).assert().success().stdout("feature me\n");
-    ctx.lockstep().args(["run", url, "-v", &f.first[..7]]).assert().success().stdout("first x\n");
-    ctx.lockstep().args(["run", url, "-v", &f.second]).assert().success().stdout("second x\n");
-    ctx.lockstep().args(["run", &format!("{url}#sub"), "-v", "v1"]).assert().success().stdout("sub x\n");
+    ctx.run(["run", url]).success().stdout("second x\n");
+    ctx.run(["run", url, "-v", "v1"]).success().stdout("first x\n");
+    ctx.run(["run", url, "-v", "feature", "-P", "who=me"]).success().stdout("feature me\n");
+    ctx.run(["run", url, "-v", &f.first[..7]]).success().stdout("first x\n");
+    ctx.run(["run", url, "-v", &f.second]).success().stdout("second x\n");
+    ctx.run(["run", &format!("{url}#sub"), "-v", "v1"]).success().stdout("sub x\n");
 
     let records = ctx.records();
     assert_eq!(records.len(), 6);
@@ -92,20 +92,20 @@ fn a_known_commit_is_run_without_the_network_and_new_commits_are_fetched_into_th
     let ctx = &f.ctx;
     let daemon = GitDaemon::start(ctx, &ctx.work.join("served"));
     let url = daemon.url("repo.git");
-    ctx.lockstep().args(["run", &url]).assert().success();
+    ctx.run(["run", &url]).success();
     let mirror = mirrors(ctx).remove(0);
     let marker = mirror.join("lockstep-test-marker");
     fs::write(&marker, "the mirror is never re-cloned").unwrap();
 
     let third = ctx.commit(&ctx.work.join("served/repo.git"), &[("MLproject", &project_at("third"))], "third");
-    ctx.lockstep().args(["run", &url]).assert().success().stdout("third x\n");
+    ctx.run(["run", &url]).success().stdout("third x\n");
     assert!(marker.exists(), "a new commit is fetched into the existing mirror");
 
     drop(daemon);
-    ctx.lockstep().args(["run", &url, "-v", &third]).assert().success().stdout("third x\n");
-    ctx.lockstep().args(["run", &url, "-v", &f.first[..8]]).assert().success().stdout("first x\n");
-    ctx.lockstep().args(["run", &url, "-v", "v1"]).assert().success().stdout("first x\n");
-    let out = ctx.lockstep().args(["run", &url, "-v", "main"]).assert().code(2).get_output().clone();
+    ctx.run(["run", &url, "-v", &third]).success().stdout("third x\n");
+    ctx.run(["run", &url, "-v", &f.first[..8]]).success().stdout("first x\n");
+    ctx.run(["run", &url, "-v", "v1"]).success().stdout("first x\n");
+    let out = ctx.run(["run", &url, "-v", "main"]).status(2).into_output();
     assert!(stderr(&out).contains("cannot fetch"), "a branch needs the server: {}", stderr(&out));
 }
 
@@ -114,11 +114,11 @@ fn the_tree_hash_of_a_checkout_equals_that_of_a_local_copy() {
     let f = fixture();
     let ctx = &f.ctx;
     let url = format!("file://{}", ctx.work.join("served/repo.git").display());
-    ctx.lockstep().args(["run", &url, "--json"]).assert().success();
+    ctx.run(["run", &url, "--json"]).success();
     let git_hash = ctx.only_record()["source"]["tree_sha256"].as_str().unwrap().to_string();
     ctx.git(&ctx.work, &["clone", "-q", &url, "copy"]);
     fs::remove_dir_all(ctx.work.join("copy/.git")).unwrap();
-    let out = ctx.lockstep().args(["hash", "copy"]).assert().success().get_output().stdout.clone();
+    let out = ctx.run(["hash", "copy"]).success().into_output().stdout;
     assert_eq!(String::from_utf8(out).unwrap().trim(), git_hash);
 }
 
@@ -141,6 +141,6 @@ fn submodules_are_checked_out_recursively() {
     ctx.commit(&top, &[], "add lib");
 
     let daemon = GitDaemon::start(&ctx, &served);
-    ctx.lockstep().args(["run", &daemon.url("top.git")]).assert().success().stdout("lib\nleaf\n");
-    ctx.lockstep().args(["run", &format!("file://{}", top.display())]).assert().success().stdout("lib\nleaf\n");
+    ctx.run(["run", &daemon.url("top.git")]).success().stdout("lib\nleaf\n");
+    ctx.run(["run", &format!("file://{}", top.display())]).success().stdout("lib\nleaf\n");
 }

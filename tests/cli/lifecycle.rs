@@ -40,7 +40,7 @@ const DAEMON: &str = "setsid sh -c 'echo $$ > daemon.tmp; mv daemon.tmp daemon.p
 fn background_jobs_of_a_finished_run_are_ended() {
     let ctx = TestContext::new();
     let dir = project(&ctx, "sleep 300 &\necho $! > bg.pid\necho started\n");
-    let out = ctx.lockstep().args(["run", "p"]).assert().success().get_output().clone();
+    let out = ctx.run(["run", "p"]).success().into_output();
     assert!(String::from_utf8_lossy(&out.stdout).contains("started"));
     let bg = read_pid(&dir.join("bg.pid"));
     let _reap = Reap(vec![bg]);
@@ -62,7 +62,7 @@ fn a_background_job_that_ignores_sigterm_gets_sigkill_after_the_grace() {
 fn a_daemon_that_left_the_group_with_setsid_is_ended() {
     let ctx = TestContext::new();
     let dir = project(&ctx, DAEMON);
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let daemon = read_pid(&dir.join("daemon.pid"));
     let _reap = Reap(vec![daemon]);
     assert!(!alive(daemon), "the daemon {daemon} was ended with the run");
@@ -72,7 +72,7 @@ fn a_daemon_that_left_the_group_with_setsid_is_ended() {
 fn keep_processes_leaves_jobs_and_daemons_running_with_a_warning() {
     let ctx = TestContext::new();
     let dir = project(&ctx, &format!("sleep 300 </dev/null >/dev/null 2>&1 &\necho $! > bg.pid\n{DAEMON}"));
-    let out = ctx.lockstep().args(["run", "p", "--keep-processes"]).assert().success().get_output().clone();
+    let out = ctx.run(["run", "p", "--keep-processes"]).success().into_output();
     let (bg, daemon) = (read_pid(&dir.join("bg.pid")), read_pid(&dir.join("daemon.pid")));
     let _reap = Reap(vec![bg, daemon]);
     assert!(stderr(&out).contains("warning: --keep-processes"), "{}", stderr(&out));

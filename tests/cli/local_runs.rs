@@ -52,7 +52,7 @@ fn run_writes_a_complete_record() {
     assert_eq!(r["outputs"].as_array().unwrap().len(), 1);
     assert_eq!(r["outputs"][0]["path"], "result.txt");
     assert_eq!(r["outputs"][0]["size"], 32);
-    let digest = lockstep::fsutil::sha256_hex(&fs::read(project.join("result.txt")).unwrap());
+    let digest = sha256_hex(&fs::read(project.join("result.txt")).unwrap());
     assert_eq!(r["outputs"][0]["sha256"], digest.as_str());
     assert_eq!(r["outputs_dir"], project.display().to_string());
     assert_eq!(r["host"]["os"], "linux");
@@ -227,7 +227,7 @@ fn a_dirty_tree_is_captured_exactly_and_can_be_rebuilt() {
     assert_eq!(src["subdirectory"], "proj");
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     let patch = fs::read(run_dir.join("dirty.patch")).unwrap();
-    assert_eq!(src["patch_sha256"], lockstep::fsutil::sha256_hex(&patch).as_str());
+    assert_eq!(src["patch_sha256"], sha256_hex(&patch).as_str());
     let text = String::from_utf8_lossy(&patch);
     assert!(!text.contains("other/file.txt"), "only the project's part is captured");
     assert!(!text.contains("debug.log"), "ignored files are not captured");

@@ -23,7 +23,7 @@ fn pack(ctx: &TestContext, args: &[&str]) -> Value {
     let mut all = vec!["pack"];
     all.extend_from_slice(args);
     all.push("--json");
-    json(&ctx.lockstep().args(&all).assert().success().get_output().clone())
+    json(&ctx.run(&all).success().into_output())
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn packing_is_deterministic_across_runs_and_sources() {
         (fs::read(ctx.work.join("a.tar.gz")).unwrap(), fs::read(ctx.work.join("b.tar.gz")).unwrap());
     assert_eq!(bytes_a, bytes_b, "packing twice gives the same bytes");
     assert_eq!(a["tree_sha256"], b["tree_sha256"]);
-    let hash = ctx.lockstep().args(["hash", "p"]).assert().success().get_output().stdout.clone();
+    let hash = ctx.run(["hash", "p"]).success().into_output().stdout;
     assert_eq!(a["tree_sha256"].as_str().unwrap(), String::from_utf8(hash).unwrap().trim());
 
     // The same files from a git clone (other mtimes, a .git directory) pack the same.
@@ -51,7 +51,7 @@ fn packing_is_deterministic_across_runs_and_sources() {
     assert_eq!(fs::read(ctx.work.join("d.tar.gz")).unwrap(), bytes_a, "a git URL packs to the same bytes");
 
     // lockstep unpacks it to the same tree, and refuses to write into an existing directory.
-    let out = ctx.lockstep().args(["unpack", "a.tar.gz", "mine"]).assert().success().get_output().stdout.clone();
+    let out = ctx.run(["unpack", "a.tar.gz", "mine"]).success().into_output().stdout;
     assert_eq!(String::from_utf8(out).unwrap().trim(), a["tree_sha256"].as_str().unwrap());
     assert!(ctx.work.join("mine/data/in.txt").is_file());
     ctx.lockstep()
@@ -68,7 +68,7 @@ fn packing_is_deterministic_across_runs_and_sources() {
         .status()
         .unwrap();
     assert!(status.success());
-    let hash = ctx.lockstep().args(["hash", "unpacked"]).assert().success().get_output().stdout.clone();
+    let hash = ctx.run(["hash", "unpacked"]).success().into_output().stdout;
     assert_eq!(a["tree_sha256"].as_str().unwrap(), String::from_utf8(hash).unwrap().trim());
     let manifest: Value =
         serde_json::from_slice(&fs::read(ctx.work.join("unpacked/.lockstep/pack.json")).unwrap()).unwrap();
@@ -81,10 +81,10 @@ fn archives_run_from_tar_gz_zip_and_http() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
     pack(&ctx, &["p", "-o", "p.tar.gz"]);
-    ctx.lockstep().args(["run", "p.tar.gz", "-P", "n=2"]).assert().success();
+    ctx.run(["run", "p.tar.gz", "-P", "n=2"]).success();
     let r = ctx.only_record();
     assert_eq!(r["source"]["kind"], "archive");
-    let digest = lockstep::fsutil::sha256_hex(&fs::read(ctx.work.join("p.tar.gz")).unwrap());
+    let digest = sha256_hex(&fs::read(ctx.work.join("p.tar.gz")).unwrap());
     assert_eq!(r["source"]["archive_sha256"], digest.as_str());
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     assert_eq!(fs::read_to_string(run_dir.join("outputs/out/seq.txt")).unwrap(), "1\n2\ninput\n");
@@ -99,13 +99,13 @@ fn archives_run_from_tar_gz_zip_and_http() {
         zip.write_all(content.as_bytes()).unwrap();
     }
     zip.finish().unwrap();
-    ctx.lockstep().args(["run", "p.zip", "-P", "n=1"]).assert().success();
+    ctx.run(["run", "p.zip", "-P", "n=1"]).success();
     let r = ctx.records().pop().unwrap();
     let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
     assert_eq!(fs::read_to_string(run_dir.join("outputs/out/seq.txt")).unwrap(), "1\nzipped\n");
 
     let server = Server::serving(fs::read(ctx.work.join("p.tar.gz")).unwrap());
-    ctx.lockstep().args(["run", &server.url("/dl/p.tar.gz")]).assert().success();
+    ctx.run(["run", &server.url("/dl/p.tar.gz")]).success();
     assert_eq!(server.connections(), 1);
     assert_eq!(ctx.records().pop().unwrap()["source"]["archive_sha256"], digest.as_str());
 }
@@ -120,13 +120,13 @@ fn unsafe_archives_are_refused_before_anything_runs() {
     zip.start_file("../../escaped.txt", zip::write::SimpleFileOptions::default()).unwrap();
     zip.write_all(b"gotcha").unwrap();
     zip.finish().unwrap();
-    let out = ctx.lockstep().args(["run", "evil.zip"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["run", "evil.zip"]).status(2).into_output();
     assert!(stderr(&out).contains("entry '../../escaped.txt' climbs out with '..'"), "{}", stderr(&out));
     assert!(!ctx.work.join("escaped.txt").exists() && !ctx.work.parent().unwrap().join("escaped.txt").exists());
     ctx.assert_no_runs();
 
     fs::write(ctx.work.join("garbage.tar.gz"), b"not gzip at all").unwrap();
-    let out = ctx.lockstep().args(["run", "garbage.tar.gz"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["run", "garbage.tar.gz"]).status(2).into_output();
     assert!(stderr(&out).contains("is not a valid tar.gz archive"), "{}", stderr(&out));
     ctx.assert_no_runs();
 }
@@ -143,7 +143,7 @@ fn a_tampered_archive_is_caught_by_its_manifest() {
     tar(&["xzf", "p.tar.gz", "-C", "x"]);
     fs::write(ctx.work.join("x/data/in.txt"), "tampered\n").unwrap();
     tar(&["czf", "tampered.tar.gz", "-C", "x", "."]);
-    let out = ctx.lockstep().args(["run", "tampered.tar.gz"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["run", "tampered.tar.gz"]).status(2).into_output();
     assert!(stderr(&out).contains("does not match its manifest: data/in.txt differs"), "{}", stderr(&out));
 }
 
@@ -158,7 +158,7 @@ fn verify(ctx: &TestContext, args: &[&str], code: i32) -> Value {
 fn verify_reproduces_a_deterministic_run_and_records_itself() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
-    ctx.lockstep().args(["run", "p", "-P", "n=4"]).assert().success();
+    ctx.run(["run", "p", "-P", "n=4"]).success();
     let original = ctx.only_record();
     let id = original["run_id"].as_str().unwrap();
     let report = verify(&ctx, &[&id[..10]], 0);
@@ -183,7 +183,7 @@ fn verify_reports_a_timestamp_and_ignore_silences_it() {
     let ctx = TestContext::new();
     let manifest = "entry_points:\n  main:\n    command: 'echo stable > stable.txt; date +%s%N > stamp.txt'\n";
     ctx.project("p", &[("MLproject", manifest)]);
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     let report = verify(&ctx, &[&id], 1);
     assert_eq!(report["result"], "differs");
@@ -231,7 +231,7 @@ fn verify_restores_the_dirty_state_of_a_run() {
     ctx.git_repo(&repo, &[("MLproject", manifest), ("config.txt", "committed\n"), (".gitignore", "out.txt\n")]);
     write_file(&repo.join("config.txt"), "edited, not committed\n");
     write_file(&repo.join("extra.txt"), "untracked\n");
-    ctx.lockstep().args(["run", "repo"]).assert().success();
+    ctx.run(["run", "repo"]).success();
     let r = ctx.only_record();
     assert_eq!(r["source"]["dirty"], true);
     // The worktree moves on: the verification must not care.
@@ -252,7 +252,7 @@ fn verify_rebuilds_a_git_run_at_an_older_commit() {
     let old = ctx.git_repo(&repo, &[("MLproject", manifest), ("version.txt", "old\n")]);
     ctx.commit(&repo, &[("version.txt", "new\n")], "new");
     let url = format!("file://{}", repo.display());
-    ctx.lockstep().args(["run", &url, "-v", &old[..8]]).assert().success();
+    ctx.run(["run", &url, "-v", &old[..8]]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     let report = verify(&ctx, &[&id], 0);
     assert_eq!(report["result"], "reproduced");
@@ -266,7 +266,7 @@ fn verify_rebuilds_a_git_run_at_an_older_commit() {
 fn a_packed_run_verifies_from_the_archive_alone() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     let packed = pack(&ctx, &["p", "--run", &id, "-o", "shared.tar.gz"]);
     assert_eq!(packed["run_id"], id.as_str());
@@ -281,17 +281,17 @@ fn a_packed_run_verifies_from_the_archive_alone() {
             .clone(),
     );
     assert_eq!(report["result"], "reproduced");
-    ctx.lockstep().args(["pack", "p", "--run", "ffff"]).assert().code(2);
+    ctx.run(["pack", "p", "--run", "ffff"]).status(2);
 }
 
 #[test]
 fn pack_with_a_run_refuses_a_changed_project() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     ctx.write("p/data/in.txt", "changed\n");
-    let out = ctx.lockstep().args(["pack", "p", "--run", &id]).assert().code(2).get_output().clone();
+    let out = ctx.run(["pack", "p", "--run", &id]).status(2).into_output();
     assert!(stderr(&out).contains(&format!("the project's files are not those run {id} ran on")), "{}", stderr(&out));
 }
 
@@ -299,40 +299,40 @@ fn pack_with_a_run_refuses_a_changed_project() {
 fn status_names_what_changed() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
-    let report = json(&ctx.lockstep().args(["status", &id, "--json"]).assert().success().get_output().clone());
+    let report = json(&ctx.run(["status", &id, "--json"]).success().into_output());
     assert_eq!(report["source"]["same"], true, "the run's own outputs in the tree are not a change: {report}");
     assert_eq!(report["environment"]["same"], true);
 
     ctx.write("p/data/in.txt", "edited\n");
     ctx.write("p/new.py", "x = 1\n");
-    let out = ctx.lockstep().args(["status", &id]).assert().code(1).get_output().clone();
+    let out = ctx.run(["status", &id]).status(1).into_output();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("source       CHANGED"), "{text}");
     assert!(text.contains("modified data/in.txt") && text.contains("added new.py"), "{text}");
     assert!(text.contains("environment  same"), "{text}");
-    ctx.lockstep().args(["status", "0000"]).assert().code(2);
+    ctx.run(["status", "0000"]).status(2);
 }
 
 #[test]
 fn reuse_skips_a_run_that_already_happened() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");
-    ctx.lockstep().args(["run", "p", "--reuse"]).assert().success();
+    ctx.run(["run", "p", "--reuse"]).success();
     let first = ctx.only_record();
-    let out = ctx.lockstep().args(["run", "p", "--reuse", "--json"]).assert().success().get_output().clone();
+    let out = ctx.run(["run", "p", "--reuse", "--json"]).success().into_output();
     assert_eq!(json(&out)["run_id"], first["run_id"]);
     assert!(stderr(&out).contains("reusing run"), "{}", stderr(&out));
     assert_eq!(ctx.run_dirs().len(), 1, "nothing ran");
 
-    ctx.lockstep().args(["run", "p", "--reuse", "-P", "n=5"]).assert().success();
+    ctx.run(["run", "p", "--reuse", "-P", "n=5"]).success();
     assert_eq!(ctx.records().len(), 2, "other parameters run");
     fs::remove_file(ctx.work.join("p/out/seq.txt")).unwrap();
-    ctx.lockstep().args(["run", "p", "--reuse", "-P", "n=5"]).assert().success();
+    ctx.run(["run", "p", "--reuse", "-P", "n=5"]).success();
     assert_eq!(ctx.records().len(), 3, "a run whose outputs are gone is not reused");
     ctx.write("p/data/in.txt", "changed\n");
-    ctx.lockstep().args(["run", "p", "--reuse", "-P", "n=5"]).assert().success();
+    ctx.run(["run", "p", "--reuse", "-P", "n=5"]).success();
     assert_eq!(ctx.records().len(), 4, "changed files run");
 }
 

@@ -37,7 +37,7 @@ fn kill_runner(mut runner: Child, entry_point: i32) {
 }
 
 fn runs_json(ctx: &TestContext) -> Vec<Value> {
-    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
+    let out = ctx.run(["runs", "--json"]).success().into_output();
     json(&out).as_array().unwrap().clone()
 }
 
@@ -54,10 +54,10 @@ fn env_prune_leaves_a_build_in_progress_alone() {
     fs::create_dir_all(bucket.join(".locks")).unwrap();
     let builder = File::create(bucket.join(format!(".locks/{KEY}.lock"))).unwrap();
     builder.lock_shared().unwrap();
-    ctx.lockstep().args(["env", "prune", "--all"]).assert().success();
+    ctx.run(["env", "prune", "--all"]).success();
     assert!(tmp.join("lib").is_dir() && inputs.join("lib").is_dir(), "the build in progress is left alone");
     drop(builder);
-    ctx.lockstep().args(["env", "prune", "--all"]).assert().success();
+    ctx.run(["env", "prune", "--all"]).success();
     assert!(!tmp.exists() && !inputs.exists(), "a dead build's leftovers are removed");
 }
 
@@ -82,7 +82,7 @@ fn a_second_run_in_place_of_one_directory_is_refused() {
     assert!(records_in(&ctx.work.join("other")).is_empty() && !p.join("second.pid").exists(), "nothing ran");
     // A copy is fine while the first runs.
     fs::write(p.join("go"), "").unwrap();
-    ctx.lockstep().args(["run", "p", "--isolated", "-P", "name=copy"]).assert().success();
+    ctx.run(["run", "p", "--isolated", "-P", "name=copy"]).success();
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(!p.join("copy.txt").exists(), "the copy wrote into its copy");
@@ -90,7 +90,7 @@ fn a_second_run_in_place_of_one_directory_is_refused() {
     let outputs: Vec<&str> = first["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
     assert_eq!(outputs, ["first.pid", "first.txt", "go"], "not the second's, not the copy's");
     // The directory is free again once the run ended.
-    ctx.lockstep().args(["run", "p", "-P", "name=third"]).assert().success();
+    ctx.run(["run", "p", "-P", "name=third"]).success();
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn a_lost_run_ends_at_the_last_heartbeat_not_before_it_started() {
     assert!(end >= start_time, "ends after it started: {end} < {start_time}");
     assert!(end + 2500 >= killed && end <= killed + 100, "ends near the kill at {killed}: {end}");
     let id = listed[0]["run_id"].as_str().unwrap();
-    let shown = json(&ctx.lockstep().args(["show", id, "--json"]).assert().success().get_output().clone());
+    let shown = json(&ctx.run(["show", id, "--json"]).success().into_output());
     assert_eq!(shown["end_time"], listed[0]["end_time"], "the end is recorded once");
 }
 
@@ -126,7 +126,7 @@ fn a_store_that_holds_the_project_is_refused() {
                 .and(predicate::str::contains("hint: use a store outside the project")),
         );
     }
-    ctx.lockstep().args(["run", "p#", "--isolated", "--store", "p"]).assert().code(2);
+    ctx.run(["run", "p#", "--isolated", "--store", "p"]).status(2);
     assert!(!p.join("runs").exists() && !p.join("out.txt").exists(), "nothing was written");
     assert!(!ctx.work.join("runs").exists());
     // Inside the project, the default place, it is left out of the project's files.
@@ -155,7 +155,7 @@ fn the_next_run_cleans_up_after_a_runner_killed_before_its_run_started() {
     let left = ctx.run_dirs();
     assert_eq!(left.len(), 1, "the killed runner left its run directory");
     assert!(!left[0].join("record.json").exists());
-    ctx.lockstep().args(["run", "p"]).assert().success();
+    ctx.run(["run", "p"]).success();
     assert!(!left[0].exists(), "the next run removed it");
     assert_eq!(ctx.run_dirs().len(), 1);
     assert_eq!(fs::read_dir(ctx.store().join("live")).unwrap().count(), 0, "no marks are left");
@@ -173,7 +173,7 @@ fn the_next_run_removes_the_copy_of_a_killed_isolated_run() {
     assert!(work.join("big").is_file());
     kill_runner(runner, child);
     ctx.project("q", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
-    ctx.lockstep().args(["run", "q"]).assert().success();
+    ctx.run(["run", "q"]).success();
     assert!(!work.exists(), "the killed run's copy is gone");
     let lost = ctx.records().into_iter().find(|r| r["run_id"] == killed["run_id"]).unwrap();
     assert_eq!(lost["status"], "FAILED", "and the run is finalized as lost");

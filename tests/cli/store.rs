@@ -3,59 +3,39 @@
 use std::fs;
 use std::process::Stdio;
 
-use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::support::*;
 
 #[test]
 fn runs_and_show_list_what_was_recorded() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    parameters: {n: int}\n    command: 'exit {n}'\n")]);
-    ctx.lockstep().args(["run", "p", "-P", "n=0"]).assert().success();
-    ctx.lockstep().args(["run", "p", "-P", "n=4"]).assert().code(4);
-    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
-    let listed = json(&out);
+    let ctx = TestContext::new()
+        .file("p/MLproject", "entry_points:\n  main:\n    parameters: {n: int}\n    command: 'exit {n}'\n");
+    ctx.run(["run", "p", "-P", "n=0"]).success();
+    ctx.run(["run", "p", "-P", "n=4"]).status(4);
+    let listed = ctx.run(["runs", "--json"]).success().json();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["parameters"]["n"], "4", "newest first");
     assert_eq!(listed[1]["status"], "FINISHED");
 
-    ctx.lockstep().args(["runs"]).assert().success().stdout(
-        predicate::str::contains("FAILED")
-            .and(predicate::str::contains("n=4"))
-            .and(predicate::str::contains("FINISHED")),
-    );
+    ctx.run(["runs"]).success().stdout_has("FAILED").stdout_has("n=4").stdout_has("FINISHED");
 
     let id = listed[0]["run_id"].as_str().unwrap();
-    let shown = json(&ctx.lockstep().args(["show", &id[..8], "--json"]).assert().success().get_output().clone());
-    assert_eq!(&shown, &listed[0]);
-    ctx.lockstep().args(["show", id]).assert().success().stdout(predicate::str::contains("exit code:    4"));
-    ctx.lockstep()
-        .args(["show", "ffffffff"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("error: no run 'ffffffff'"));
+    assert_eq!(&ctx.run(["show", &id[..8], "--json"]).success().json(), &listed[0]);
+    ctx.run(["show", id]).success().stdout_has("exit code:    4");
+    ctx.run(["show", "ffffffff"]).status(2).stderr_has("error: no run 'ffffffff'");
 }
 
 #[test]
 fn a_store_elsewhere_is_chosen_by_flag_or_variable() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'true'\n");
     let elsewhere = ctx.work.join("other-store");
-    ctx.lockstep().args(["run", "p", "--store", elsewhere.to_str().unwrap()]).assert().success();
-    ctx.lockstep().env("LOCKSTEP_STORE", &elsewhere).args(["run", "p"]).assert().success();
+    ctx.run(["run", "p", "--store"]).arg(&elsewhere).success();
+    ctx.run(["run", "p"]).env("LOCKSTEP_STORE", &elsewhere).success().no_runs();
     assert_eq!(records_in(&elsewhere).len(), 2);
-    ctx.assert_no_runs();
-    let out = ctx
-        .lockstep()
-        .env("LOCKSTEP_STORE", &elsewhere)
-        .args(["runs", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    assert_eq!(json(&out).as_array().unwrap().len(), 2);
+    let listed = ctx.run(["runs", "--json"]).env("LOCKSTEP_STORE", &elsewhere).success().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -111,15 +91,13 @@ fn a_run_whose_runner_was_killed_shows_as_failed_lost() {
         wait_for(std::time::Duration::from_secs(20), || fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')))
     );
     assert_eq!(ctx.only_record()["status"], "RUNNING");
-    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
-    assert_eq!(json(&out)[0]["status"], "RUNNING", "a live run is RUNNING");
+    assert_eq!(ctx.run(["runs", "--json"]).success().json()[0]["status"], "RUNNING", "a live run is RUNNING");
     runner.kill().unwrap();
     runner.wait().unwrap();
     let child: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     unsafe { libc::kill(child, libc::SIGKILL) };
-    let out = ctx.lockstep().args(["runs", "--json"]).assert().success().get_output().clone();
-    let r: &Value = &json(&out)[0];
+    let r: Value = ctx.run(["runs", "--json"]).success().json()[0].clone();
     assert_eq!(r["status"], "FAILED");
     assert!(r["failure"].as_str().unwrap().starts_with("lost"));
-    ctx.lockstep().args(["runs"]).assert().success().stdout(predicate::str::contains("FAILED"));
+    ctx.run(["runs"]).success().stdout_has("FAILED");
 }

@@ -21,7 +21,7 @@ fn as_refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 fn hash_of(ctx: &TestContext, dir: &str) -> String {
-    let out = ctx.lockstep().args(["hash", dir]).assert().success().get_output().stdout.clone();
+    let out = ctx.run(["hash", dir]).success().into_output().stdout;
     String::from_utf8(out).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
@@ -31,7 +31,7 @@ fn a_local_subdirectory_link_runs_the_directory_it_points_to() {
     ctx.project("p", &as_refs(&files()));
     symlink("real", ctx.work.join("p/link")).unwrap();
     let tree = hash_of(&ctx, "p/real");
-    ctx.lockstep().args(["run", "p#link"]).assert().success().stdout("data\n");
+    ctx.run(["run", "p#link"]).success().stdout("data\n");
     let r = ctx.only_record();
     assert_eq!(r["status"], "FINISHED");
     assert_eq!(r["source"]["tree_sha256"], tree.as_str());
@@ -40,7 +40,7 @@ fn a_local_subdirectory_link_runs_the_directory_it_points_to() {
 
     std::fs::create_dir_all(ctx.work.join("elsewhere")).unwrap();
     symlink("../elsewhere", ctx.work.join("p/out")).unwrap();
-    let out = ctx.lockstep().args(["run", "p#out"]).assert().code(2).get_output().clone();
+    let out = ctx.run(["run", "p#out"]).status(2).into_output();
     assert!(stderr(&out).contains("subdirectory 'out' leaves the repository"), "{}", stderr(&out));
 }
 
@@ -52,7 +52,7 @@ fn a_git_subdirectory_link_runs_the_directory_it_points_to() {
     symlink("real", repo.join("link")).unwrap();
     ctx.git_repo(&repo, &as_refs(&files()));
     let url = format!("file://{}", repo.display());
-    ctx.lockstep().args(["run", &format!("{url}#link")]).assert().success().stdout("data\n");
+    ctx.run(["run", &format!("{url}#link")]).success().stdout("data\n");
     let r = ctx.only_record();
     assert_eq!(r["status"], "FINISHED");
     assert_eq!(r["source"]["tree_sha256"], hash_of(&ctx, "repo/real").as_str());

@@ -10,6 +10,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::context::hex;
+
 /// One file of a package: path, content, executable, text prefix placeholder.
 pub struct PkgFile {
     pub path: String,
@@ -234,8 +236,4 @@ fn package_archive(p: &Pkg, record: &Value) -> Vec<u8> {
     let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     enc.write_all(&tar).unwrap();
     enc.finish().unwrap()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -222,3 +222,22 @@ pub fn processes_with(needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `bytes` in hex, as records spell digests (computed here, not by the crate under
+/// test, so that a digest bug cannot agree with itself).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// `bytes` random bytes in hex, for contents no earlier test run made.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).unwrap();
+    hex(&buf)
+}

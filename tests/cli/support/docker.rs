@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use lockstep::env::docker::Engine;
 use lockstep::env::docker::engine::engine_host;
 
-use super::context::TestContext;
+use super::context::{TestContext, sha256_hex};
 
 /// The fixture images, made once per test process.
 pub struct Images {
@@ -118,7 +118,7 @@ fn rootfs(busybox: &Path, extra: &[(&str, &str)]) -> Vec<u8> {
 fn make_images() -> Result<Images, String> {
     let engine = Engine::connect().map_err(|e| format!("no Docker engine: {e}"))?;
     let busybox = static_busybox()?;
-    let digest = lockstep::fsutil::sha256_hex(&fs::read(&busybox).unwrap());
+    let digest = sha256_hex(&fs::read(&busybox).unwrap());
     let tag = &digest[..12];
     let import = |repo: &str, rootfs: Vec<u8>, changes: Vec<String>| -> Result<String, String> {
         let reference = format!("lockstep-test/{repo}:{tag}");
