@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// One test's own directories, removed when it ends.
 pub struct TestContext {
     _root: tempfile::TempDir,
     pub home: PathBuf,
@@ -68,6 +69,7 @@ impl TestContext {
         cmd
     }
 
+    /// The default store (`.lockstep` in the work directory).
     pub fn store(&self) -> PathBuf {
         self.work.join(".lockstep")
     }
@@ -106,6 +108,7 @@ impl TestContext {
         }
     }
 
+    /// Assert that the default store holds no run directory.
     pub fn assert_no_runs(&self) {
         assert!(self.run_dirs().is_empty(), "no run is left behind: {:?}", self.run_dirs());
     }
@@ -135,6 +138,7 @@ impl TestContext {
     }
 }
 
+/// Write `content` at `path` (parents created; `*.sh` made executable).
 pub fn write_file(path: &Path, content: &str) -> PathBuf {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, content).unwrap();
@@ -144,6 +148,7 @@ pub fn write_file(path: &Path, content: &str) -> PathBuf {
     path.to_path_buf()
 }
 
+/// All run records in `store`, oldest first.
 pub fn records_in(store: &Path) -> Vec<Value> {
     let Ok(entries) = fs::read_dir(store.join("runs")) else { return vec![] };
     let mut out: Vec<Value> = entries
@@ -161,6 +166,7 @@ pub fn json(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// stderr of an output as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

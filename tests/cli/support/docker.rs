@@ -156,12 +156,15 @@ pub fn containers_of(run_id: &str) -> usize {
     engine.block_on(engine.docker().list_containers(Some(options))).unwrap().len()
 }
 
+/// Remove an image, if it exists.
 pub fn remove_image(reference: &str) {
     let engine = Engine::connect().unwrap();
     let options = RemoveImageOptions { force: true, ..Default::default() };
     let _ = engine.block_on(engine.docker().remove_image(reference, Some(options), None));
 }
 
+/// A project `name` whose docker_env is `image` (plus `extra` MLproject lines) and whose
+/// main entry point, with parameters alpha and name, runs `command`.
 pub fn docker_project(ctx: &TestContext, name: &str, image: &str, extra: &str, command: &str) -> PathBuf {
     let manifest = format!(
         "name: {name}\ndocker_env:\n  image: {image}\n{extra}entry_points:\n  main:\n    parameters:\n      alpha: {{type: float, default: 0.5}}\n      name: {{type: string, default: x}}\n    command: {command}\n",

@@ -64,14 +64,17 @@ pub struct MlflowServer {
 }
 
 impl MlflowServer {
+    /// A server that serves artifacts (`--serve-artifacts`).
     pub fn start() -> MlflowServer {
         MlflowServer::start_with(&["--serve-artifacts"], &[])
     }
 
+    /// A server with these extra arguments and environment variables.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
         MlflowServer::start_in(tempfile::Builder::new().prefix("mlflow-server-").tempdir().unwrap(), args, envs)
     }
 
+    /// The same, with its database, artifacts and logs in `dir`.
     pub fn start_in(dir: tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> MlflowServer {
         static TURN: Mutex<()> = Mutex::new(());
         let tls = args.iter().any(|a| a.contains("--ssl-certfile"));
@@ -128,10 +131,12 @@ impl MlflowServer {
         assert!(up, "mlflow server answers on {}: {}", self.port, self.log());
     }
 
+    /// What the server wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("server.err")).unwrap_or_default()
     }
 
+    /// The tracking URI, `SCHEME://127.0.0.1:PORT`.
     pub fn uri(&self) -> String {
         format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
@@ -156,6 +161,7 @@ impl MlflowServer {
         self.launch();
     }
 
+    /// GET a REST endpoint (`runs/get`, ...) with a query; the JSON answer.
     pub fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
         let mut req = self.agent.get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri()));
         for (k, v) in query {
@@ -165,6 +171,7 @@ impl MlflowServer {
         serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
     }
 
+    /// POST a JSON body to a REST endpoint; the JSON answer.
     pub fn post(&self, endpoint: &str, body: Value) -> Value {
         let mut resp = self
             .agent
@@ -213,10 +220,12 @@ impl Drop for MlflowServer {
 pub struct ServerRun(pub Value);
 
 impl ServerRun {
+    /// A field of the run's info (status, end_time, ...).
     pub fn info(&self, key: &str) -> &Value {
         &self.0["info"][key]
     }
 
+    /// The key/value pairs of `tags`, `params` or `metrics`.
     pub fn pairs(&self, kind: &str) -> Vec<(String, Value)> {
         self.0["data"][kind]
             .as_array()
@@ -224,14 +233,17 @@ impl ServerRun {
             .unwrap_or_default()
     }
 
+    /// A tag's value.
     pub fn tag(&self, key: &str) -> Option<String> {
         self.pairs("tags").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
     }
 
+    /// A parameter's value.
     pub fn param(&self, key: &str) -> Option<String> {
         self.pairs("params").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str().unwrap().to_string())
     }
 
+    /// A metric's latest value.
     pub fn metric(&self, key: &str) -> Option<f64> {
         self.pairs("metrics").into_iter().find(|(k, _)| k == key).map(|(_, v)| v.as_f64().unwrap())
     }
