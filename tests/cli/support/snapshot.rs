@@ -21,8 +21,9 @@ pub fn settings(ctx: &TestContext) -> insta::Settings {
         settings.add_filter(&format!(r"\b{}\b", regex_escape(host.trim())), "[HOST]");
     }
     settings.add_filter(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d| UTC)?", "[TIME]");
-    settings.add_filter(r"\b\d+(\.\d+)? ?(ms|s|min|h|m) ago\b", "[AGO]");
-    settings.add_filter(r"\b\d+(\.\d+)? ?(ms|µs|s)\b", "[DURATION]");
+    // As lockstep prints them: 950ms, 1.2s, 2m05s, and "2 s" in messages. The spaces before
+    // go too, since a table right-aligns durations, which pads them by their length.
+    settings.add_filter(r" +(\d+m\d\ds|\d+(\.\d+)? ?(ms|s))\b", " [DURATION]");
     settings
 }
 
