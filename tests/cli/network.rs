@@ -32,58 +32,36 @@ fn files_with(dir: &Path, needle: &str) -> Vec<PathBuf> {
 
 #[test]
 fn a_tracking_server_that_never_answers_stops_the_run_before_it_starts() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n")]);
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n");
     let server = Server::silent();
-    let port = server.port;
     // By experiment id (the default experiment) and by name: the first request differs.
     for extra in [&[][..], &["--experiment-name", "e"][..]] {
-        let out = ctx
-            .lockstep()
-            .env("MLFLOW_TRACKING_URI", format!("http://127.0.0.1:{port}"))
-            .env("LOCKSTEP_TRACKING_TIMEOUT", "1")
-            .args(["run", "p"])
+        ctx.run(["run", "p"])
             .args(extra)
+            .env("MLFLOW_TRACKING_URI", server.url(""))
+            .env("LOCKSTEP_TRACKING_TIMEOUT", "1")
             // A guard against the old behaviour, which waited for 600 s and more.
             .timeout(Duration::from_secs(90))
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
-        assert!(
-            err.contains(&format!("error: the MLflow server at http://127.0.0.1:{port} did not answer within 1 s")),
-            "{err}"
-        );
-        assert!(err.contains("hint:") && err.contains("LOCKSTEP_TRACKING_TIMEOUT"), "{err}");
+            .user_error(&format!("the MLflow server at {} did not answer within 1 s", server.url("")))
+            .hint("")
+            .stderr_has("LOCKSTEP_TRACKING_TIMEOUT");
         assert!(!ctx.work.join("p/ran").exists(), "nothing ran");
-        ctx.assert_no_runs();
     }
 }
 
 #[test]
 fn a_tracking_server_failing_at_the_start_is_the_users_to_fix() {
-    let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n")]);
+    let ctx = TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'touch ran'\n");
     let server = Server::failing();
-    let port = server.port;
     for extra in [&[][..], &["--experiment-name", "e"][..]] {
-        let out = ctx
-            .lockstep()
-            .env("MLFLOW_TRACKING_URI", format!("http://127.0.0.1:{port}"))
+        ctx.run(["run", "p"])
+            .args(extra)
+            .env("MLFLOW_TRACKING_URI", server.url(""))
             .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
             .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
-            .args(["run", "p"])
-            .args(extra)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
-        assert!(err.contains("(500 INTERNAL_ERROR): database is locked"), "{err}");
-        assert!(err.contains("hint: the server failed the request: its log says why"), "{err}");
+            .user_error("(500 INTERNAL_ERROR): database is locked")
+            .hint("the server failed the request: its log says why");
         assert!(!ctx.work.join("p/ran").exists(), "nothing ran");
-        ctx.assert_no_runs();
     }
 }
 
@@ -91,22 +69,16 @@ fn a_tracking_server_failing_at_the_start_is_the_users_to_fix() {
 fn sync_with_the_server_down_gives_its_own_hint() {
     let ctx = TestContext::new();
     ctx.project("q", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
-    ctx.lockstep().args(["run", "q"]).assert().success();
+    ctx.run(["run", "q"]).success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     let port = free_port();
-    let out = ctx
-        .lockstep()
+    ctx.run(["sync", &id])
         .env("MLFLOW_TRACKING_URI", format!("http://127.0.0.1:{port}"))
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        .args(["sync", &id])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr(&out);
-    assert!(err.contains(&format!("error: cannot sync run {id}: cannot reach the MLflow server")), "{err}");
-    assert!(err.contains(&format!("`lockstep sync {id}` again once the server answers")), "{err}");
-    assert!(!err.contains("nothing was run"), "not the hint of a run's start: {err}");
+        .status(2)
+        .stderr_has(&format!("error: cannot sync run {id}: cannot reach the MLflow server"))
+        .stderr_has(&format!("`lockstep sync {id}` again once the server answers"))
+        .stderr_lacks("nothing was run");
     assert_eq!(ctx.only_record()["tracking"], serde_json::Value::Null, "the record is unchanged");
 }
 
@@ -155,16 +127,11 @@ fn a_stalled_clone_stops_gits_remote_helpers_too() {
     let ctx = TestContext::new();
     let server = Server::silent();
     let port = server.port;
-    let out = ctx
-        .lockstep()
+    ctx.run(["run", &format!("http://127.0.0.1:{port}/repo.git")])
         .env("LOCKSTEP_GIT_TIMEOUT", "1")
-        .args(["run", &format!("http://127.0.0.1:{port}/repo.git")])
         .timeout(Duration::from_secs(60))
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+        .status(2)
+        .hint("");
     assert_no_helpers(port);
 }
 
@@ -195,11 +162,11 @@ fn git_url_credentials_reach_the_server_but_never_argv_or_the_cache() {
     ctx.git_repo(&served.join("repo.git"), &[("MLproject", "entry_points:\n  main:\n    command: 'echo hi'\n")]);
     let server = GitHttpServer::start(&ctx, &served, &["tok-SECRET-1", "tok%SECRET-2"], "SECRET-");
 
-    let out = ctx.lockstep().args(["run", &server.url("", "repo.git")]).assert().code(2).get_output().clone();
-    assert!(stderr(&out).contains("cannot"), "the server wants credentials: {}", stderr(&out));
-    ctx.lockstep().args(["run", &server.url("user:tok-SECRET-1@", "repo.git")]).assert().success().stdout("hi\n");
+    // The server wants credentials.
+    ctx.run(["run", &server.url("", "repo.git")]).status(2).stderr_has("cannot");
+    ctx.run(["run", &server.url("user:tok-SECRET-1@", "repo.git")]).success().stdout("hi\n");
     // Another token, percent-encoded in the URL as git expects: the same mirror, fetched.
-    ctx.lockstep().args(["run", &server.url("user:tok%25SECRET-2@", "repo.git")]).assert().success().stdout("hi\n");
+    ctx.run(["run", &server.url("user:tok%25SECRET-2@", "repo.git")]).success().stdout("hi\n");
 
     assert_eq!(*server.leaks.lock().unwrap(), Vec::<String>::new(), "no token in any argv");
     let mirrors: Vec<PathBuf> = fs::read_dir(ctx.cache.join("git-v1"))
