@@ -145,14 +145,6 @@ impl<'a> Outcome<'a> {
         self
     }
 
-    /// stderr is exactly `expected`.
-    pub fn stderr(self, expected: &str) -> Self {
-        if self.stderr_text() != expected {
-            self.fail(&format!("expected stderr {expected:?}"));
-        }
-        self
-    }
-
     /// stderr contains `part`.
     pub fn stderr_has(self, part: &str) -> Self {
         if !self.stderr_text().contains(part) {

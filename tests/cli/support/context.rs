@@ -176,22 +176,6 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// An HTTP server on 127.0.0.1 that answers one request with `body`; returns its port and
-/// the thread to join once the request was made.
-pub fn serve_once(body: Vec<u8>) -> (u16, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = conn.read(&mut buf).unwrap();
-        write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
-        conn.write_all(&body).unwrap();
-    });
-    (port, server)
-}
-
 /// Wait until `cond` holds, up to `limit`.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

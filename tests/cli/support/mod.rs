@@ -2,8 +2,6 @@
 //! the fixtures (servers and made-up packages and images). Servers bind 127.0.0.1 on a free
 //! port and stop when their handle is dropped, also when the test fails.
 
-#![allow(dead_code)]
-
 mod cmd;
 pub mod conda;
 mod context;
