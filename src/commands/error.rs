@@ -1,19 +1,16 @@
-//! The crate-wide error type: one variant per pipeline stage, each classified for the exit code.
+//! The one error every command ends with: a variant per stage, each classified for the exit
+//! code, with the hints that tell the user what to do next.
 
-use crate::{cache, env, exec, fetch, init, manifest, pack, record, run, source, status, verify};
+use std::io;
 
-/// Whether an error is the user's to fix (exit 2) or a fault of lockstep or the machine (exit 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Bad input: a manifest, a parameter, a URI, a version, a missing file.
-    User,
-    /// Anything else: I/O failures, a broken installation, a bug.
-    Internal,
-}
+use crate::support::error_class::{Classify, ErrorClass};
+use crate::{cache, env, exec, fetch, manifest, record, run, source, status, verify};
+
+use super::{init, pack};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum CommandError {
     /// Reading or validating the MLproject file or the parameters.
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
@@ -50,51 +47,91 @@ pub enum Error {
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] run::RunError),
+    /// Talking to a tracking server.
+    #[error(transparent)]
+    Tracking(#[from] record::TrackingError),
+    /// Printing the result, or finding the working directory.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+    /// Printing a result as JSON.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
 }
 
-impl Error {
+impl From<io::Error> for CommandError {
+    fn from(e: io::Error) -> CommandError {
+        CommandError::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for CommandError {
+    fn from(e: serde_json::Error) -> CommandError {
+        CommandError::Json(e)
+    }
+}
+
+impl CommandError {
     /// Who has to act on this error.
     pub fn class(&self) -> ErrorClass {
-        match self {
-            Error::Manifest(_) => ErrorClass::User,
-            Error::Source(e) => e.class(),
-            Error::Env(e) => e.class(),
-            Error::Exec(e) => e.class(),
-            Error::Record(e) => e.class(),
-            Error::Cache(_) => ErrorClass::Internal,
-            Error::Fetch(_) => ErrorClass::User,
-            Error::Init(e) => e.class(),
-            Error::Pack(e) => e.class(),
-            Error::Verify(e) => e.class(),
-            Error::Status(e) => e.class(),
-            Error::Run(e) => e.class(),
-        }
+        Classify::class(self)
     }
 
     /// The exit code lockstep ends with: 2 for the user's errors, 1 for internal ones,
     /// 128 + signal when interrupted before the run started.
     pub fn exit_code(&self) -> i32 {
         match (self, self.class()) {
-            (Error::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }), _) => {
-                128 + signal
-            }
+            (
+                CommandError::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }),
+                _,
+            ) => 128 + signal,
             (_, ErrorClass::User) => 2,
             (_, ErrorClass::Internal) => 1,
         }
     }
 
-    /// A line telling the user what to do next, where one helps.
-    pub fn hint(&self) -> Option<String> {
+    /// The lines telling the user what to do next, where any help.
+    pub fn hints(&self) -> Vec<String> {
+        Classify::hints(self)
+    }
+}
+
+impl Classify for CommandError {
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::Manifest(e) => e.hint(),
-            Error::Source(e) => e.hint(),
-            Error::Env(e) => e.hint(),
-            Error::Record(e) => e.hint(),
-            Error::Init(e) => e.hint(),
-            Error::Pack(e) => e.hint(),
-            Error::Run(e) => e.hint(),
-            Error::Exec(e) => e.hint(),
-            Error::Cache(_) | Error::Fetch(_) | Error::Verify(_) | Error::Status(_) => None,
+            CommandError::Manifest(_) => ErrorClass::User,
+            CommandError::Source(e) => e.class(),
+            CommandError::Env(e) => e.class(),
+            CommandError::Exec(e) => e.class(),
+            CommandError::Record(e) => e.class(),
+            CommandError::Tracking(e) => e.class(),
+            CommandError::Cache(_) | CommandError::Io(_) | CommandError::Json(_) => ErrorClass::Internal,
+            CommandError::Fetch(_) => ErrorClass::User,
+            CommandError::Init(e) => e.class(),
+            CommandError::Pack(e) => e.class(),
+            CommandError::Verify(e) => e.class(),
+            CommandError::Status(e) => e.class(),
+            CommandError::Run(e) => e.class(),
         }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        let hint = match self {
+            CommandError::Manifest(e) => e.hint(),
+            CommandError::Source(e) => e.hint(),
+            CommandError::Env(e) => e.hint(),
+            CommandError::Record(e) => e.hint(),
+            CommandError::Tracking(e) => e.hint(),
+            CommandError::Init(e) => return e.hints(),
+            CommandError::Pack(e) => return e.hints(),
+            CommandError::Run(e) => e.hint(),
+            CommandError::Exec(e) => e.hint(),
+            CommandError::Cache(_)
+            | CommandError::Fetch(_)
+            | CommandError::Verify(_)
+            | CommandError::Status(_)
+            | CommandError::Io(_)
+            | CommandError::Json(_) => None,
+        };
+        hint.into_iter().collect()
     }
 }
