@@ -271,4 +271,3 @@ pub(crate) struct HashArgs {
 pub(crate) fn parse_env_manager(s: &str) -> Result<EnvManager, String> {
     s.parse()
 }
-
