@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::commands::CommandError;
+use crate::support::error_class::Classify;
 
 /// Print an error as an `error:` line and its `hint:` lines and choose the exit code. A
 /// closed stdout (`lockstep runs | head`) is not an error.

@@ -71,11 +71,6 @@ impl From<serde_json::Error> for CommandError {
 }
 
 impl CommandError {
-    /// Who has to act on this error.
-    pub fn class(&self) -> ErrorClass {
-        Classify::class(self)
-    }
-
     /// The exit code lockstep ends with: 2 for the user's errors, 1 for internal ones,
     /// 128 + signal when interrupted before the run started.
     pub fn exit_code(&self) -> i32 {
@@ -87,11 +82,6 @@ impl CommandError {
             (_, ErrorClass::User) => 2,
             (_, ErrorClass::Internal) => 1,
         }
-    }
-
-    /// The lines telling the user what to do next, where any help.
-    pub fn hints(&self) -> Vec<String> {
-        Classify::hints(self)
     }
 }
 
@@ -133,5 +123,22 @@ impl Classify for CommandError {
             | CommandError::Json(_) => None,
         };
         hint.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_class_and_interruptions_the_signal() {
+        let exists =
+            CommandError::from(init::InitError::Exists { dir: "d".into(), existing: vec!["MLproject".into()] });
+        assert_eq!((exists.class(), exists.exit_code()), (ErrorClass::User, 2));
+        assert_eq!(exists.hints(), ["choose an empty or new directory: lockstep init DIR"]);
+        let io = CommandError::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!((io.class(), io.exit_code()), (ErrorClass::Internal, 1));
+        assert!(io.hints().is_empty());
+        assert_eq!(CommandError::from(run::RunError::Interrupted { signal: 15 }).exit_code(), 143);
     }
 }
