@@ -1,29 +1,35 @@
 //! lockstep: a fast, exact runner for MLflow projects that records reproducible runs.
 //!
 //! The pipeline flows one way: [`manifest`] -> [`source`] -> [`env`] -> [`exec`] -> [`record`].
-//! [`run`] composes the stages; the binary in `main.rs` only parses arguments and renders results.
+//! [`commands`] holds one module per subcommand; [`cli`] parses arguments and renders results,
+//! and the binary in `main.rs` only calls it.
 
 pub mod cache;
 pub mod cancel;
+pub mod cli;
+pub mod commands;
 pub mod env;
-pub mod error;
 pub mod exec;
 pub mod fetch;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod init;
 pub mod manifest;
-pub mod pack;
 pub mod progress;
 pub mod record;
 pub mod run;
 pub mod source;
 pub mod status;
+pub mod support;
 pub mod ui;
 pub mod verify;
 
-pub use error::{Error, ErrorClass};
+/// Shim for the stages' imports until the merge: the lead rewrites `crate::error::` paths.
+pub(crate) mod error {
+    pub(crate) use crate::commands::CommandError as Error;
+    pub(crate) use crate::support::error_class::ErrorClass;
+}
+pub(crate) use support::error_class::ErrorClass;
 
 /// The version of this build, recorded in every run.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -24,7 +24,7 @@ use crate::cache::Cache;
 use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
-pub use built::{EnvEntry, PruneReport};
+pub use built::{EnvEntry, PruneReport, list, prune};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
 pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo, check_file_name};
@@ -399,17 +399,6 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
         })),
         EnvManager::Docker => Ok(Box::new(DockerEnvironment::from_lock(record)?)),
     }
-}
-
-/// The environments built in the cache, most recently used first.
-pub fn list_built(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
-    built::list(cache)
-}
-
-/// Remove built environments last used before `cutoff_ms` (all of them when `None`), except
-/// those in use, and the remains of interrupted builds.
-pub fn prune_built(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
-    built::prune(cache, cutoff_ms)
 }
 
 #[cfg(test)]

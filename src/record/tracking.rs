@@ -12,7 +12,7 @@ use std::path::Path;
 use super::mlflow::{
     Experiment, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, MlflowClient, NewRun, RunInfo, first_contact_timeout,
 };
-use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus, Store, TrackingError, TrackingRecord};
+use super::{ActiveRun, RECORD_SCHEMA, RecordError, RunRecord, RunStatus, TrackingError, TrackingRecord};
 use crate::env::EnvManager;
 use crate::source::{SourceInfo, SourceKind, SourceUri};
 use crate::ui;
@@ -553,29 +553,20 @@ fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// `lockstep sync`: send a local run to a tracking server, or complete what a lost server
-/// missed. Idempotent: the server's run is the one recorded, else the one tagged with the
-/// local run id, else a new one; parameters, tags, artifacts and status are set again.
-///
-/// `target` is the server to use; without it, the one the run was recorded on. Returns the
-/// updated record and the run's web page.
-pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<(RunRecord, String), RecordError> {
-    let found = store.find(id)?;
-    let (active, mut record) = store.reopen(&found.run_id)?;
+/// Send a local run to a tracking server, or complete what a lost server missed (the
+/// library half of `lockstep sync`). Idempotent: the server's run is the one recorded, else
+/// the one tagged with the local run id, else a new one; parameters, tags, artifacts and
+/// status are set again. `active` holds the run's lock; `record` is updated in place and in
+/// the store. Returns the run's web page.
+pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget) -> Result<String, RecordError> {
     let recorded = record.tracking.clone();
-    let target = match (target, &recorded) {
-        (Some(t), _) => t.clone(),
-        (None, Some(r)) => TrackingTarget::resolve(Some(&r.uri), None, None)?
-            .ok_or_else(|| TrackingError::NoServer { run_id: record.run_id.clone() })?,
-        (None, None) => return Err(TrackingError::NoServer { run_id: record.run_id.clone() }.into()),
-    };
     let same_server = recorded.as_ref().filter(|r| r.uri == target.uri());
     let choice = match (&target.experiment, same_server, &record.experiment_name) {
         (ExperimentChoice::Default, Some(r), _) => ExperimentChoice::Id(r.experiment_id.clone()),
         (ExperimentChoice::Default, None, Some(name)) => ExperimentChoice::Name(name.clone()),
         (choice, _, _) => choice.clone(),
     };
-    check_params(&record)?;
+    check_params(record)?;
     let client = &target.client;
     // A server that is down or failing gets sync's own advice, not that of a run's start.
     let unreached = |e: TrackingError| match e.is_transient() {
@@ -590,7 +581,7 @@ pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<
         };
         let info = match recorded_run {
             Some(run) => run,
-            None => find_or_create(client, &experiment.experiment_id, &record, true)?,
+            None => find_or_create(client, &experiment.experiment_id, record, true)?,
         };
         Ok((experiment, info))
     })()
@@ -606,15 +597,15 @@ pub fn sync(store: &Store, id: &str, target: Option<&TrackingTarget>) -> Result<
     }
     // The pointer to the server's run is kept before anything else is sent, so that a sync
     // that fails half-way is resumed on the same run.
-    active.update(&record)?;
+    active.update(record)?;
     if !MlflowClient::serves_artifacts(&info.artifact_uri) {
         ui::warn(&no_artifacts_warning(&info.artifact_uri));
     }
-    let (all_params, all_tags) = (params(&record), run_tags(&record));
-    let pushed = push(client, &info, &mut record, active.dir(), &all_params, &all_tags);
-    active.update(&record)?;
+    let (all_params, all_tags) = (params(record), run_tags(record));
+    let pushed = push(client, &info, record, active.dir(), &all_params, &all_tags);
+    active.update(record)?;
     pushed?;
-    Ok((record, client.run_page(&info.experiment_id, &info.run_id)))
+    Ok(client.run_page(&info.experiment_id, &info.run_id))
 }
 
 #[cfg(test)]

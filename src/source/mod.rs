@@ -458,7 +458,7 @@ pub fn resolve(req: &SourceRequest, cache: &Cache, workdir: &Path) -> Result<Res
 
 /// Fetch (for a URL) and extract an archive into `workdir`, checking it against its own
 /// manifest when it was made by `lockstep pack`.
-fn resolve_archive(
+pub(crate) fn resolve_archive(
     req: &SourceRequest,
     workdir: &Path,
     location: &str,
@@ -508,23 +508,6 @@ fn resolve_archive(
         input_tree_sha256: None,
     };
     Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None, stamps: None })
-}
-
-/// Extract an archive into `dest` (which must not exist yet) with the same checks as a run
-/// from it, and return its tree hash. A failed extraction leaves nothing at `dest`.
-pub fn unpack(uri: &str, dest: &Path, caller_dir: &Path) -> Result<String, SourceError> {
-    let format = ArchiveFormat::of(uri).ok_or_else(|| SourceError::NotAnArchive { uri: uri.to_string() })?;
-    if dest.exists() {
-        return Err(SourceError::DestinationExists { path: dest.to_path_buf() });
-    }
-    let request = SourceRequest { uri, version: None, isolated: true, caller_dir, exclusions: Exclusions::default() };
-    let location = uri.split('#').next().unwrap_or(uri);
-    let result = resolve_archive(&request, dest, location, format, None);
-    if result.is_err() {
-        let _ = fs::remove_dir_all(dest);
-    }
-    let _ = fs::remove_dir_all(dest.with_extension("download"));
-    Ok(result?.info.tree_sha256)
 }
 
 /// Which files of an archive differ from its manifest, for an error message.

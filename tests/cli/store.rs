@@ -101,3 +101,21 @@ fn a_run_whose_runner_was_killed_shows_as_failed_lost() {
     assert!(r["failure"].as_str().unwrap().starts_with("lost"));
     ctx.run(["runs"]).success().stdout_has("FAILED");
 }
+
+/// A reader that closed its end (`lockstep runs --json | head -c 10`) ends the listing
+/// quietly: the broken pipe surfaces inside serde_json's error, and also in plain writes.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    let ctx = TestContext::new();
+    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+    ctx.lockstep().args(["run", "p"]).assert().success();
+    let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
+    for args in [vec!["runs", "--json"], vec!["runs"], vec!["show", "--json", &id]] {
+        // The read end is closed before lockstep starts, so that every write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = ctx.lockstep_process().args(&args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}

@@ -5,26 +5,24 @@
 //! no user names, mtime 0) and the gzip stream has no time stamp, so the same tree always
 //! gives the same bytes, wherever it came from.
 
-mod gzip;
-
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use super::CommandError;
 use crate::cache::Cache;
-use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
-use crate::record::RunRecord;
+use crate::record::{RunRecord, Store};
 use crate::source::archive::{
     Node, PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile, link_stays_inside, name_problem, shown,
 };
 use crate::source::tree::{FileMode, Tree, digest_entries};
 use crate::source::{self, Exclusions, SourceKind, SourceRequest};
-
-pub use gzip::ParallelGzEncoder;
+use crate::support::error_class::{Classify, ErrorClass};
+use crate::support::gzip::ParallelGzEncoder;
 
 /// The gzip level: zlib's default, the size `tar czf` gives.
 const LEVEL: u32 = 6;
@@ -66,9 +64,8 @@ pub enum PackError {
     },
 }
 
-impl PackError {
-    /// Who has to act.
-    pub fn class(&self) -> ErrorClass {
+impl Classify for PackError {
+    fn class(&self) -> ErrorClass {
         match self {
             PackError::BadOutput { .. } | PackError::RunMismatch { .. } | PackError::Unextractable { .. } => {
                 ErrorClass::User
@@ -77,36 +74,37 @@ impl PackError {
         }
     }
 
-    /// What to try next.
-    pub fn hint(&self) -> Option<String> {
+    fn hints(&self) -> Vec<String> {
         match self {
-            PackError::RunMismatch { run_id, .. } => Some(format!(
+            PackError::RunMismatch { run_id, .. } => vec![format!(
                 "pack the run's own source (for a git run, its repository with -v <commit>); `lockstep status {run_id}` shows what changed"
-            )),
-            PackError::Unextractable { target: Some(_), .. } => Some(
+            )],
+            PackError::Unextractable { target: Some(_), .. } => vec![
                 "make the link relative and pointing inside the project, or list it in .lockstepignore (it then leaves the tree hash too)".into(),
-            ),
+            ],
             PackError::Unextractable { target: None, .. } => {
-                Some("rename or move it, or list it in .lockstepignore (it then leaves the tree hash too)".into())
+                vec!["rename or move it, or list it in .lockstepignore (it then leaves the tree hash too)".into()]
             }
-            _ => None,
+            PackError::BadOutput { .. } | PackError::Io { .. } => vec![],
         }
     }
 }
 
 /// What to pack.
 #[derive(Debug, Clone)]
-pub struct PackOptions<'a> {
+pub struct PackOptions {
     /// A local path, git URL or archive, with an optional `#subdirectory`.
-    pub uri: &'a str,
+    pub uri: String,
     /// A branch, tag or commit, for git sources.
-    pub version: Option<&'a str>,
+    pub version: Option<String>,
     /// The archive to write; by default `<name>-<12 hex of tree hash>.tar.gz` here.
     pub output: Option<PathBuf>,
-    /// A run of this project whose record goes into the archive.
-    pub run: Option<&'a RunRecord>,
+    /// The id (or prefix) of a run of this project whose record goes into the archive.
+    pub run: Option<String>,
+    /// The run store that holds that run.
+    pub store: PathBuf,
     /// The directory relative paths are resolved against.
-    pub caller_dir: &'a Path,
+    pub caller_dir: PathBuf,
 }
 
 /// A written archive.
@@ -120,10 +118,21 @@ pub struct Packed {
     pub files: usize,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The run whose record it holds.
+    pub run_id: Option<String>,
 }
 
-/// Pack a project.
-pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
+/// Pack a project, with a run's record when asked for.
+pub fn pack(opts: &PackOptions) -> Result<Packed, CommandError> {
+    let record = match &opts.run {
+        Some(id) => Some(Store::open(&opts.store)?.find(id)?),
+        None => None,
+    };
+    let cache = Cache::from_env()?;
+    write_pack(opts, record.as_ref(), &cache)
+}
+
+fn write_pack(opts: &PackOptions, run: Option<&RunRecord>, cache: &Cache) -> Result<Packed, CommandError> {
     if let Some(out) = &opts.output {
         let name = out.to_string_lossy().to_ascii_lowercase();
         if !(name.ends_with(".tar.gz") || name.ends_with(".tgz")) {
@@ -135,10 +144,10 @@ pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
         .tempdir()
         .map_err(|source| PackError::Io { path: std::env::temp_dir(), source })?;
     let request = SourceRequest {
-        uri: opts.uri,
-        version: opts.version,
+        uri: &opts.uri,
+        version: opts.version.as_deref(),
         isolated: false,
-        caller_dir: opts.caller_dir,
+        caller_dir: &opts.caller_dir,
         exclusions: Exclusions::default(),
     };
     let src = source::resolve(&request, cache, &scratch.path().join("work"))?;
@@ -146,7 +155,7 @@ pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
         Some(tree) => tree,
         None => source::hash_tree(&src.project_dir, &Exclusions::default(), None).map_err(source::SourceError::from)?,
     };
-    if let Some(run) = opts.run {
+    if let Some(run) = run {
         tree = tree_of_run(tree, run)?;
     }
     check_extractable(&src.project_dir, &tree)?;
@@ -161,8 +170,9 @@ pub fn pack(opts: &PackOptions, cache: &Cache) -> Result<Packed, Error> {
         PathBuf::from(format!("{safe}-{}.tar.gz", &tree.sha256[..12]))
     });
     let path = opts.caller_dir.join(path);
-    let bytes = write_archive(&path, &src.project_dir, &tree, opts.run)?;
-    Ok(Packed { path, tree_sha256: tree.sha256, files: tree.entries.len(), bytes })
+    let bytes = write_archive(&path, &src.project_dir, &tree, run)?;
+    let run_id = run.map(|r| r.run_id.clone());
+    Ok(Packed { path, tree_sha256: tree.sha256, files: tree.entries.len(), bytes, run_id })
 }
 
 /// The tree a run ran on, taken from the project's current files: for an in-place local

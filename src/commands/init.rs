@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::ErrorClass;
+use crate::support::error_class::{Classify, ErrorClass};
 
 /// The starter projects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ macro_rules! file {
     ($template:literal, $path:literal, $exec:literal) => {
         TemplateFile {
             path: $path,
-            content: include_str!(concat!("../templates/init/", $template, "/", $path)),
+            content: include_str!(concat!("../../templates/init/", $template, "/", $path)),
             executable: $exec,
         }
     };
@@ -76,18 +76,19 @@ pub enum InitError {
     },
 }
 
-impl InitError {
-    /// Who has to act.
-    pub fn class(&self) -> ErrorClass {
+impl Classify for InitError {
+    fn class(&self) -> ErrorClass {
         match self {
             InitError::Exists { .. } => ErrorClass::User,
             InitError::Io { .. } => ErrorClass::Internal,
         }
     }
 
-    /// What to try next.
-    pub fn hint(&self) -> Option<String> {
-        matches!(self, InitError::Exists { .. }).then(|| "choose an empty or new directory: lockstep init DIR".into())
+    fn hints(&self) -> Vec<String> {
+        match self {
+            InitError::Exists { .. } => vec!["choose an empty or new directory: lockstep init DIR".into()],
+            InitError::Io { .. } => vec![],
+        }
     }
 }
 

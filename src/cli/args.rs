@@ -1,0 +1,273 @@
+//! The command line's arguments: clap structs only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env::EnvManager;
+
+/// A fast, exact runner for MLflow projects that records reproducible runs.
+#[derive(Parser)]
+#[command(name = "lockstep", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run an entry point of a project (local path or git URL) and record the run.
+    Run(RunArgs),
+    /// List the runs in the store, newest first.
+    Runs(ListArgs),
+    /// Show one run.
+    Show(ShowArgs),
+    /// Write a deterministic .tar.gz of a project (and optionally a run's record).
+    Pack(PackArgs),
+    /// Extract an archive safely (checking it against its manifest) and print its tree hash.
+    Unpack(UnpackArgs),
+    /// Re-run a recorded run from its exact source and environment; compare its outputs.
+    Verify(VerifyArgs),
+    /// Would a re-run start from the same source and environment? Runs nothing.
+    Status(StatusArgs),
+    /// Write a starter project.
+    Init(InitArgs),
+    /// Print the tree hash of a project directory.
+    Hash(HashArgs),
+    /// Send a recorded run to an MLflow tracking server, or complete what a lost server missed.
+    Sync(SyncArgs),
+    /// List or prune the environments built in the cache.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EnvCommand {
+    /// List the built environments, most recently used first.
+    List(EnvListArgs),
+    /// Remove built environments (not those a run is using) and leftovers of interrupted builds.
+    Prune(EnvPruneArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct EnvListArgs {
+    /// Print a JSON array.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct EnvPruneArgs {
+    /// Remove environments not used for this long (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30d", conflicts_with = "all")]
+    pub(crate) older_than: std::time::Duration,
+    /// Remove every environment not in use.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print what was removed as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct StoreArg {
+    /// The run store.
+    #[arg(long, env = "LOCKSTEP_STORE", default_value = ".lockstep", value_name = "DIR")]
+    pub(crate) store: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// A project directory or git URL (https://, ssh://, git://, file://, user@host:path),
+    /// optionally followed by #subdirectory.
+    pub(crate) uri: String,
+    /// The entry point, or a .py / .sh script of the project.
+    #[arg(short, long = "entry-point", default_value = "main", value_name = "ENTRY")]
+    pub(crate) entry_point: String,
+    /// A branch, tag or commit (full or short SHA).
+    #[arg(short, long, value_name = "VERSION")]
+    pub(crate) version: Option<String>,
+    /// A parameter value; repeat for more.
+    #[arg(short = 'P', long = "param", value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
+    /// How to provide the environment (default: what the project asks for).
+    #[arg(long, value_name = "MANAGER", value_parser = parse_env_manager)]
+    pub(crate) env_manager: Option<EnvManager>,
+    /// A name for the run.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) run_name: Option<String>,
+    #[command(flatten)]
+    pub(crate) tracking: TrackingArgs,
+    /// Run a local directory in a fresh copy of its tree instead of in place.
+    #[arg(long)]
+    pub(crate) isolated: bool,
+    /// Print the final record as JSON on stdout; the entry point's stdout goes to stderr.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Docker: a `docker run` option, as MLflow spells it (gpus=all is --gpus all, t is -t);
+    /// repeat for more.
+    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]")]
+    pub(crate) docker_args: Vec<String>,
+    /// Docker: run the base image as it is, with the project bind-mounted, instead of
+    /// building a project image.
+    #[arg(long, conflicts_with = "build_image")]
+    pub(crate) mount_project: bool,
+    /// Docker: build the project image (the default; accepted for MLflow's command lines).
+    #[arg(long)]
+    pub(crate) build_image: bool,
+    /// Docker: keep the container after the run instead of removing it.
+    #[arg(long)]
+    pub(crate) keep_container: bool,
+    /// Let what the entry point leaves running (background jobs, daemons) outlive the run;
+    /// by default it is stopped (SIGTERM, then SIGKILL) when the entry point exits.
+    #[arg(long)]
+    pub(crate) keep_processes: bool,
+    /// Do not run when the store has a FINISHED run of the same files, environment, entry
+    /// point and parameters whose outputs are in place: print that run instead.
+    #[arg(long)]
+    pub(crate) reuse: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct PackArgs {
+    /// A project directory, git URL or archive, optionally followed by #subdirectory.
+    pub(crate) uri: String,
+    /// The archive to write (default: NAME-TREEHASH.tar.gz here).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// A branch, tag or commit, for git sources.
+    #[arg(short, long, value_name = "VERSION")]
+    pub(crate) version: Option<String>,
+    /// Put this run's record in the archive, so that it can be verified elsewhere.
+    #[arg(long, value_name = "RUN")]
+    pub(crate) run: Option<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct UnpackArgs {
+    /// A .tar.gz, .tgz or .zip file, or an http(s) URL of one.
+    pub(crate) archive: String,
+    /// The directory to extract into; it must not exist yet.
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// A run id (or prefix), a record.json file, or an archive made by `pack --run`.
+    pub(crate) target: String,
+    /// Leave outputs matching this glob out of the comparison; repeat for more.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) ignore: Vec<String>,
+    /// Numbers in JSON and CSV outputs may differ by this relative tolerance.
+    #[arg(long, value_name = "X")]
+    pub(crate) rtol: Option<f64>,
+    /// Use this project directory for a local run instead of the recorded one.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) source: Option<PathBuf>,
+    /// Print the report as JSON on stdout; the re-run's stdout goes to stderr.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    /// A run id (or prefix) or a record.json file.
+    pub(crate) target: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+/// The tracking flags, with MLflow's variables as defaults. Help never shows their values:
+/// a tracking URI may hold credentials.
+#[derive(Args)]
+pub(crate) struct TrackingArgs {
+    /// The MLflow tracking server (http:// or https://) to record the run on, besides the store.
+    #[arg(long, env = "MLFLOW_TRACKING_URI", hide_env_values = true, value_name = "URI")]
+    pub(crate) tracking_uri: Option<String>,
+    /// The experiment to record the run under (created on the server when missing).
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", hide_env_values = true, value_name = "NAME")]
+    pub(crate) experiment_name: Option<String>,
+    /// The id of an existing experiment on the server.
+    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", hide_env_values = true, value_name = "ID")]
+    pub(crate) experiment_id: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct SyncArgs {
+    /// A run id or a unique prefix of one.
+    pub(crate) run: String,
+    #[command(flatten)]
+    pub(crate) tracking: TrackingArgs,
+    /// Print the updated record as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct ListArgs {
+    /// Print a JSON array of records.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct ShowArgs {
+    /// A run id or a unique prefix of one.
+    pub(crate) run: String,
+    /// Print the record as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum TemplateArg {
+    Python,
+    Conda,
+    Docker,
+    Shell,
+}
+
+#[derive(Args)]
+pub(crate) struct InitArgs {
+    /// Where to write the project.
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// Which kind of project.
+    #[arg(long, value_enum, default_value = "python")]
+    pub(crate) template: TemplateArg,
+}
+
+#[derive(Args)]
+pub(crate) struct HashArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// Also print every file with its mode and digest.
+    #[arg(long)]
+    pub(crate) files: bool,
+    /// Hash every file, ignoring (and not updating) the stat cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+}
+
+pub(crate) fn parse_env_manager(s: &str) -> Result<EnvManager, String> {
+    s.parse()
+}

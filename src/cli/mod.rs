@@ -1,0 +1,245 @@
+//! The `lockstep` command line: parse the arguments, call the command, render its outcome.
+
+mod args;
+mod render;
+mod report;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::commands::{self, CommandError};
+use crate::env::DockerFlags;
+use crate::exec::Echo;
+use crate::ui;
+use args::{Cli, Command, EnvCommand, TemplateArg};
+
+/// Run lockstep with the process's arguments and return its exit code.
+pub fn main() -> ExitCode {
+    // git and ssh run lockstep itself to ask for a git URL's credentials.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(answer) = crate::source::git::askpass_answer(&args, |name| std::env::var(name).ok()) {
+        println!("{answer}");
+        return ExitCode::SUCCESS;
+    }
+    let result = match Cli::parse_from(args).command {
+        Command::Run(args) => run(args),
+        Command::Runs(args) => runs(args),
+        Command::Show(args) => show(args),
+        Command::Pack(args) => pack(args),
+        Command::Unpack(args) => unpack(args),
+        Command::Verify(args) => verify(args),
+        Command::Status(args) => status(args),
+        Command::Init(args) => init(args),
+        Command::Hash(args) => hash(args),
+        Command::Env(EnvCommand::List(args)) => env_list(args),
+        Command::Env(EnvCommand::Prune(args)) => env_prune(args),
+        Command::Sync(args) => sync(args),
+    };
+    match result {
+        Ok(code) => report::exit(code),
+        Err(err) => report::error(&err),
+    }
+}
+
+fn echo(json: bool) -> Echo {
+    if json { Echo::Stderr } else { Echo::Stdout }
+}
+
+fn run(args: args::RunArgs) -> Result<i32, CommandError> {
+    let opts = crate::run::RunOptions {
+        uri: args.uri,
+        entry_point: args.entry_point,
+        version: args.version,
+        params: args.params,
+        env_manager: args.env_manager,
+        run_name: args.run_name,
+        experiment_name: args.tracking.experiment_name,
+        experiment_id: args.tracking.experiment_id,
+        tracking_uri: args.tracking.tracking_uri,
+        store: args.store.store,
+        isolated: args.isolated,
+        reuse: args.reuse,
+        echo: echo(args.json),
+        caller_dir: std::env::current_dir()?,
+        docker: DockerFlags {
+            args: args.docker_args,
+            mount_project: args.mount_project,
+            keep_container: args.keep_container,
+        },
+        keep_processes: args.keep_processes,
+    };
+    let outcome = crate::run::run(&opts)?;
+    let r = &outcome.record;
+    if outcome.reused {
+        ui::note(&format!(
+            "reusing run {} ({} at {}): same files, environment, entry point and parameters; nothing ran",
+            r.run_id,
+            r.status.name(),
+            render::format_time(r.start_time)
+        ));
+    } else {
+        ui::note(&format!(
+            "run {} {} (exit code {}) in {}",
+            r.run_id,
+            r.status.name(),
+            outcome.exit_code,
+            render::format_duration(r.duration_ms())
+        ));
+    }
+    // The run is over and recorded: a reader that stopped early does not change its exit code.
+    if args.json
+        && let Err(e) = render::json(r)
+        && !report::is_broken_pipe(&e)
+    {
+        return Err(e);
+    }
+    Ok(outcome.exit_code)
+}
+
+fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
+    let list = commands::runs::runs(&args.store.store)?;
+    for p in &list.problems {
+        ui::warn(&p.to_string());
+    }
+    match args.json {
+        true => render::json(&list.runs)?,
+        false => render::runs(&mut io::stdout().lock(), &list)?,
+    }
+    Ok(0)
+}
+
+fn show(args: args::ShowArgs) -> Result<i32, CommandError> {
+    let record = commands::show::show(&args.store.store, &args.run)?;
+    match args.json {
+        true => render::json(&record)?,
+        false => render::show(&mut io::stdout().lock(), &record)?,
+    }
+    Ok(0)
+}
+
+fn pack(args: args::PackArgs) -> Result<i32, CommandError> {
+    let opts = commands::pack::PackOptions {
+        uri: args.uri,
+        version: args.version,
+        output: args.output,
+        run: args.run,
+        store: args.store.store,
+        caller_dir: std::env::current_dir()?,
+    };
+    let packed = commands::pack::pack(&opts)?;
+    if args.json {
+        render::json(&serde_json::json!({
+            "path": packed.path,
+            "tree_sha256": packed.tree_sha256,
+            "files": packed.files,
+            "bytes": packed.bytes,
+            "run_id": packed.run_id,
+        }))?;
+    } else {
+        ui::note(&format!(
+            "packed {} files ({} bytes, tree {})",
+            packed.files,
+            packed.bytes,
+            &packed.tree_sha256[..12]
+        ));
+        writeln!(io::stdout().lock(), "{}", packed.path.display())?;
+    }
+    Ok(0)
+}
+
+fn unpack(args: args::UnpackArgs) -> Result<i32, CommandError> {
+    let caller_dir = std::env::current_dir()?;
+    let tree_sha256 = commands::unpack::unpack(&args.archive, &caller_dir.join(&args.dir), &caller_dir)?;
+    writeln!(io::stdout().lock(), "{tree_sha256}")?;
+    Ok(0)
+}
+
+fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
+    let opts = crate::verify::VerifyOptions {
+        target: args.target,
+        ignore: args.ignore,
+        rtol: args.rtol,
+        source_dir: args.source,
+        store: args.store.store,
+        echo: echo(args.json),
+        caller_dir: std::env::current_dir()?,
+    };
+    let report = crate::verify::verify(&opts)?;
+    match args.json {
+        true => render::json(&report)?,
+        false => render::verify(&mut io::stdout().lock(), &report)?,
+    }
+    Ok(report.exit_code())
+}
+
+fn status(args: args::StatusArgs) -> Result<i32, CommandError> {
+    let report = crate::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
+    match args.json {
+        true => render::json(&report)?,
+        false => render::status(&mut io::stdout().lock(), &report)?,
+    }
+    Ok(report.exit_code())
+}
+
+fn init(args: args::InitArgs) -> Result<i32, CommandError> {
+    let template = match args.template {
+        TemplateArg::Python => commands::init::Template::Python,
+        TemplateArg::Conda => commands::init::Template::Conda,
+        TemplateArg::Docker => commands::init::Template::Docker,
+        TemplateArg::Shell => commands::init::Template::Shell,
+    };
+    let written = commands::init::init(&args.dir, template)?;
+    let mut out = io::stdout().lock();
+    for path in written {
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(0)
+}
+
+fn hash(args: args::HashArgs) -> Result<i32, CommandError> {
+    let tree = commands::hash::hash(&args.dir, !args.no_cache)?;
+    let mut out = io::stdout().lock();
+    if args.files {
+        out.write_all(tree.listing().as_bytes())?;
+    }
+    writeln!(out, "{}", tree.sha256)?;
+    Ok(0)
+}
+
+fn env_list(args: args::EnvListArgs) -> Result<i32, CommandError> {
+    let list = commands::env::list()?;
+    match args.json {
+        true => render::json(&list.envs)?,
+        false => render::env_list(&mut io::stdout().lock(), &list)?,
+    }
+    Ok(0)
+}
+
+fn env_prune(args: args::EnvPruneArgs) -> Result<i32, CommandError> {
+    let report = commands::env::prune((!args.all).then_some(args.older_than))?;
+    render::env_prune_notes(&report, !args.json);
+    if args.json {
+        render::json(&report)?;
+    }
+    Ok(0)
+}
+
+fn sync(args: args::SyncArgs) -> Result<i32, CommandError> {
+    let opts = commands::sync::SyncOptions {
+        run: args.run,
+        tracking_uri: args.tracking.tracking_uri,
+        experiment_name: args.tracking.experiment_name,
+        experiment_id: args.tracking.experiment_id,
+        store: args.store.store,
+    };
+    let synced = commands::sync::sync(&opts)?;
+    ui::note(&format!("run {} synced: {}", synced.record.run_id, synced.page));
+    match args.json {
+        true => render::json(&synced.record)?,
+        false => writeln!(io::stdout().lock(), "{}", synced.page)?,
+    }
+    Ok(0)
+}

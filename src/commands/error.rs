@@ -1,0 +1,144 @@
+//! The one error every command ends with: a variant per stage, each classified for the exit
+//! code, with the hints that tell the user what to do next.
+
+use std::io;
+
+use crate::support::error_class::{Classify, ErrorClass};
+use crate::{cache, env, exec, fetch, manifest, record, run, source, status, verify};
+
+use super::{init, pack};
+
+/// Any error a lockstep command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Reading or validating the MLproject file or the parameters.
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    /// Resolving the project source.
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    /// Preparing the environment.
+    #[error(transparent)]
+    Env(#[from] env::EnvError),
+    /// Running the entry point.
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+    /// Reading or writing the run store.
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+    /// The cache directory.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    /// Downloading a file.
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    /// Packing a project.
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    /// Writing a starter project.
+    #[error(transparent)]
+    Init(#[from] init::InitError),
+    /// Verifying a run.
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    /// Checking a run's status.
+    #[error(transparent)]
+    Status(#[from] status::StatusError),
+    /// Composing the stages of a run.
+    #[error(transparent)]
+    Run(#[from] run::RunError),
+    /// Talking to a tracking server.
+    #[error(transparent)]
+    Tracking(#[from] record::TrackingError),
+    /// Printing the result, or finding the working directory.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+    /// Printing a result as JSON.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+}
+
+impl From<io::Error> for CommandError {
+    fn from(e: io::Error) -> CommandError {
+        CommandError::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for CommandError {
+    fn from(e: serde_json::Error) -> CommandError {
+        CommandError::Json(e)
+    }
+}
+
+impl CommandError {
+    /// The exit code lockstep ends with: 2 for the user's errors, 1 for internal ones,
+    /// 128 + signal when interrupted before the run started.
+    pub fn exit_code(&self) -> i32 {
+        match (self, self.class()) {
+            (
+                CommandError::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }),
+                _,
+            ) => 128 + signal,
+            (_, ErrorClass::User) => 2,
+            (_, ErrorClass::Internal) => 1,
+        }
+    }
+}
+
+impl Classify for CommandError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CommandError::Manifest(_) => ErrorClass::User,
+            CommandError::Source(e) => e.class(),
+            CommandError::Env(e) => e.class(),
+            CommandError::Exec(e) => e.class(),
+            CommandError::Record(e) => e.class(),
+            CommandError::Tracking(e) => e.class(),
+            CommandError::Cache(_) | CommandError::Io(_) | CommandError::Json(_) => ErrorClass::Internal,
+            CommandError::Fetch(_) => ErrorClass::User,
+            CommandError::Init(e) => e.class(),
+            CommandError::Pack(e) => e.class(),
+            CommandError::Verify(e) => e.class(),
+            CommandError::Status(e) => e.class(),
+            CommandError::Run(e) => e.class(),
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        let hint = match self {
+            CommandError::Manifest(e) => e.hint(),
+            CommandError::Source(e) => e.hint(),
+            CommandError::Env(e) => e.hint(),
+            CommandError::Record(e) => e.hint(),
+            CommandError::Tracking(e) => e.hint(),
+            CommandError::Init(e) => return e.hints(),
+            CommandError::Pack(e) => return e.hints(),
+            CommandError::Run(e) => e.hint(),
+            CommandError::Exec(e) => e.hint(),
+            CommandError::Cache(_)
+            | CommandError::Fetch(_)
+            | CommandError::Verify(_)
+            | CommandError::Status(_)
+            | CommandError::Io(_)
+            | CommandError::Json(_) => None,
+        };
+        hint.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_class_and_interruptions_the_signal() {
+        let exists =
+            CommandError::from(init::InitError::Exists { dir: "d".into(), existing: vec!["MLproject".into()] });
+        assert_eq!((exists.class(), exists.exit_code()), (ErrorClass::User, 2));
+        assert_eq!(exists.hints(), ["choose an empty or new directory: lockstep init DIR"]);
+        let io = CommandError::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!((io.class(), io.exit_code()), (ErrorClass::Internal, 1));
+        assert!(io.hints().is_empty());
+        assert_eq!(CommandError::from(run::RunError::Interrupted { signal: 15 }).exit_code(), 143);
+    }
+}
