@@ -1,6 +1,7 @@
 //! The crate-wide error type: one variant per pipeline stage, each classified for the exit code.
 
-use crate::{cache, env, exec, fetch, init, manifest, pack, record, run, source, status, verify};
+use crate::commands::{status, verify};
+use crate::{cache, env, exec, fetch, init, manifest, pack, pipeline, record, source};
 
 /// Whether an error is the user's to fix (exit 2) or a fault of lockstep or the machine (exit 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub enum Error {
     Status(#[from] status::StatusError),
     /// Composing the stages of a run.
     #[error(transparent)]
-    Run(#[from] run::RunError),
+    Run(#[from] pipeline::RunError),
 }
 
 impl Error {
@@ -75,9 +76,12 @@ impl Error {
     /// 128 + signal when interrupted before the run started.
     pub fn exit_code(&self) -> i32 {
         match (self, self.class()) {
-            (Error::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }), _) => {
-                128 + signal
-            }
+            (
+                Error::Run(
+                    pipeline::RunError::Interrupted { signal } | pipeline::RunError::InterruptedRun { signal, .. },
+                ),
+                _,
+            ) => 128 + signal,
             (_, ErrorClass::User) => 2,
             (_, ErrorClass::Internal) => 1,
         }

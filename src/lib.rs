@@ -1,10 +1,11 @@
 //! lockstep: a fast, exact runner for MLflow projects that records reproducible runs.
 //!
 //! The pipeline flows one way: [`manifest`] -> [`source`] -> [`env`] -> [`exec`] -> [`record`].
-//! [`run`] composes the stages; the binary in `main.rs` only parses arguments and renders results.
+//! [`pipeline`] composes the stages for the [`commands`]; the binary in `main.rs` only parses arguments and renders results.
 
 pub mod cache;
 pub mod cancel;
+pub mod commands;
 pub mod env;
 pub mod error;
 pub mod exec;
@@ -15,13 +16,11 @@ pub mod fuzzing;
 pub mod init;
 pub mod manifest;
 pub mod pack;
+pub mod pipeline;
 pub mod progress;
 pub mod record;
-pub mod run;
 pub mod source;
-pub mod status;
 pub mod ui;
-pub mod verify;
 
 pub use error::{Error, ErrorClass};
 

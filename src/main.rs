@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockstep::cache::Cache;
+use lockstep::commands::run::RunOptions;
 use lockstep::env::{DockerFlags, EnvManager};
 use lockstep::exec::Echo;
 use lockstep::init::Template;
 use lockstep::record::{RecordError, RunRecord, Store, TrackingTarget};
-use lockstep::run::RunOptions;
 use lockstep::source::{Exclusions, SourceError, hash_tree};
 
 /// A fast, exact runner for MLflow projects that records reproducible runs.
@@ -363,7 +363,7 @@ fn cmd_run(args: RunArgs) -> anyhow::Result<i32> {
         },
         keep_processes: args.keep_processes,
     };
-    let outcome = lockstep::run::run(&opts)?;
+    let outcome = lockstep::commands::run::run(&opts)?;
     let r = &outcome.record;
     if outcome.reused {
         lockstep::ui::note(&format!(
@@ -457,7 +457,7 @@ fn cmd_unpack(args: UnpackArgs) -> anyhow::Result<i32> {
 }
 
 fn cmd_verify(args: VerifyArgs) -> anyhow::Result<i32> {
-    let opts = lockstep::verify::VerifyOptions {
+    let opts = lockstep::commands::verify::VerifyOptions {
         target: args.target,
         ignore: args.ignore,
         rtol: args.rtol,
@@ -466,7 +466,7 @@ fn cmd_verify(args: VerifyArgs) -> anyhow::Result<i32> {
         echo: if args.json { Echo::Stderr } else { Echo::Stdout },
         caller_dir: std::env::current_dir()?,
     };
-    let report = lockstep::verify::verify(&opts)?;
+    let report = lockstep::commands::verify::verify(&opts)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -475,12 +475,12 @@ fn cmd_verify(args: VerifyArgs) -> anyhow::Result<i32> {
     }
     for f in &report.files {
         let label = match f.result {
-            lockstep::verify::FileResult::Identical => "identical",
-            lockstep::verify::FileResult::WithinTolerance => "within tolerance",
-            lockstep::verify::FileResult::Differs => "DIFFERS",
-            lockstep::verify::FileResult::Missing => "MISSING",
-            lockstep::verify::FileResult::Extra => "EXTRA",
-            lockstep::verify::FileResult::Ignored => "ignored",
+            lockstep::commands::compare::FileResult::Identical => "identical",
+            lockstep::commands::compare::FileResult::WithinTolerance => "within tolerance",
+            lockstep::commands::compare::FileResult::Differs => "DIFFERS",
+            lockstep::commands::compare::FileResult::Missing => "MISSING",
+            lockstep::commands::compare::FileResult::Extra => "EXTRA",
+            lockstep::commands::compare::FileResult::Ignored => "ignored",
         };
         writeln!(out, "{label:<16} {}", f.path)?;
         if let Some(detail) = &f.detail {
@@ -489,21 +489,21 @@ fn cmd_verify(args: VerifyArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let verdict = match report.result.as_str() {
-        "reproduced" => "reproduced: every output matches".to_string(),
-        "failed" => format!(
+    let verdict = match report.result {
+        lockstep::commands::verify::Verdict::Reproduced => "reproduced: every output matches".to_string(),
+        lockstep::commands::verify::Verdict::Failed => format!(
             "not reproduced: the re-run ended {} (exit code {})",
             report.rerun_status.name(),
             report.rerun_exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
         ),
-        _ => "not reproduced: outputs differ".to_string(),
+        lockstep::commands::verify::Verdict::Differs => "not reproduced: outputs differ".to_string(),
     };
     writeln!(out, "{verdict} (run {}, verified by run {})", report.run_id, report.verification_run_id)?;
     Ok(report.exit_code())
 }
 
 fn cmd_status(args: StatusArgs) -> anyhow::Result<i32> {
-    let report = lockstep::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
+    let report = lockstep::commands::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;

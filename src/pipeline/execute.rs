@@ -1,64 +1,36 @@
-//! `lockstep run`: the pipeline's stages composed.
-//!
-//! Everything that can be checked before running (parameters, source, version, manifest,
-//! environment choice) is checked before the RUNNING record is written: bad input leaves no
-//! run behind. Virtualenvs and conda environments are also prepared (built or reused) in that
-//! phase, since their failures are the user's input (an unknown package, versions that
-//! conflict, an unreachable index or channel, no matching Python); Docker images are built once
-//! the run is recorded, their build part of the run. From the record on, every path ends the
-//! run as FINISHED, FAILED or KILLED.
+//! Executing a planned run: the record from RUNNING to its end, the entry point, its outputs,
+//! and the run's copy on a tracking server.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::cache::{Cache, KeyLock};
-use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
-use crate::error::{Error, ErrorClass};
+use super::{Planned, RunError, Session};
+use crate::cache::Cache;
+use crate::env::{self, PrepareContext};
+use crate::error::Error;
 use crate::exec::{self, Echo, Interrupts};
-use crate::fetch;
 use crate::fsutil;
-use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{
-    self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, Store, TrackingTarget,
+    self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, SOURCE_TREE_FILE, ServerRun, Snapshot, TrackingTarget,
 };
-use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
+use crate::source::{self, ResolvedSource};
 use crate::ui;
 
-/// What to run and how.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// A local path or git URL, with an optional `#subdirectory`.
-    pub uri: String,
-    /// The entry point (default `main`).
-    pub entry_point: String,
-    /// A branch, tag or commit.
-    pub version: Option<String>,
-    /// `-P NAME=VALUE` arguments, unparsed.
-    pub params: Vec<String>,
-    /// `--env-manager`.
-    pub env_manager: Option<EnvManager>,
+/// How a planned run is executed and labelled, beyond what its plan holds.
+pub struct Execution<'a> {
+    /// The run's id (its directory's name).
+    pub run_id: String,
     /// `--run-name`.
     pub run_name: Option<String>,
-    /// `--experiment-name` (or `MLFLOW_EXPERIMENT_NAME`).
+    /// `--experiment-name`.
     pub experiment_name: Option<String>,
-    /// `--experiment-id` (or `MLFLOW_EXPERIMENT_ID`).
-    pub experiment_id: Option<String>,
-    /// `--tracking-uri` (or `MLFLOW_TRACKING_URI`): the MLflow server to record on.
-    pub tracking_uri: Option<String>,
-    /// The store directory.
-    pub store: PathBuf,
-    /// Run a local directory in a fresh copy.
-    pub isolated: bool,
-    /// Print an equivalent FINISHED run instead of running, when the store has one.
-    pub reuse: bool,
+    /// The MLflow server to record the run on.
+    pub tracking: Option<&'a TrackingTarget>,
     /// Where the entry point's stdout goes.
     pub echo: Echo,
-    /// The caller's working directory, for relative paths.
-    pub caller_dir: PathBuf,
-    /// `-A`, `--mount-project`, `--keep-container`.
-    pub docker: DockerFlags,
-    /// `--keep-processes`: what the entry point leaves running is not ended with the run.
+    /// The caller's working directory, recorded as the run's `cwd`.
+    pub caller_dir: &'a Path,
+    /// What the entry point leaves running is not ended with the run.
     pub keep_processes: bool,
 }
 
@@ -73,350 +45,20 @@ pub struct RunOutcome {
     pub reused: bool,
 }
 
-/// Errors of composing a run that belong to no single stage.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// SIGINT/SIGTERM arrived before the entry point started.
-    #[error("interrupted before the run started")]
-    Interrupted {
-        /// The signal.
-        signal: i32,
-    },
-    /// SIGINT/SIGTERM stopped the preparation of a started run's environment (a Docker pull
-    /// or build): the run exists, recorded KILLED.
-    #[error("interrupted while the environment was prepared: run {run_id} is recorded KILLED")]
-    InterruptedRun {
-        /// The signal.
-        signal: i32,
-        /// The run.
-        run_id: String,
-    },
-    /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
-    /// The store is the project directory or one of its parents: its runs would be part of
-    /// the project, and the project part of the store.
-    #[error("the store {} holds the project {}", .store.display(), .project.display())]
-    StoreHoldsProject {
-        /// The store.
-        store: PathBuf,
-        /// The project directory.
-        project: PathBuf,
-    },
-    /// Another live run works in the same directory.
-    #[error("another run is running in {} (in place)", .dir.display())]
-    InPlaceBusy {
-        /// The project directory.
-        dir: PathBuf,
-    },
-}
-
-impl RunError {
-    /// Who has to act.
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            RunError::StoreHoldsProject { .. } | RunError::InPlaceBusy { .. } => ErrorClass::User,
-            RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => {
-                ErrorClass::Internal
-            }
-        }
-    }
-
-    /// What to try next.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            RunError::StoreHoldsProject { .. } => Some(
-                "use a store outside the project (--store or LOCKSTEP_STORE), or the default ./.lockstep inside it"
-                    .into(),
-            ),
-            RunError::InPlaceBusy { .. } => Some(
-                "each run would record the other's files as its outputs: wait for it, or run with --isolated (a copy)"
-                    .into(),
-            ),
-            RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => None,
-        }
-    }
-}
-
-/// What a command that runs entry points holds for its whole life: signal handling, the
-/// cache, the store.
-pub(crate) struct Session {
-    pub(crate) interrupts: Interrupts,
-    pub(crate) cache: Cache,
-    pub(crate) store: Store,
-    pub(crate) exclusions: Exclusions,
-}
-
-impl Session {
-    /// Start catching SIGINT/SIGTERM and open the cache and the store.
-    pub(crate) fn open(store: &Path) -> Result<Session, Error> {
-        let interrupts = Interrupts::install().map_err(RunError::Signals)?;
-        let cache = Cache::from_env()?;
-        let store = Store::open(store)?;
-        env::docker::lost::clean_up(&store);
-        let exclusions = Exclusions::new([store.root().to_path_buf()]);
-        Ok(Session { interrupts, cache, store, exclusions })
-    }
-
-    /// Turn an error of the checks into "interrupted" when a signal came meanwhile (say, a
-    /// Ctrl-C that also stopped a git fetch): the signal is what ends the command.
-    pub(crate) fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
-        match self.interrupts.received() {
-            Some(signal) => Err(RunError::Interrupted { signal }.into()),
-            None => result,
-        }
-    }
-}
-
-/// How a run's environment is chosen, with the Docker flags for docker_env projects.
-pub(crate) enum EnvChoice<'a> {
-    /// From the project's spec, or this manager.
-    Select(Option<EnvManager>, &'a DockerFlags),
-    /// This one (rebuilt from a lock, say).
-    Given(Box<dyn Environment>, DockerFlags),
-}
-
-/// A run that passed every check and can start: its directory exists, its record does not.
-pub(crate) struct Planned {
-    pub(crate) pending: PendingRun,
-    pub(crate) src: ResolvedSource,
-    pub(crate) entry_point: EntryPoint,
-    pub(crate) parameters: BTreeMap<String, String>,
-    pub(crate) command: String,
-    pub(crate) environment: Box<dyn Environment>,
-    /// The environment, when it is prepared before the run starts.
-    pub(crate) prepared: Option<Box<dyn PreparedEnv>>,
-    /// The run this one verifies.
-    pub(crate) verifies: Option<String>,
-    /// The Docker settings of a docker_env run.
-    pub(crate) docker: DockerPlan,
-    /// The lock of the project directory, held by a run in place.
-    pub(crate) in_place: Option<KeyLock>,
-}
-
-/// Run an entry point and record it.
-pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
-    let args = ParamArgs::parse(&opts.params)?;
-    let tracking = TrackingTarget::resolve(
-        opts.tracking_uri.as_deref(),
-        opts.experiment_name.as_deref(),
-        opts.experiment_id.as_deref(),
-    )
-    .map_err(record::RecordError::from)?;
-    if tracking.is_none() && opts.experiment_id.is_some() {
-        ui::warn("no tracking server is given (--tracking-uri or MLFLOW_TRACKING_URI): the experiment id is ignored");
-    }
-    let session = Session::open(&opts.store)?;
-    let run_id = fsutil::random_hex(16);
-    let mut planned = session.checked(plan(opts, &args, &session, &run_id))?;
-    if opts.reuse
-        && let Some(record) = find_equivalent(&session.store, &planned)?
-    {
-        return Ok(RunOutcome { record, exit_code: 0, reused: true });
-    }
-    session.checked(planned.prepare_before_start(&session.cache))?;
-    execute(opts, planned, tracking.as_ref(), &session, run_id)
-}
-
-/// Everything that can be checked before running: source, version, then the entry point.
-fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<Planned, Error> {
-    check_store_outside(&session.store, &opts.uri, &opts.caller_dir)?;
-    let pending = session.store.create_run(run_id)?;
-    let request = SourceRequest {
-        uri: &opts.uri,
-        version: opts.version.as_deref(),
-        isolated: opts.isolated,
-        caller_dir: &opts.caller_dir,
-        exclusions: session.exclusions.clone(),
-    };
-    let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
-    let in_place = match src.in_place {
-        true => Some(lock_in_place(&session.cache, &src.project_dir)?),
-        false => None,
-    };
-    let mut planned = plan_entry(
-        pending,
-        src,
-        &opts.entry_point,
-        args,
-        &opts.caller_dir,
-        EnvChoice::Select(opts.env_manager, &opts.docker),
-    )?;
-    planned.in_place = in_place;
-    Ok(planned)
-}
-
-/// Refuse a store that is a local project's directory or one of its parents (`--store .`):
-/// the project's walk leaves the store out, so it would hash as an empty tree. A store inside
-/// the project (the default `./.lockstep`) is left out of it and fine.
-fn check_store_outside(store: &Store, uri: &str, caller_dir: &Path) -> Result<(), Error> {
-    let Ok(source::SourceUri::Local { path, subdirectory }) = source::SourceUri::parse(uri) else { return Ok(()) };
-    let project = caller_dir.join(path).join(subdirectory.unwrap_or_default());
-    // What does not exist cannot hold anything; resolving the source reports a missing project.
-    let (Ok(project), Ok(root)) = (fs::canonicalize(&project), fs::canonicalize(store.root())) else { return Ok(()) };
-    if project.starts_with(&root) {
-        return Err(RunError::StoreHoldsProject { store: root, project }.into());
-    }
-    Ok(())
-}
-
-/// Outputs of a run in place are what changed in the directory, so two live runs in one
-/// directory would record each other's files: one at a time, the lock in the cache (shared by
-/// every store) keyed by the canonical directory.
-fn lock_in_place(cache: &Cache, dir: &Path) -> Result<KeyLock, Error> {
-    let key = fsutil::sha256_hex(dir.as_os_str().as_encoded_bytes());
-    cache.try_lock(IN_PLACE_BUCKET, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
-}
-
-/// The cache bucket of the locks of directories with a run in place.
-const IN_PLACE_BUCKET: &str = "inplace-v1";
-
-/// The checks on a resolved source: manifest, entry point, parameters (with path checks and
-/// downloads), command, environment.
-pub(crate) fn plan_entry(
-    pending: PendingRun,
-    src: ResolvedSource,
-    entry_point: &str,
-    args: &ParamArgs,
-    caller_dir: &Path,
-    env: EnvChoice<'_>,
-) -> Result<Planned, Error> {
-    let manifest = Manifest::load(&src.project_dir)?;
-    for w in &manifest.warnings {
-        ui::warn(w);
-    }
-    let entry_point = manifest.entry_point(entry_point, &src.project_dir)?;
-    let bound = manifest::bind_parameters(&entry_point, args)?;
-    let mut values = BTreeMap::new();
-    let mut extra = Vec::new();
-    let mut parameters = BTreeMap::new();
-    for p in &bound {
-        parameters.insert(p.name.clone(), p.raw.clone());
-        let value = match &p.value {
-            ParamValue::Plain(v) => v.clone(),
-            ParamValue::LocalPath { path, from_project } => {
-                let base = if *from_project { src.project_dir.as_path() } else { caller_dir };
-                let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
-                if !abs.exists() {
-                    return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
-                }
-                abs.to_string_lossy().into_owned()
-            }
-            ParamValue::Url(url) => {
-                ui::note(&format!("downloading {url}"));
-                let dir = pending.dir().join("inputs").join(&p.name);
-                fetch::download(url, &dir)?.to_string_lossy().into_owned()
-            }
-        };
-        if p.declared {
-            values.insert(p.name.clone(), value);
-        } else {
-            extra.push((p.name.clone(), value));
-        }
-    }
-    let command = manifest::render_command(&entry_point, &values, &extra)?;
-    let (environment, docker_flags) = match env {
-        EnvChoice::Select(manager, flags) => (env::select(&manifest.env, manager, &src.project_dir)?, flags.clone()),
-        EnvChoice::Given(environment, flags) => (environment, flags),
-    };
-    let docker = match (&manifest.env, environment.manager()) {
-        (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
-            spec,
-            &docker_flags,
-            manifest.name.as_deref(),
-            &src.info.tree_sha256,
-            &src.project_dir,
-            caller_dir,
-        )
-        .map_err(env::EnvError::from)?,
-        _ => {
-            if docker_flags.given() {
-                ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
-            }
-            DockerPlan::default()
-        }
-    };
-    Ok(Planned {
-        pending,
-        src,
-        entry_point,
-        parameters,
-        command,
-        environment,
-        prepared: None,
-        verifies: None,
-        docker,
-        in_place: None,
-    })
-}
-
-impl Planned {
-    /// Build a virtualenv or conda environment now, before the run exists, so that a spec
-    /// that cannot be built is bad input that leaves no run. (Docker builds after the record:
-    /// a failed image build is a FAILED run; `local` has nothing to build.)
-    pub(crate) fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
-        if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
-            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache, docker: &self.docker };
-            self.prepared = Some(self.environment.prepare(ctx)?);
-        }
-        Ok(())
-    }
-}
-
-/// A FINISHED run of the same files, environment, entry point and parameters whose outputs
-/// are all still in place, newest first.
-fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
-    let (runs, _) = store.list()?;
-    let key = planned.environment.key();
-    let found = runs.into_iter().find(|r| {
-        r.status == RunStatus::Finished
-            && r.verifies.is_none()
-            && r.entry_point == planned.entry_point.name
-            && r.parameters == planned.parameters
-            && r.environment.manager == planned.environment.manager()
-            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
-            && same_source(r, &planned.src)
-            && outputs_in_place(r)
-    });
-    Ok(found)
-}
-
-fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {
-    match (&src.tree, &run.source.input_tree_sha256) {
-        (Some(tree), Some(input)) => {
-            let written: Vec<String> = run.outputs.iter().map(|o| o.path.clone()).collect();
-            let in_place = run.outputs_dir == src.project_dir;
-            &source::without_outputs(tree.clone(), &written, in_place).sha256 == input
-        }
-        _ => run.source.tree_sha256 == src.info.tree_sha256 && run.source.kind == src.info.kind,
-    }
-}
-
-fn outputs_in_place(run: &RunRecord) -> bool {
-    run.outputs.iter().all(|o| {
-        let path = run.outputs_dir.join(&o.path);
-        fs::metadata(&path).is_ok_and(|m| m.len() == o.size)
-            && fsutil::sha256_file(&path).is_ok_and(|(sha, _)| fsutil::hex(&sha) == o.sha256)
-    })
-}
-
 /// Start the run (the server's run when tracking, then the RUNNING record), prepare the
 /// environment, run the entry point, collect its outputs, and end the record (and the
 /// server's run) as FINISHED, FAILED or KILLED on every path.
-pub(crate) fn execute(
-    opts: &RunOptions,
-    planned: Planned,
-    tracking: Option<&TrackingTarget>,
-    session: &Session,
-    run_id: String,
-) -> Result<RunOutcome, Error> {
+pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
+    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes } = how;
     let Planned {
         pending,
         mut src,
         entry_point: ep,
         parameters,
+        parameter_order,
         command,
+        command_pieces: _,
         environment,
         prepared,
         verifies,
@@ -433,8 +75,8 @@ pub(crate) fn execute(
     let mut record = RunRecord {
         schema: RECORD_SCHEMA.to_string(),
         run_id: run_id.clone(),
-        run_name: opts.run_name.clone(),
-        experiment_name: opts.experiment_name.clone(),
+        run_name,
+        experiment_name,
         status: RunStatus::Running,
         failure: None,
         exit_code: None,
@@ -442,6 +84,7 @@ pub(crate) fn execute(
         end_time: None,
         entry_point: ep.name.clone(),
         parameters,
+        parameter_order,
         command: command.clone(),
         source: src.info.clone(),
         environment: match &prepared {
@@ -451,7 +94,7 @@ pub(crate) fn execute(
         outputs: Vec::new(),
         outputs_dir,
         host: HostInfo::current(),
-        cwd: Some(opts.caller_dir.clone()),
+        cwd: Some(caller_dir.to_path_buf()),
         verifies,
         verification: None,
         tracking: None,
@@ -500,8 +143,8 @@ pub(crate) fn execute(
             (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
             (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
-        let leftovers = if opts.keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
-        let outcome = exec::execute(&invocation, &run_dir, opts.echo, interrupts, leftovers)?;
+        let leftovers = if keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let outcome = exec::execute(&invocation, &run_dir, echo, interrupts, leftovers)?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
         record.status = if outcome.killed() {
@@ -550,9 +193,6 @@ pub(crate) fn execute(
         }
     }
 }
-
-/// The file in a run's directory that lists a local source's files as hashed before the run.
-pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
 
 /// For a local source, the tree hash without the paths a run wrote into it (when its outputs
 /// stayed in the project directory).
