@@ -209,18 +209,40 @@ impl Planned {
     /// Whether `command` (another run's) is this run's command, but for the values that name
     /// each run's own directories.
     pub fn renders(&self, command: &str) -> bool {
-        let [first, middle @ .., last] = self.command_pieces.as_slice() else {
-            return self.command_pieces.first().is_some_and(|only| only == command);
-        };
-        let Some(mut rest) = command.strip_prefix(first.as_str()).and_then(|r| r.strip_suffix(last.as_str())) else {
-            return false;
-        };
-        for piece in middle {
-            match rest.find(piece.as_str()) {
-                Some(at) => rest = &rest[at + piece.len()..],
-                None => return false,
-            }
+        fits(&self.command_pieces, command)
+    }
+}
+
+/// Whether `command` is `pieces` with anything between them.
+fn fits(pieces: &[String], command: &str) -> bool {
+    let [first, middle @ .., last] = pieces else {
+        return pieces.first().is_some_and(|only| only == command);
+    };
+    let Some(mut rest) = command.strip_prefix(first.as_str()).and_then(|r| r.strip_suffix(last.as_str())) else {
+        return false;
+    };
+    for piece in middle {
+        match rest.find(piece.as_str()) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
         }
-        true
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_directories_are_cut_out_of_the_command_with_their_quotes() {
+        let rendered = "python train.py --data '\0' --out \0 --lr 0.1";
+        assert_eq!(pieces(rendered), ["python train.py --data ", " --out ", " --lr 0.1"]);
+        let p = pieces(rendered);
+        assert!(fits(&p, "python train.py --data /a/b --out '/my dir/x' --lr 0.1"));
+        assert!(!fits(&p, "python train.py --data /a/b --out /x --lr 0.2"), "a plain value differs");
+        assert!(!fits(&p, "python train.py --out /x --data /a/b --lr 0.1"), "the order differs");
+        assert!(fits(&pieces("sh run.sh --note a --lr 0.1"), "sh run.sh --note a --lr 0.1"));
+        assert!(!fits(&pieces("sh run.sh --note a --lr 0.1"), "sh run.sh --lr 0.1 --note a"));
     }
 }
