@@ -189,3 +189,24 @@ fn image_reference_problem(value: &str) -> Option<&'static str> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_order_must_name_each_parameter_once() {
+        let mut record = crate::record::sample_record(&"ab".repeat(16), 1);
+        record.parameters = [("lr".to_string(), "0.1".to_string()), ("note".to_string(), "a".to_string())].into();
+        let check = |order: &[&str], record: &mut RunRecord| {
+            record.parameter_order = order.iter().map(|s| s.to_string()).collect();
+            check_record(record, Path::new("record.json"))
+        };
+        assert!(check(&["note", "lr"], &mut record).is_ok());
+        assert!(check(&[], &mut record).is_ok(), "records made before the order was kept");
+        for bad in [&["note"][..], &["note", "lr", "lr"], &["note", "x"]] {
+            let err = check(bad, &mut record).unwrap_err().to_string();
+            assert!(err.contains("parameter_order does not name each parameter once"), "{bad:?}: {err}");
+        }
+    }
+}
