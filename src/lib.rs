@@ -1,8 +1,8 @@
 //! lockstep: a fast, exact runner for MLflow projects that records reproducible runs.
 //!
 //! The pipeline flows one way: [`manifest`] -> [`source`] -> [`env`] -> [`exec`] -> [`record`].
-//! [`commands`] holds one module per subcommand; [`cli`] parses arguments and renders results,
-//! and the binary in `main.rs` only calls it.
+//! [`pipeline`] composes the stages for the [`commands`], one module per subcommand; [`cli`]
+//! parses arguments and renders results, and the binary in `main.rs` only calls it.
 
 pub mod cache;
 pub mod cancel;
@@ -15,14 +15,12 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod manifest;
+pub mod pipeline;
 pub mod progress;
 pub mod record;
-pub mod run;
 pub mod source;
-pub mod status;
 pub mod support;
 pub mod ui;
-pub mod verify;
 
 /// Shim for the stages' imports until the merge: the lead rewrites `crate::error::` paths.
 pub(crate) mod error {

@@ -49,7 +49,7 @@ fn echo(json: bool) -> Echo {
 }
 
 fn run(args: args::RunArgs) -> Result<i32, CommandError> {
-    let opts = crate::run::RunOptions {
+    let opts = crate::commands::run::RunOptions {
         uri: args.uri,
         entry_point: args.entry_point,
         version: args.version,
@@ -71,7 +71,7 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
         },
         keep_processes: args.keep_processes,
     };
-    let outcome = crate::run::run(&opts)?;
+    let outcome = crate::commands::run::run(&opts)?;
     let r = &outcome.record;
     if outcome.reused {
         ui::note(&format!(
@@ -158,7 +158,7 @@ fn unpack(args: args::UnpackArgs) -> Result<i32, CommandError> {
 }
 
 fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
-    let opts = crate::verify::VerifyOptions {
+    let opts = crate::commands::verify::VerifyOptions {
         target: args.target,
         ignore: args.ignore,
         rtol: args.rtol,
@@ -167,7 +167,7 @@ fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
         echo: echo(args.json),
         caller_dir: std::env::current_dir()?,
     };
-    let report = crate::verify::verify(&opts)?;
+    let report = crate::commands::verify::verify(&opts)?;
     match args.json {
         true => render::json(&report)?,
         false => render::verify(&mut io::stdout().lock(), &report)?,
@@ -176,7 +176,7 @@ fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
 }
 
 fn status(args: args::StatusArgs) -> Result<i32, CommandError> {
-    let report = crate::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
+    let report = crate::commands::status::status(&args.target, &args.store.store, &std::env::current_dir()?)?;
     match args.json {
         true => render::json(&report)?,
         false => render::status(&mut io::stdout().lock(), &report)?,

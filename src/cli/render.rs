@@ -9,9 +9,10 @@ use crate::commands::env::EnvList;
 use crate::commands::runs::RunList;
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
-use crate::status::StatusReport;
+use crate::commands::status::StatusReport;
 use crate::ui;
-use crate::verify::{FileResult, VerifyReport};
+use crate::commands::compare::FileResult;
+use crate::commands::verify::{Verdict, VerifyReport};
 
 /// `value` as pretty JSON and a newline on stdout.
 pub(crate) fn json(value: &impl Serialize) -> Result<(), crate::commands::CommandError> {
@@ -112,14 +113,14 @@ pub(crate) fn verify(out: &mut impl Write, report: &VerifyReport) -> io::Result<
             }
         }
     }
-    let verdict = match report.result.as_str() {
-        "reproduced" => "reproduced: every output matches".to_string(),
-        "failed" => format!(
+    let verdict = match report.result {
+        Verdict::Reproduced => "reproduced: every output matches".to_string(),
+        Verdict::Failed => format!(
             "not reproduced: the re-run ended {} (exit code {})",
             report.rerun_status.name(),
             report.rerun_exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
         ),
-        _ => "not reproduced: outputs differ".to_string(),
+        Verdict::Differs => "not reproduced: outputs differ".to_string(),
     };
     writeln!(out, "{verdict} (run {}, verified by run {})", report.run_id, report.verification_run_id)
 }

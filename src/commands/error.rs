@@ -4,9 +4,9 @@
 use std::io;
 
 use crate::support::error_class::{Classify, ErrorClass};
-use crate::{cache, env, exec, fetch, manifest, record, run, source, status, verify};
+use crate::{cache, env, exec, fetch, manifest, pipeline, record, source};
 
-use super::{init, pack};
+use super::{init, pack, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub enum CommandError {
     Status(#[from] status::StatusError),
     /// Composing the stages of a run.
     #[error(transparent)]
-    Run(#[from] run::RunError),
+    Run(#[from] pipeline::RunError),
     /// Talking to a tracking server.
     #[error(transparent)]
     Tracking(#[from] record::TrackingError),
@@ -76,7 +76,7 @@ impl CommandError {
     pub fn exit_code(&self) -> i32 {
         match (self, self.class()) {
             (
-                CommandError::Run(run::RunError::Interrupted { signal } | run::RunError::InterruptedRun { signal, .. }),
+                CommandError::Run(pipeline::RunError::Interrupted { signal } | pipeline::RunError::InterruptedRun { signal, .. }),
                 _,
             ) => 128 + signal,
             (_, ErrorClass::User) => 2,
@@ -139,6 +139,6 @@ mod tests {
         let io = CommandError::from(io::Error::from(io::ErrorKind::PermissionDenied));
         assert_eq!((io.class(), io.exit_code()), (ErrorClass::Internal, 1));
         assert!(io.hints().is_empty());
-        assert_eq!(CommandError::from(run::RunError::Interrupted { signal: 15 }).exit_code(), 143);
+        assert_eq!(CommandError::from(pipeline::RunError::Interrupted { signal: 15 }).exit_code(), 143);
     }
 }

@@ -91,18 +91,28 @@ pub struct ParamArgs(Vec<(String, String)>);
 impl ParamArgs {
     /// Split each argument on its first `=`; a missing `=`, an empty name or a repeated name is an error.
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ParamArgs, ManifestError> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
-        for arg in args {
+        let pairs = args.iter().map(|arg| {
             let arg = arg.as_ref();
-            let (name, value) = arg
-                .split_once('=')
+            arg.split_once('=')
                 .filter(|(name, _)| !name.is_empty())
-                .ok_or_else(|| ManifestError::ParamWithoutValue { arg: arg.to_string() })?;
-            if !seen.insert(name) {
-                return Err(ManifestError::RepeatedParam { name: name.to_string() });
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .ok_or_else(|| ManifestError::ParamWithoutValue { arg: arg.to_string() })
+        });
+        ParamArgs::from_pairs(pairs.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Names and values already apart (a record's), in order; an empty or repeated name is an error.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<ParamArgs, ManifestError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for (name, value) in pairs {
+            if name.is_empty() {
+                return Err(ManifestError::ParamWithoutValue { arg: format!("={value}") });
             }
-            out.push((name.to_string(), value.to_string()));
+            if !seen.insert(name.clone()) {
+                return Err(ManifestError::RepeatedParam { name });
+            }
+            out.push((name, value));
         }
         Ok(ParamArgs(out))
     }

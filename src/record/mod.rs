@@ -168,6 +168,9 @@ impl HostInfo {
     }
 }
 
+/// The file in a run's directory that lists a local source's files as hashed before the run.
+pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
+
 /// `record.json`: everything known about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -193,6 +196,11 @@ pub struct RunRecord {
     pub entry_point: String,
     /// Parameter values as given or defaulted, not shell-quoted.
     pub parameters: BTreeMap<String, String>,
+    /// The parameters' names in the order they were bound: the declared ones in the
+    /// manifest's order, then the undeclared ones as given, the order in which they end
+    /// `command`. Empty in records made before it was kept (read in the names' order).
+    #[serde(default)]
+    pub parameter_order: Vec<String>,
     /// The command line that ran.
     pub command: String,
     /// The source and its identity.
@@ -269,6 +277,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         end_time: None,
         entry_point: "main".into(),
         parameters: Default::default(),
+        parameter_order: Vec::new(),
         command: "true".into(),
         source: SourceInfo {
             uri: ".".into(),

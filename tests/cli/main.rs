@@ -15,6 +15,7 @@ mod local_runs;
 mod network;
 mod outputs;
 mod pack_verify;
+mod param_order;
 mod races;
 mod signals;
 mod store;

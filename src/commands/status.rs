@@ -13,10 +13,9 @@ use crate::env::{self, EnvManager};
 use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
-use crate::record::{RunRecord, Store};
-use crate::run::SOURCE_TREE_FILE;
+use crate::pipeline;
+use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
 use crate::source::{self, Exclusions, SourceKind, git};
-use crate::verify;
 
 /// Files listed as changed, at most.
 const MAX_CHANGES: usize = 20;
@@ -78,24 +77,15 @@ impl StatusReport {
     }
 }
 
-/// The status of a run given by id (in `store`) or by its record file.
+/// The status of a run given by id (in `store`), by its record file, or by an archive holding it.
 pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusReport, Error> {
     let cache = Cache::from_env()?;
-    let path = caller_dir.join(target);
-    let (record, run_dir) = if path.is_file() {
-        let record = verify::read_record(&path)?;
-        verify::check_record(&record, &path, true)?;
-        (record, path.parent().map(Path::to_path_buf))
-    } else {
-        let store = Store::open(store)?;
-        let record = store.find(target)?;
-        let dir = store.run_dir(&record.run_id);
-        verify::check_record(&record, &dir.join("record.json"), true)?;
-        (record, Some(dir))
-    };
-    let (source, project_dir) = source_status(&record, run_dir.as_deref(), &cache)?;
-    let environment = environment_status(&record, project_dir.as_deref(), source.same)?;
-    Ok(StatusReport { run_id: record.run_id, source, environment })
+    let found = pipeline::lookup(target, &Store::open(store)?, caller_dir)?;
+    found.check_recorded_project()?;
+    let (record, run_dir) = (&found.record, found.run_dir());
+    let (source, project_dir) = source_status(record, run_dir, &cache)?;
+    let environment = environment_status(record, project_dir.as_deref(), source.same)?;
+    Ok(StatusReport { run_id: record.run_id.clone(), source, environment })
 }
 
 fn short(s: &str) -> &str {

@@ -1,0 +1,110 @@
+//! `lockstep run`: plan, optionally reuse, prepare and execute one run.
+
+use std::path::PathBuf;
+
+use crate::env::{DockerFlags, EnvManager};
+use crate::error::Error;
+use crate::exec::Echo;
+use crate::fsutil;
+use crate::manifest::ParamArgs;
+use crate::pipeline::{self, EnvChoice, Execution, RunOutcome, RunSpec, Session};
+use crate::record::{self, TrackingTarget};
+use crate::source::{self, SourceRequest};
+use crate::ui;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A local path or git URL, with an optional `#subdirectory`.
+    pub uri: String,
+    /// The entry point (default `main`).
+    pub entry_point: String,
+    /// A branch, tag or commit.
+    pub version: Option<String>,
+    /// `-P NAME=VALUE` arguments, unparsed.
+    pub params: Vec<String>,
+    /// `--env-manager`.
+    pub env_manager: Option<EnvManager>,
+    /// `--run-name`.
+    pub run_name: Option<String>,
+    /// `--experiment-name` (or `MLFLOW_EXPERIMENT_NAME`).
+    pub experiment_name: Option<String>,
+    /// `--experiment-id` (or `MLFLOW_EXPERIMENT_ID`).
+    pub experiment_id: Option<String>,
+    /// `--tracking-uri` (or `MLFLOW_TRACKING_URI`): the MLflow server to record on.
+    pub tracking_uri: Option<String>,
+    /// The store directory.
+    pub store: PathBuf,
+    /// Run a local directory in a fresh copy.
+    pub isolated: bool,
+    /// Print an equivalent FINISHED run instead of running, when the store has one.
+    pub reuse: bool,
+    /// Where the entry point's stdout goes.
+    pub echo: Echo,
+    /// The caller's working directory, for relative paths.
+    pub caller_dir: PathBuf,
+    /// `-A`, `--mount-project`, `--keep-container`.
+    pub docker: DockerFlags,
+    /// `--keep-processes`: what the entry point leaves running is not ended with the run.
+    pub keep_processes: bool,
+}
+
+/// Run an entry point and record it.
+pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
+    let args = ParamArgs::parse(&opts.params)?;
+    let tracking = TrackingTarget::resolve(
+        opts.tracking_uri.as_deref(),
+        opts.experiment_name.as_deref(),
+        opts.experiment_id.as_deref(),
+    )
+    .map_err(record::RecordError::from)?;
+    if tracking.is_none() && opts.experiment_id.is_some() {
+        ui::warn("no tracking server is given (--tracking-uri or MLFLOW_TRACKING_URI): the experiment id is ignored");
+    }
+    let session = Session::open(&opts.store)?;
+    let run_id = fsutil::random_hex(16);
+    let mut planned = session.checked(plan(opts, &args, &session, &run_id))?;
+    if opts.reuse
+        && let Some(record) = pipeline::find_equivalent(&session.store, &planned)?
+    {
+        return Ok(RunOutcome { record, exit_code: 0, reused: true });
+    }
+    session.checked(planned.prepare_before_start(&session.cache))?;
+    let how = Execution {
+        run_id,
+        run_name: opts.run_name.clone(),
+        experiment_name: opts.experiment_name.clone(),
+        tracking: tracking.as_ref(),
+        echo: opts.echo,
+        caller_dir: &opts.caller_dir,
+        keep_processes: opts.keep_processes,
+    };
+    pipeline::execute(planned, how, &session)
+}
+
+/// Everything that can be checked before running: source, version, then the entry point.
+fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<pipeline::Planned, Error> {
+    pipeline::check_store_outside(&session.store, &opts.uri, &opts.caller_dir)?;
+    let pending = session.store.create_run(run_id)?;
+    let request = SourceRequest {
+        uri: &opts.uri,
+        version: opts.version.as_deref(),
+        isolated: opts.isolated,
+        caller_dir: &opts.caller_dir,
+        exclusions: session.exclusions.clone(),
+    };
+    let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
+    let in_place = match src.in_place {
+        true => Some(pipeline::lock_in_place(&session.cache, &src.project_dir)?),
+        false => None,
+    };
+    let spec = RunSpec {
+        entry_point: &opts.entry_point,
+        params: args,
+        caller_dir: &opts.caller_dir,
+        env: EnvChoice::Select(opts.env_manager, &opts.docker),
+    };
+    let mut planned = pipeline::plan(pending, src, spec)?;
+    planned.in_place = in_place;
+    Ok(planned)
+}

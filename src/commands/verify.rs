@@ -1,0 +1,273 @@
+//! `lockstep verify`: re-run a recorded run from its exact source and its recorded
+//! environment, in isolation, and compare the outputs file by file.
+//!
+//! A composition of the pipeline: the source is rebuilt (`source::rebuild`), the environment
+//! comes from the lock (`env::from_lock`), the recorded entry point and parameters (in their
+//! recorded order) are planned on it, and the re-run is an ordinary run whose record points to
+//! the run it verifies. Its command must be the recorded one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::compare::{self, CompareRules, FileCheck, FileResult};
+use crate::env::{self, DockerFlags};
+use crate::error::{Error, ErrorClass};
+use crate::exec::Echo;
+use crate::fsutil;
+use crate::manifest::{Manifest, ParamArgs};
+use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Session};
+use crate::record::{RunRecord, RunStatus, VerificationSummary};
+use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
+use crate::ui;
+
+/// Errors of verify's own input.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// A glob given to `--ignore` is not valid.
+    #[error("bad --ignore glob '{glob}': {message}")]
+    BadGlob {
+        /// The glob.
+        glob: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--rtol` is negative or not a number.
+    #[error("--rtol must be a number of at least 0, not {value}")]
+    BadTolerance {
+        /// The value.
+        value: f64,
+    },
+    /// The rebuilt project renders another command from the recorded parameters than the
+    /// one the run ran (a record made before the parameters' order was kept, a relative path
+    /// resolved in another directory, a project changed in a way its tree hash does not show).
+    #[error("the re-run of run {run_id} would run `{now}`, not the recorded `{recorded}`")]
+    CommandChanged {
+        /// The run.
+        run_id: String,
+        /// The command the run ran.
+        recorded: String,
+        /// The command the re-run would run.
+        now: String,
+    },
+}
+
+impl VerifyError {
+    /// Who has to act: always the user.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::User
+    }
+}
+
+/// What to verify and how to compare.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// A run id (or prefix), a `record.json` file, or an archive made by `pack --run`.
+    pub target: String,
+    /// Globs of output paths to leave out of the comparison.
+    pub ignore: Vec<String>,
+    /// Relative tolerance for numbers in JSON and CSV outputs.
+    pub rtol: Option<f64>,
+    /// A local project directory to use instead of the recorded one.
+    pub source_dir: Option<PathBuf>,
+    /// The store (where the verification run is recorded, and where run ids are looked up).
+    pub store: PathBuf,
+    /// Where the re-run's stdout goes.
+    pub echo: Echo,
+    /// The caller's working directory.
+    pub caller_dir: PathBuf,
+}
+
+/// Whether a run was reproduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every output not ignored is identical, or equal within `--rtol`.
+    Reproduced,
+    /// Some output differs, is missing or is extra.
+    Differs,
+    /// The re-run did not finish.
+    Failed,
+}
+
+impl Verdict {
+    /// The name in records and `--json` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Reproduced => "reproduced",
+            Verdict::Differs => "differs",
+            Verdict::Failed => "failed",
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The run verified.
+    pub run_id: String,
+    /// The verification run.
+    pub verification_run_id: String,
+    /// The verdict.
+    pub result: Verdict,
+    /// The re-run's status.
+    pub rerun_status: RunStatus,
+    /// The re-run's exit code.
+    pub rerun_exit_code: Option<i32>,
+    /// Every output of either run.
+    pub files: Vec<FileCheck>,
+}
+
+impl VerifyReport {
+    /// 0 when reproduced, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.result == Verdict::Reproduced { 0 } else { 1 }
+    }
+}
+
+/// Verify a run.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
+    let rules = CompareRules::new(&opts.ignore, opts.rtol)?;
+    let session = Session::open(&opts.store)?;
+    let found = pipeline::lookup(&opts.target, &session.store, &opts.caller_dir)?;
+    // The recorded directory is hashed and copied only when neither an archive nor
+    // --source-dir stands in for it.
+    if found.archive().is_none() && opts.source_dir.is_none() {
+        found.check_recorded_project()?;
+    }
+    let original = &found.record;
+    let run_id = fsutil::random_hex(16);
+    let planned = session.checked(plan_rerun(&found, opts, &session, &run_id))?;
+    ui::note(&format!("verifying run {} by re-running it as run {run_id}", original.run_id));
+    let how = Execution {
+        run_id,
+        run_name: Some(format!("verify {}", &original.run_id[..12.min(original.run_id.len())])),
+        experiment_name: original.experiment_name.clone(),
+        tracking: None,
+        echo: opts.echo,
+        caller_dir: &opts.caller_dir,
+        keep_processes: false,
+    };
+    let mut rerun = pipeline::execute(planned, how, &session)?.record;
+    let files = compare::compare(original, &rerun, &rules);
+    let count = |r: FileResult| files.iter().filter(|f| f.result == r).count();
+    let matches = files
+        .iter()
+        .all(|f| matches!(f.result, FileResult::Identical | FileResult::WithinTolerance | FileResult::Ignored));
+    let result = if rerun.status != RunStatus::Finished {
+        Verdict::Failed
+    } else if matches {
+        Verdict::Reproduced
+    } else {
+        Verdict::Differs
+    };
+    rerun.verification = Some(VerificationSummary {
+        result: result.name().to_string(),
+        identical: count(FileResult::Identical) + count(FileResult::WithinTolerance),
+        differs: count(FileResult::Differs),
+        missing: count(FileResult::Missing),
+        extra: count(FileResult::Extra),
+        ignored: count(FileResult::Ignored),
+    });
+    session.store.save(&rerun)?;
+    Ok(VerifyReport {
+        run_id: original.run_id.clone(),
+        verification_run_id: rerun.run_id.clone(),
+        result,
+        rerun_status: rerun.status,
+        rerun_exit_code: rerun.exit_code,
+        files,
+    })
+}
+
+/// The re-run: the rebuilt source, the recorded environment, entry point and parameters.
+fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id: &str) -> Result<Planned, Error> {
+    let original = &found.record;
+    let pending = session.store.create_run(run_id)?;
+    let workdir = pending.dir().join("work");
+    let src = match found.archive() {
+        Some(path) => rebuild_from_archive(path, original, &opts.caller_dir, session, &workdir)?,
+        None => {
+            let outputs: Vec<String> = original.outputs.iter().map(|o| o.path.clone()).collect();
+            let patch = found.run_dir().map(|d| d.join("dirty.patch"));
+            let request = RebuildRequest {
+                info: &original.source,
+                outputs: &outputs,
+                in_place: original.source.path.as_ref() == Some(&original.outputs_dir),
+                patch: patch.as_deref(),
+                local_dir: opts.source_dir.as_deref(),
+                caller_dir: &opts.caller_dir,
+            };
+            source::rebuild(&request, &session.cache, &workdir)?
+        }
+    };
+    let params = recorded_params(original, &src.project_dir)?;
+    let caller_dir = original.cwd.clone().filter(|d| d.is_dir()).unwrap_or_else(|| opts.caller_dir.clone());
+    let spec = RunSpec {
+        entry_point: &original.entry_point,
+        params: &params,
+        caller_dir: &caller_dir,
+        env: EnvChoice::Given(env::from_lock(&original.environment)?, DockerFlags::of_lock(&original.environment)),
+    };
+    let mut planned = pipeline::plan(pending, src, spec)?;
+    if !planned.renders(&original.command) {
+        return Err(VerifyError::CommandChanged {
+            run_id: original.run_id.clone(),
+            recorded: original.command.clone(),
+            now: planned.command.clone(),
+        }
+        .into());
+    }
+    planned.prepare_before_start(&session.cache)?;
+    planned.verifies = Some(original.run_id.clone());
+    Ok(planned)
+}
+
+/// The source of a packed archive, which must be the tree the recorded run ran on.
+fn rebuild_from_archive(
+    archive: &Path,
+    original: &RunRecord,
+    caller_dir: &Path,
+    session: &Session,
+    workdir: &Path,
+) -> Result<ResolvedSource, Error> {
+    let uri = archive.to_string_lossy();
+    let request =
+        SourceRequest { uri: &uri, version: None, isolated: true, caller_dir, exclusions: session.exclusions.clone() };
+    let src = source::resolve(&request, &session.cache, workdir)?;
+    let expected = match (original.source.kind, &original.source.input_tree_sha256) {
+        (SourceKind::Local, Some(input)) => input,
+        _ => &original.source.tree_sha256,
+    };
+    if &src.info.tree_sha256 != expected {
+        return Err(source::SourceError::Changed {
+            detail: format!(
+                "the archive's files hash to {}, the run's to {}",
+                &src.info.tree_sha256[..12],
+                &expected[..12]
+            ),
+        }
+        .into());
+    }
+    Ok(src)
+}
+
+/// The recorded parameters, in their recorded order (undeclared ones reach the command in
+/// it); values equal to the entry point's default are left to the default, so that a default
+/// path resolves in the rebuilt project.
+fn recorded_params(original: &RunRecord, project_dir: &Path) -> Result<ParamArgs, Error> {
+    let manifest = Manifest::load(project_dir)?;
+    let defaults = manifest.entry_point(&original.entry_point, project_dir).map(|ep| ep.parameters).unwrap_or_default();
+    let names: Vec<&String> = match original.parameter_order.is_empty() {
+        true => original.parameters.keys().collect(),
+        false => original.parameter_order.iter().collect(),
+    };
+    let pairs = names
+        .into_iter()
+        .filter_map(|name| original.parameters.get_key_value(name))
+        .filter(|(name, value)| {
+            !defaults.iter().any(|p| &p.name == *name && p.default.as_deref() == Some(value.as_str()))
+        })
+        .map(|(name, value)| (name.clone(), value.clone()));
+    Ok(ParamArgs::from_pairs(pairs)?)
+}

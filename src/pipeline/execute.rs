@@ -1,0 +1,271 @@
+//! Executing a planned run: the record from RUNNING to its end, the entry point, its outputs,
+//! and the run's copy on a tracking server.
+
+use std::fs;
+use std::path::Path;
+
+use super::{Planned, RunError, Session};
+use crate::cache::Cache;
+use crate::env::{self, PrepareContext};
+use crate::error::Error;
+use crate::exec::{self, Echo, Interrupts};
+use crate::fsutil;
+use crate::record::{
+    self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, SOURCE_TREE_FILE, ServerRun, Snapshot, TrackingTarget,
+};
+use crate::source::{self, ResolvedSource};
+use crate::ui;
+
+/// How a planned run is executed and labelled, beyond what its plan holds.
+pub struct Execution<'a> {
+    /// The run's id (its directory's name).
+    pub run_id: String,
+    /// `--run-name`.
+    pub run_name: Option<String>,
+    /// `--experiment-name`.
+    pub experiment_name: Option<String>,
+    /// The MLflow server to record the run on.
+    pub tracking: Option<&'a TrackingTarget>,
+    /// Where the entry point's stdout goes.
+    pub echo: Echo,
+    /// The caller's working directory, recorded as the run's `cwd`.
+    pub caller_dir: &'a Path,
+    /// What the entry point leaves running is not ended with the run.
+    pub keep_processes: bool,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The final record.
+    pub record: RunRecord,
+    /// The exit code lockstep should end with.
+    pub exit_code: i32,
+    /// Whether an earlier, equivalent run was reused instead of running (`--reuse`).
+    pub reused: bool,
+}
+
+/// Start the run (the server's run when tracking, then the RUNNING record), prepare the
+/// environment, run the entry point, collect its outputs, and end the record (and the
+/// server's run) as FINISHED, FAILED or KILLED on every path.
+pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Result<RunOutcome, Error> {
+    let Session { interrupts, cache, exclusions, .. } = session;
+    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes } = how;
+    let Planned {
+        pending,
+        mut src,
+        entry_point: ep,
+        parameters,
+        parameter_order,
+        command,
+        command_pieces: _,
+        environment,
+        prepared,
+        verifies,
+        docker,
+        in_place: _in_place,
+    } = planned;
+    let stamps = src.stamps.take();
+    let run_dir = pending.dir().to_path_buf();
+    if let Some(patch) = &src.dirty_patch {
+        let path = run_dir.join("dirty.patch");
+        fsutil::write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
+    }
+    let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.join("outputs") };
+    let mut record = RunRecord {
+        schema: RECORD_SCHEMA.to_string(),
+        run_id: run_id.clone(),
+        run_name,
+        experiment_name,
+        status: RunStatus::Running,
+        failure: None,
+        exit_code: None,
+        start_time: fsutil::now_ms(),
+        end_time: None,
+        entry_point: ep.name.clone(),
+        parameters,
+        parameter_order,
+        command: command.clone(),
+        source: src.info.clone(),
+        environment: match &prepared {
+            Some(p) => p.record(),
+            None => env::EnvRecord { manager: environment.manager(), details: Default::default() },
+        },
+        outputs: Vec::new(),
+        outputs_dir,
+        host: HostInfo::current(),
+        cwd: Some(caller_dir.to_path_buf()),
+        verifies,
+        verification: None,
+        tracking: None,
+    };
+    let mut server = match tracking {
+        Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
+        None => None,
+    };
+    if let Some(tree) = &src.tree {
+        let path = run_dir.join(SOURCE_TREE_FILE);
+        fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
+    }
+    let active = pending.start(&record)?;
+    let started = record.clone();
+    ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
+
+    let result = (|| -> Result<i32, Error> {
+        let prepared = match prepared {
+            Some(p) => p,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
+        };
+        record.environment = prepared.record();
+        if let Some(server) = server.as_mut() {
+            server.environment_ready(&record);
+        }
+        let mut vars = child_variables(&run_id, &run_dir, cache);
+        vars.extend(server.iter().flat_map(ServerRun::child_variables));
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        // A container holding its own copy of the project hands its outputs over when it
+        // exits; `outputs:` globs then name files of that copy.
+        let copied_out = match invocation.container_with_outputs_inside() {
+            Some(container) => {
+                let also = record::matching_files(&src.project_dir, &ep.outputs, exclusions)?;
+                container.outputs = Some(env::ContainerOutputs { dest: run_dir.join("outputs"), also });
+                record.outputs_dir = run_dir.join("outputs");
+                true
+            }
+            None => false,
+        };
+        // The record changes here only when the environment tells more once prepared.
+        if record != started {
+            active.update(&record)?;
+        }
+        let before = match (copied_out, stamps) {
+            (true, _) => None,
+            (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
+            (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
+        };
+        let leftovers = if keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let outcome = exec::execute(&invocation, &run_dir, echo, interrupts, leftovers)?;
+        record.end_time = Some(outcome.end_ms);
+        record.exit_code = Some(outcome.exit_code());
+        record.status = if outcome.killed() {
+            RunStatus::Killed
+        } else if outcome.exit_code() == 0 {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        };
+        match &before {
+            Some(before) => {
+                record.outputs = record::collect_outputs(&src.project_dir, before, &ep.outputs, exclusions)?;
+                if !src.in_place {
+                    record::move_outputs(&src.project_dir, &record.outputs, &record.outputs_dir)?;
+                }
+            }
+            None => record.outputs = record::list_outputs(&record.outputs_dir)?,
+        }
+        record.source.input_tree_sha256 =
+            input_tree_sha256(&src, &record.outputs, record.outputs_dir == src.project_dir);
+        if !src.in_place {
+            remove_workdir(&run_dir.join("work"));
+        }
+        Ok(outcome.exit_code())
+    })();
+    match result {
+        Ok(exit_code) => {
+            active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
+            Ok(RunOutcome { record, exit_code, reused: false })
+        }
+        Err(err) => {
+            record.status = if interrupts.received().is_some() { RunStatus::Killed } else { RunStatus::Failed };
+            record.failure = Some(err.to_string());
+            record.end_time = Some(fsutil::now_ms());
+            active.update(&record)?;
+            finish_server_run(server, &mut record, &active)?;
+            // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
+            // have ended the entry point.
+            match (interrupts.received(), &err) {
+                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
+                    Err(RunError::InterruptedRun { signal, run_id }.into())
+                }
+                _ => Err(err),
+            }
+        }
+    }
+}
+
+/// For a local source, the tree hash without the paths a run wrote into it (when its outputs
+/// stayed in the project directory).
+fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<String> {
+    let tree = src.tree.as_ref()?;
+    if !wrote_in_tree || outputs.is_empty() {
+        // Nothing to leave out: no copy of a large tree.
+        return Some(tree.sha256.clone());
+    }
+    let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+    Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256)
+}
+
+/// Create the run on the tracking server, after every check passed and before the RUNNING
+/// record: a server that cannot be reached stops the run before anything ran.
+fn start_server_run(
+    target: &TrackingTarget,
+    record: &mut RunRecord,
+    interrupts: &Interrupts,
+) -> Result<ServerRun, Error> {
+    let server = ServerRun::start(target, record).map_err(record::RecordError::from)?;
+    if let Some(signal) = interrupts.received() {
+        server.abandon(RunStatus::Killed, "interrupted before the run started");
+        return Err(RunError::Interrupted { signal }.into());
+    }
+    record.tracking = Some(server.record());
+    if let Some(name) = server.experiment_name() {
+        record.experiment_name = Some(name.to_string());
+    }
+    ui::note(&format!("tracking on {}", server.page()));
+    Ok(server)
+}
+
+/// End the server's run from the final record (already written). A server lost during the
+/// run costs only the server's copy: a warning says what is missing, the record says it is
+/// not synced, and `lockstep sync` completes it later.
+fn finish_server_run(
+    server: Option<ServerRun>,
+    record: &mut RunRecord,
+    active: &record::ActiveRun,
+) -> Result<(), Error> {
+    let Some(server) = server else { return Ok(()) };
+    let finished = server.finish(record, active.dir());
+    active.update(record)?;
+    if let Err(e) = finished {
+        ui::warn(&e.to_string());
+        ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
+    }
+    Ok(())
+}
+
+/// Variables the entry point gets on top of the caller's environment.
+fn child_variables(run_id: &str, run_dir: &Path, cache: &Cache) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("LOCKSTEP_RUN_ID".to_string(), run_id.to_string()),
+        ("LOCKSTEP_RUN_DIR".to_string(), run_dir.to_string_lossy().into_owned()),
+    ];
+    // Output goes through a pipe, where Python would buffer it: unbuffered, it streams live.
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        vars.push(("PYTHONUNBUFFERED".into(), "1".into()));
+    }
+    // Byte code goes to the cache, not into the project, where it would show as outputs and
+    // change the tree.
+    if std::env::var_os("PYTHONPYCACHEPREFIX").is_none() {
+        vars.push(("PYTHONPYCACHEPREFIX".into(), cache.root().join("pycache-v1").to_string_lossy().into_owned()));
+    }
+    vars
+}
+
+/// A per-run checkout is not needed once its outputs are moved out; failing to remove it
+/// wastes space but loses nothing.
+fn remove_workdir(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir) {
+        ui::warn(&format!("could not remove {}: {e}", dir.display()));
+    }
+}

@@ -1,0 +1,48 @@
+//! `run --reuse`: an earlier run equivalent to a planned one.
+
+use std::fs;
+
+use super::Planned;
+use crate::error::Error;
+use crate::fsutil;
+use crate::record::{RunRecord, RunStatus, Store};
+use crate::source::{self, ResolvedSource};
+
+/// A FINISHED run of the same files, environment, entry point and parameters whose outputs
+/// are all still in place, newest first. The same parameters given in another order make
+/// another command when some are undeclared: the command must match too.
+pub fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
+    let (runs, _) = store.list()?;
+    let key = planned.environment.key();
+    let found = runs.into_iter().find(|r| {
+        r.status == RunStatus::Finished
+            && r.verifies.is_none()
+            && r.entry_point == planned.entry_point.name
+            && r.parameters == planned.parameters
+            && planned.renders(&r.command)
+            && r.environment.manager == planned.environment.manager()
+            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
+            && same_source(r, &planned.src)
+            && outputs_in_place(r)
+    });
+    Ok(found)
+}
+
+fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {
+    match (&src.tree, &run.source.input_tree_sha256) {
+        (Some(tree), Some(input)) => {
+            let written: Vec<String> = run.outputs.iter().map(|o| o.path.clone()).collect();
+            let in_place = run.outputs_dir == src.project_dir;
+            &source::without_outputs(tree.clone(), &written, in_place).sha256 == input
+        }
+        _ => run.source.tree_sha256 == src.info.tree_sha256 && run.source.kind == src.info.kind,
+    }
+}
+
+fn outputs_in_place(run: &RunRecord) -> bool {
+    run.outputs.iter().all(|o| {
+        let path = run.outputs_dir.join(&o.path);
+        fs::metadata(&path).is_ok_and(|m| m.len() == o.size)
+            && fsutil::sha256_file(&path).is_ok_and(|(sha, _)| fsutil::hex(&sha) == o.sha256)
+    })
+}
