@@ -4,7 +4,6 @@
 //! [`run`] composes the stages; the binary in `main.rs` only parses arguments and renders results.
 
 pub mod cache;
-pub mod cancel;
 pub mod env;
 pub mod error;
 pub mod exec;
@@ -20,6 +19,7 @@ pub mod record;
 pub mod run;
 pub mod source;
 pub mod status;
+pub mod support;
 pub mod ui;
 pub mod verify;
 

@@ -1,0 +1,4 @@
+//! Leaves that import nothing of the project.
+
+pub mod cancel;
+pub mod process;
