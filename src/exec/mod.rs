@@ -143,4 +143,3 @@ pub fn execute(
 fn kill_grace() -> Duration {
     grace_override().unwrap_or(DEFAULT_GRACE)
 }
-

@@ -578,7 +578,9 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
         .run(STOP_GRACE, Some(timeout))
         .map_err(|e| match e {
             ProcessError::Spawn(e) | ProcessError::Wait(e) => SourceError::spawn_git(e),
-            ProcessError::Stalled(_) => SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() },
+            ProcessError::Stalled(_) => {
+                SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() }
+            }
             e @ ProcessError::Cancelled => network_error(e.to_string()),
         })?;
     if out.status.success() { Ok(()) } else { Err(network_error(last_lines(&out.stdout, 3))) }

@@ -332,7 +332,8 @@ impl Child {
                 }
             }
             if let Some(stall) = stall {
-                let idle = (self.started.elapsed().as_millis() as u64).saturating_sub(self.activity.load(Ordering::Relaxed));
+                let idle =
+                    (self.started.elapsed().as_millis() as u64).saturating_sub(self.activity.load(Ordering::Relaxed));
                 if idle > stall.as_millis() as u64 {
                     return Err(ProcessError::Stalled(stall));
                 }

@@ -60,4 +60,3 @@ unsafe fn with_sigttou_ignored(f: impl FnOnce() -> libc::c_int) {
         libc::signal(libc::SIGTTOU, previous);
     }
 }
-

@@ -126,4 +126,3 @@ unsafe fn watch(socket: RawFd, grace: Duration) -> ! {
         libc::_exit(0)
     }
 }
-
