@@ -483,8 +483,14 @@ pub fn dirty_patch(repo: &LocalRepo, sub: &Path) -> Result<Vec<u8>, SourceError>
     ])
 }
 
+/// git with `args`, in a process group of its own that the terminal's SIGTTIN cannot stop (see
+/// [`run_network`]).
 fn git_command(args: &[OsString], env: &[(&str, &OsStr)]) -> Command {
-    Command::new("git", args).env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").envs(env.iter().copied())
+    Command::new("git", args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .envs(env.iter().copied())
+        .ignore_terminal_reads()
 }
 
 fn describe(args: &[OsString]) -> String {
@@ -571,12 +577,8 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
     let vars: Vec<(&str, &OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let echo = if std::io::stderr().is_terminal() { Output::Tee(Box::new(std::io::stderr())) } else { Output::Tail };
     let network_error = |detail: String| SourceError::GitNetwork { url: strip_credentials(url), detail };
-    let out = git_command(&all, &vars)
-        .stdout(echo)
-        .merge_stderr()
-        .ignore_terminal_reads()
-        .run(STOP_GRACE, Some(timeout))
-        .map_err(|e| match e {
+    let out =
+        git_command(&all, &vars).stdout(echo).merge_stderr().run(STOP_GRACE, Some(timeout)).map_err(|e| match e {
             ProcessError::Spawn(e) | ProcessError::Wait(e) => SourceError::spawn_git(e),
             ProcessError::Stalled(_) => {
                 SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() }

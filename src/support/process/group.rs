@@ -21,8 +21,8 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 /// lockstep gives up on them.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
-/// Processes lockstep started itself and reaps itself (installers): ending a run's orphans
-/// must leave them to their owner.
+/// Processes lockstep started itself and reaps itself (every [`super::Child`], the watchdog):
+/// ending a run's orphans must leave them to their owner.
 static OWN_CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// A child lockstep waits on itself, registered while it lives.
