@@ -5,7 +5,6 @@
 //! parses arguments and renders results, and the binary in `main.rs` only calls it.
 
 pub mod cache;
-pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod env;

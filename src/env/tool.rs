@@ -1,17 +1,14 @@
-//! Running the installers (uv, pip, python, an external conda): explicit arguments, output
-//! captured for errors, each in its own process group that is ended (SIGTERM, grace, SIGKILL)
-//! when it is done or interrupted, and a death signal so that a killed lockstep takes its
-//! build with it.
+//! Running the installers (uv, pip, python, an external conda) through the one child runner
+//! ([`crate::support::process`]): explicit arguments, a progress line, output captured for
+//! errors, the group ended when the tool is done or interrupted.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::EnvError;
-use crate::exec;
 use crate::manifest::shell_quote;
 use crate::progress::Progress;
+use crate::support::process::{self, Command};
 
 /// A tool's command line, ready to run.
 #[derive(Debug, Clone)]
@@ -90,47 +87,16 @@ impl ToolCommand {
         result
     }
 
-    /// Run it silently, returning its stdout.
+    /// Run it silently, returning its stdout. SIGINT/SIGTERM to lockstep stop the tool now,
+    /// not when it is done; the tool's helpers (pip's ensurepip, a build backend) go with it,
+    /// on every path.
     pub fn run_quiet(&self) -> Result<Vec<u8>, ToolFailure> {
-        let mut expr = duct::cmd(&self.program, &self.args).stdin_null().stdout_capture().stderr_capture().unchecked();
+        let mut command = Command::new(&self.program, &self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.cwd {
-            expr = expr.dir(dir);
+            command = command.dir(dir);
         }
-        for (k, v) in &self.env {
-            expr = expr.env(k, v);
-        }
-        // This thread waits for the tool until it is gone (the death signal follows the
-        // forking thread).
-        let parent = std::process::id() as i32;
-        let expr = expr.before_spawn(move |cmd| {
-            // SAFETY: die_with_parent is async-signal-safe; the closure runs between fork and exec.
-            unsafe {
-                cmd.process_group(0).pre_exec(move || exec::die_with_parent(parent));
-            }
-            Ok(())
-        });
         let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
-        let handle = expr.start().map_err(|e| failure(format!("cannot start: {e}")))?;
-        let pid = handle.pids()[0] as i32;
-        let own = exec::OwnChild::register(pid);
-        let guarded = exec::GuardedGroup::register(pid);
-        let watch = exec::ExitWatch::start(pid);
-        // SIGINT/SIGTERM to lockstep stop the tool now, not when it is done; the tool's
-        // helpers (pip's ensurepip, a build backend) go with it, on every path. The tool is
-        // reaped only after its group is ended, so that the group's id cannot be reused.
-        let ended = loop {
-            match watch.wait(Duration::from_millis(50)) {
-                Some(Ok(())) => break Ok(()),
-                Some(Err(e)) => break Err(format!("cannot wait for it: {e}")),
-                None if crate::cancel::requested().is_some() => break Err("interrupted".into()),
-                None => {}
-            }
-        };
-        exec::end_group(pid, exec::stop_grace(), exec::Orphans::Leave);
-        drop(guarded);
-        let out = handle.wait().map_err(|e| failure(format!("cannot wait for it: {e}")))?.clone();
-        drop(own);
-        ended.map_err(failure)?;
+        let out = command.run(process::stop_grace(), None).map_err(|e| failure(e.to_string()))?;
         if out.status.success() {
             return Ok(out.stdout);
         }

@@ -11,16 +11,15 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{IsTerminal, Read, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::SourceError;
 use crate::cache::{self, Cache};
+use crate::support::process::{Command, Output, ProcessError};
 
 /// The cache bucket of repository mirrors.
 const BUCKET: &str = "git-v1";
@@ -30,7 +29,7 @@ const BUCKET: &str = "git-v1";
 const DEFAULT_STALL_SECS: u64 = 120;
 
 /// How long git gets to clean up (temporary packs, lock files) after SIGTERM before its
-/// process group is killed.
+/// process group is killed (after a stall or an interrupt, and for what it leaves running).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The variables that carry a URL's credentials to the askpass program: set for git's
@@ -484,12 +483,14 @@ pub fn dirty_patch(repo: &LocalRepo, sub: &Path) -> Result<Vec<u8>, SourceError>
     ])
 }
 
-fn git_command(args: &[OsString], env: &[(&str, &OsStr)]) -> duct::Expression {
-    let mut expr = duct::cmd("git", args).env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C");
-    for (k, v) in env {
-        expr = expr.env(k, v);
-    }
-    expr
+/// git with `args`, in a process group of its own that the terminal's SIGTTIN cannot stop (see
+/// [`run_network`]).
+fn git_command(args: &[OsString], env: &[(&str, &OsStr)]) -> Command {
+    Command::new("git", args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .envs(env.iter().copied())
+        .ignore_terminal_reads()
 }
 
 fn describe(args: &[OsString]) -> String {
@@ -508,13 +509,12 @@ fn last_lines(bytes: &[u8], n: usize) -> String {
 }
 
 fn run_git_env(args: &[OsString], env: &[(&str, &OsStr)]) -> Result<Vec<u8>, SourceError> {
-    let out =
-        git_command(args, env).stdout_capture().stderr_capture().unchecked().run().map_err(SourceError::spawn_git)?;
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(SourceError::GitCommand { command: describe(args), detail: last_lines(&out.stderr, 3) })
-    }
+    let failed = |detail: String| SourceError::GitCommand { command: describe(args), detail };
+    let out = git_command(args, env).run(STOP_GRACE, None).map_err(|e| match e {
+        ProcessError::Spawn(e) => SourceError::spawn_git(e),
+        e => failed(e.to_string()),
+    })?;
+    if out.status.success() { Ok(out.stdout) } else { Err(failed(last_lines(&out.stderr, 3))) }
 }
 
 fn run_git(dir: &Path, args: &[OsString]) -> Result<Vec<u8>, SourceError> {
@@ -563,10 +563,10 @@ fn credential_setup(url: &str) -> Result<CredentialSetup, SourceError> {
 /// Run a git command that talks to `url`, stopping it when it makes no progress for the
 /// stall timeout. Its messages are shown on a terminal and quoted in errors.
 ///
-/// git runs in a process group of its own, so that stopping it also stops the remote
-/// helpers (`git-remote-http`, ssh) it started, which would otherwise hang on. In a
-/// background group it must not stop on reading the terminal (SIGTTIN): a prompt fails at
-/// once instead.
+/// git runs in a process group of its own (through the one child runner), so that stopping
+/// it also stops the remote helpers (`git-remote-http`, ssh) it started, which would otherwise
+/// hang on. In a background group it must not stop on reading the terminal (SIGTTIN): a prompt
+/// fails at once instead.
 fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Result<(), SourceError> {
     let CredentialSetup { options: mut all, vars } = credential_setup(url)?;
     if let Some(d) = dir {
@@ -574,95 +574,18 @@ fn run_network<S: AsRef<OsStr>>(args: &[S], dir: Option<&Path>, url: &str) -> Re
     }
     all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
     let timeout = stall_timeout();
-    let (mut reader, writer) = std::io::pipe().map_err(|e| SourceError::io(Path::new("pipe"), e))?;
-    let handle = {
-        let writer2 = writer.try_clone().map_err(|e| SourceError::io(Path::new("pipe"), e))?;
-        let vars: Vec<(&str, &OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-        let expr = git_command(&all, &vars)
-            .stdin_null()
-            .stdout_file(writer)
-            .stderr_file(writer2)
-            .unchecked()
-            .before_spawn(in_own_group);
-        expr.start().map_err(SourceError::spawn_git)?
-    };
-    let started = Instant::now();
-    let last_activity = Arc::new(AtomicU64::new(0));
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let echo = std::io::stderr().is_terminal();
-    let pump = {
-        let (last_activity, output) = (last_activity.clone(), output.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                last_activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                if echo {
-                    let _ = std::io::stderr().write_all(&buf[..n]);
-                }
-                let mut out = output.lock().unwrap();
-                out.extend_from_slice(&buf[..n]);
-                let excess = out.len().saturating_sub(16 * 1024);
-                out.drain(..excess);
+    let vars: Vec<(&str, &OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let echo = if std::io::stderr().is_terminal() { Output::Tee(Box::new(std::io::stderr())) } else { Output::Tail };
+    let network_error = |detail: String| SourceError::GitNetwork { url: strip_credentials(url), detail };
+    let out =
+        git_command(&all, &vars).stdout(echo).merge_stderr().run(STOP_GRACE, Some(timeout)).map_err(|e| match e {
+            ProcessError::Spawn(e) | ProcessError::Wait(e) => SourceError::spawn_git(e),
+            ProcessError::Stalled(_) => {
+                SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() }
             }
-        })
-    };
-    let status = loop {
-        match handle.wait_timeout(Duration::from_millis(100)).map_err(SourceError::spawn_git)? {
-            Some(out) => break out.status,
-            None if crate::cancel::requested().is_some() => {
-                stop_group(&handle);
-                return Err(SourceError::GitNetwork { url: strip_credentials(url), detail: "interrupted".into() });
-            }
-            None => {
-                let idle = started.elapsed().as_millis() as u64 - last_activity.load(Ordering::Relaxed);
-                if idle > timeout.as_millis() as u64 {
-                    stop_group(&handle);
-                    // A process that left the group may still hold the pipe; the pump is left
-                    // to end with it.
-                    return Err(SourceError::GitStalled { url: strip_credentials(url), seconds: timeout.as_secs() });
-                }
-            }
-        }
-    };
-    let _ = pump.join();
-    if status.success() {
-        Ok(())
-    } else {
-        let detail = last_lines(&output.lock().unwrap(), 3);
-        Err(SourceError::GitNetwork { url: strip_credentials(url), detail })
-    }
-}
-
-/// Make the command lead a process group of its own, not stopped by reading the terminal.
-fn in_own_group(cmd: &mut std::process::Command) -> std::io::Result<()> {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    // SAFETY: the closure runs in the child between fork and exec and only calls signal(2),
-    // which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    Ok(())
-}
-
-/// Stop git and everything in its process group: SIGTERM, so that git removes its temporary
-/// files, then SIGKILL after [`STOP_GRACE`] for whatever is left (git reaped or not: its
-/// helpers keep the group alive, and the group id is not reused while they live).
-fn stop_group(handle: &duct::Handle) {
-    let Some(&pid) = handle.pids().first() else { return };
-    let Ok(group) = libc::pid_t::try_from(pid) else { return };
-    // SAFETY: kill(2) with a negative pid signals the process group `group`, which git leads.
-    unsafe { libc::kill(-group, libc::SIGTERM) };
-    let _ = handle.wait_timeout(STOP_GRACE);
-    // SAFETY: as above.
-    unsafe { libc::kill(-group, libc::SIGKILL) };
-    let _ = handle.kill();
+            e @ ProcessError::Cancelled => network_error(e.to_string()),
+        })?;
+    if out.status.success() { Ok(()) } else { Err(network_error(last_lines(&out.stdout, 3))) }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 //! Leaves that import nothing of the project.
 
+pub mod cancel;
 pub mod error_class;
 pub mod gzip;
+pub mod process;

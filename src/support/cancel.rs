@@ -1,6 +1,6 @@
-//! The process-wide "stop now" flag: set when SIGINT or SIGTERM arrives during a run (by
-//! `exec::Interrupts`), polled by long waits on other programs (git fetches, installers) so
-//! that they stop at once instead of running to the end.
+//! The process-wide "stop now" flag, the only one: set when SIGINT or SIGTERM arrives during a
+//! run (by `exec::Interrupts`), and polled by every wait on a child process (the entry point,
+//! git fetches, installers) so that it stops at once instead of running to the end.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -12,6 +12,6 @@ pub fn requested() -> Option<i32> {
 }
 
 /// Record that `signal` asked lockstep to stop (the first one counts).
-pub(crate) fn request(signal: i32) {
+pub fn request(signal: i32) {
     let _ = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
 }
