@@ -23,6 +23,7 @@ use crate::record::{
     self, HostInfo, PendingRun, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, Store, TrackingTarget,
 };
 use crate::source::{self, Exclusions, ResolvedSource, SourceRequest};
+use crate::support::docker_engine::EngineError;
 use crate::ui;
 
 /// What to run and how.
@@ -542,9 +543,10 @@ pub(crate) fn execute(
             // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
             // have ended the entry point.
             match (interrupts.received(), &err) {
-                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
-                    Err(RunError::InterruptedRun { signal, run_id }.into())
-                }
+                (
+                    Some(signal),
+                    Error::Env(env::EnvError::Docker(env::DockerError::Engine(EngineError::Interrupted))),
+                ) => Err(RunError::InterruptedRun { signal, run_id }.into()),
                 _ => Err(err),
             }
         }

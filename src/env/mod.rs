@@ -2,7 +2,7 @@
 //! environment spec and the `--env-manager` flag, prepares itself (build or reuse), and the
 //! prepared environment wraps a rendered command into an [`Invocation`] for `exec`.
 
-mod built;
+mod cache;
 mod conda;
 pub mod docker;
 mod local;
@@ -24,7 +24,7 @@ use crate::cache::Cache;
 use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
-pub use built::{EnvEntry, PruneReport};
+pub use cache::{EnvEntry, PruneReport};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
 pub use local::LocalEnvironment;
 pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo, check_file_name};
@@ -403,13 +403,13 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
 
 /// The environments built in the cache, most recently used first.
 pub fn list_built(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
-    built::list(cache)
+    cache::list(cache)
 }
 
 /// Remove built environments last used before `cutoff_ms` (all of them when `None`), except
 /// those in use, and the remains of interrupted builds.
 pub fn prune_built(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
-    built::prune(cache, cutoff_ms)
+    cache::prune(cache, cutoff_ms)
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::env::{DockerError, Invocation, Process};
+use crate::env::{Invocation, Process};
 use crate::fsutil;
+use crate::support::docker_engine::EngineError;
 
 pub use signals::{ExitWatch, GuardedGroup, Interrupts, Orphans, OwnChild, die_with_parent, end_group, kill_group};
 
@@ -53,7 +54,7 @@ pub enum ExecError {
     },
     /// The container could not be run, or its outputs not copied out.
     #[error(transparent)]
-    Docker(#[from] DockerError),
+    Docker(#[from] EngineError),
 }
 
 impl ExecError {

@@ -6,7 +6,6 @@
 //! project bind-mounted instead. The container itself is run by `exec::container`.
 
 mod args;
-pub mod engine;
 pub mod image;
 pub mod lost;
 
@@ -19,10 +18,12 @@ use serde_json::{Value, json};
 use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv};
 use crate::error::ErrorClass;
 use crate::manifest::{DockerEnv, DockerEnvVar, EnvSpec};
+use crate::support::docker_engine::EngineError;
 use crate::ui;
 
 pub use args::{DockerArgs, SUPPORTED as SUPPORTED_ARGS};
-pub use engine::Engine;
+// Shim for tests/cli/docker.rs until it imports support::docker_engine (the lead removes it).
+pub use crate::support::docker_engine::{self as engine, Engine};
 
 /// Where the project is inside the container: MLflow's directory, so that projects that name
 /// it keep working.
@@ -48,22 +49,6 @@ pub enum DockerError {
     /// A recorded Docker environment that names no base image (a record from elsewhere).
     #[error("the recorded Docker environment names no base image id or digest")]
     NoImageInLock,
-    /// `DOCKER_HOST` names a kind of address lockstep cannot use.
-    #[error("cannot use the Docker engine at {host}: {reason}")]
-    UnsupportedHost {
-        /// The address.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// No engine answered.
-    #[error("cannot reach the Docker engine at {host}: {reason}")]
-    NoEngine {
-        /// The address.
-        host: String,
-        /// What the connection attempt said.
-        reason: String,
-    },
     /// A `docker_env.environment` entry names a variable that is not set.
     #[error("docker_env.environment copies {name} from this environment, but {name} is not set")]
     UnsetVariable {
@@ -122,25 +107,9 @@ pub enum DockerError {
         /// What failed.
         message: String,
     },
-    /// The engine refused to create or start the container (its settings do not work here).
-    #[error("the Docker engine cannot {action} the container: {message}")]
-    ContainerRefused {
-        /// `create` or `start`.
-        action: &'static str,
-        /// What the engine said.
-        message: String,
-    },
-    /// SIGINT or SIGTERM stopped an engine operation (a pull or a build).
-    #[error("interrupted")]
-    Interrupted,
-    /// The engine refused or failed a request.
-    #[error("Docker engine: cannot {action}: {message}")]
-    Engine {
-        /// What lockstep asked for.
-        action: String,
-        /// What the engine said.
-        message: String,
-    },
+    /// The engine could not be reached, or failed a request.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// The cache (for build locks) failed.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
@@ -150,10 +119,8 @@ impl DockerError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            DockerError::Engine { .. }
-            | DockerError::Context { .. }
-            | DockerError::Cache(_)
-            | DockerError::Interrupted => ErrorClass::Internal,
+            DockerError::Engine(e) => e.class(),
+            DockerError::Context { .. } | DockerError::Cache(_) => ErrorClass::Internal,
             _ => ErrorClass::User,
         }
     }
@@ -163,14 +130,6 @@ impl DockerError {
         Some(match self {
             DockerError::NoDockerEnv => {
                 "add docker_env: {image: ...} to the MLproject, or choose another manager".into()
-            }
-            DockerError::UnsupportedHost { .. } => {
-                "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:2375 (or unset it)".into()
-            }
-            DockerError::NoEngine { .. } => {
-                "start the Docker daemon (sudo systemctl start docker), or set DOCKER_HOST \
-                to the engine's address; `docker info` checks the connection"
-                    .into()
             }
             DockerError::UnsetVariable { name } => {
                 format!("set it first (export {name}=...), or give it a value in the MLproject: [{name}, value]")
@@ -188,9 +147,7 @@ impl DockerError {
                     .into()
             }
             DockerError::TreeChanged { .. } => "run again once the files stay put".into(),
-            DockerError::ContainerRefused { .. } => {
-                "check the -A options and the docker_env volumes against what this engine offers".into()
-            }
+            DockerError::Engine(e) => return e.hint(),
             _ => return None,
         })
     }
@@ -389,8 +346,8 @@ impl Environment for DockerEnvironment {
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let plan = ctx.docker;
-        let engine = Engine::connect()?;
-        let version = engine.version()?;
+        let engine = Engine::connect().map_err(DockerError::from)?;
+        let version = engine.version().map_err(DockerError::from)?;
         let mut base = image::ensure_base(&engine, &self.image)?;
         if let Some(reference) = &self.recorded_as {
             base.reference = reference.clone();

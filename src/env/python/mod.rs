@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::built::{self, Activation, BuildOutput};
+use super::cache::{self, Activation, BuildOutput};
 use super::lock::{EnvLock, LOCK_SCHEMA, PyPackage, PythonInfo, current_platform, normalize_name};
 use super::requirements::{Requirements, read_requirements};
 use super::spec::{self, PythonEnvSpec, python_matches};
@@ -164,7 +164,7 @@ impl Environment for PythonEnvironment {
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let (installer, plan, key) = self.plan(true)?;
-        let built = built::obtain(ctx.cache, &key, self.manager, |tmp, _| match &plan {
+        let built = cache::obtain(ctx.cache, &key, self.manager, |tmp, _| match &plan {
             Plan::Request(request) => build_from_request(&installer, request, ctx.project_dir, tmp, &key),
             Plan::Lock(lock) => build_from_lock(&installer, lock, tmp, &key),
         })?;
@@ -225,7 +225,7 @@ fn build_from_request(
     tmp: &Path,
     key: &str,
 ) -> Result<BuildOutput, EnvError> {
-    let inputs = built::BuildInputs::create(tmp)?;
+    let inputs = cache::BuildInputs::create(tmp)?;
     let python = tmp.join("bin/python");
     let mut stages: Vec<(String, &Requirements)> =
         [("build dependencies", &request.build), ("dependencies", &request.deps)]
@@ -350,7 +350,7 @@ fn uv_install(uv: &Path, python: &Path, pylock: &Path, project_dir: &Path, what:
 
 /// Build a virtualenv in `tmp` with exactly the packages of `lock`.
 fn build_from_lock(installer: &Installer, lock: &EnvLock, tmp: &Path, key: &str) -> Result<BuildOutput, EnvError> {
-    let inputs = built::BuildInputs::create(tmp)?;
+    let inputs = cache::BuildInputs::create(tmp)?;
     let python_version = lock.python.as_ref().map(|p| p.version.as_str());
     create_venv(installer, python_version, tmp)?;
     install_locked(installer, &tmp.join("bin/python"), &lock.packages, inputs.path())?;

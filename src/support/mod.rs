@@ -1,0 +1,3 @@
+//! Leaves that import nothing of the project's stages.
+
+pub mod docker_engine;
