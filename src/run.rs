@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, KeyLock};
-use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
+use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv, RunContext};
 use crate::error::{Error, ErrorClass};
 use crate::exec::{self, Echo, Interrupts};
 use crate::fetch;
@@ -189,8 +189,6 @@ pub(crate) struct Planned {
     pub(crate) prepared: Option<Box<dyn PreparedEnv>>,
     /// The run this one verifies.
     pub(crate) verifies: Option<String>,
-    /// The Docker settings of a docker_env run.
-    pub(crate) docker: DockerPlan,
     /// The lock of the project directory, held by a run in place.
     pub(crate) in_place: Option<KeyLock>,
 }
@@ -320,23 +318,25 @@ pub(crate) fn plan_entry(
         EnvChoice::Select(manager, flags) => (env::select(&manifest.env, manager, &src.project_dir)?, flags.clone()),
         EnvChoice::Given(environment, flags) => (environment, flags),
     };
-    let docker = match (&manifest.env, environment.manager()) {
-        (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
-            spec,
-            &docker_flags,
-            manifest.name.as_deref(),
-            &src.info.tree_sha256,
-            &src.project_dir,
-            caller_dir,
-        )
-        .map_err(env::EnvError::from)?,
+    let mut environment = environment;
+    match (&manifest.env, environment.as_docker()) {
+        (EnvSpec::Docker(spec), Some(docker)) => docker.set_plan(
+            DockerPlan::new(
+                spec,
+                &docker_flags,
+                manifest.name.as_deref(),
+                &src.info.tree_sha256,
+                &src.project_dir,
+                caller_dir,
+            )
+            .map_err(env::EnvError::from)?,
+        ),
         _ => {
             if docker_flags.given() {
                 ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
             }
-            DockerPlan::default()
         }
-    };
+    }
     Ok(Planned {
         pending,
         src,
@@ -346,7 +346,6 @@ pub(crate) fn plan_entry(
         environment,
         prepared: None,
         verifies: None,
-        docker,
         in_place: None,
     })
 }
@@ -357,7 +356,7 @@ impl Planned {
     /// a failed image build is a FAILED run; `local` has nothing to build.)
     pub(crate) fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
         if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
-            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache, docker: &self.docker };
+            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache };
             self.prepared = Some(self.environment.prepare(ctx)?);
         }
         Ok(())
@@ -374,8 +373,8 @@ fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>
             && r.verifies.is_none()
             && r.entry_point == planned.entry_point.name
             && r.parameters == planned.parameters
-            && r.environment.manager == planned.environment.manager()
-            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
+            && r.environment.manager() == planned.environment.manager()
+            && r.environment.key() == key.as_deref()
             && same_source(r, &planned.src)
             && outputs_in_place(r)
     });
@@ -421,7 +420,6 @@ pub(crate) fn execute(
         environment,
         prepared,
         verifies,
-        docker,
         in_place: _in_place,
     } = planned;
     let stamps = src.stamps.take();
@@ -447,7 +445,7 @@ pub(crate) fn execute(
         source: src.info.clone(),
         environment: match &prepared {
             Some(p) => p.record(),
-            None => env::EnvRecord { manager: environment.manager(), details: Default::default() },
+            None => env::EnvRecord::unprepared(environment.manager()),
         },
         outputs: Vec::new(),
         outputs_dir,
@@ -472,15 +470,22 @@ pub(crate) fn execute(
     let result = (|| -> Result<i32, Error> {
         let prepared = match prepared {
             Some(p) => p,
-            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?,
         };
         record.environment = prepared.record();
         if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
-        let mut vars = child_variables(&run_id, &run_dir, cache);
-        vars.extend(server.iter().flat_map(ServerRun::child_variables));
-        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        let extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
+        let pycache_dir = cache.root().join("pycache-v1");
+        let run = RunContext {
+            run_id: &run_id,
+            run_dir: &run_dir,
+            store_dir: session.store.root(),
+            pycache_dir: &pycache_dir,
+            extra: &extra,
+        };
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &run);
         // A container holding its own copy of the project hands its outputs over when it
         // exits; `outputs:` globs then name files of that copy.
         let copied_out = match invocation.container_with_outputs_inside() {
@@ -604,24 +609,6 @@ fn finish_server_run(
         ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
     }
     Ok(())
-}
-
-/// Variables the entry point gets on top of the caller's environment.
-fn child_variables(run_id: &str, run_dir: &Path, cache: &Cache) -> Vec<(String, String)> {
-    let mut vars = vec![
-        ("LOCKSTEP_RUN_ID".to_string(), run_id.to_string()),
-        ("LOCKSTEP_RUN_DIR".to_string(), run_dir.to_string_lossy().into_owned()),
-    ];
-    // Output goes through a pipe, where Python would buffer it: unbuffered, it streams live.
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-        vars.push(("PYTHONUNBUFFERED".into(), "1".into()));
-    }
-    // Byte code goes to the cache, not into the project, where it would show as outputs and
-    // change the tree.
-    if std::env::var_os("PYTHONPYCACHEPREFIX").is_none() {
-        vars.push(("PYTHONPYCACHEPREFIX".into(), cache.root().join("pycache-v1").to_string_lossy().into_owned()));
-    }
-    vars
 }
 
 /// A per-run checkout is not needed once its outputs are moved out; failing to remove it

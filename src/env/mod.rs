@@ -8,11 +8,11 @@ pub mod docker;
 mod local;
 mod lock;
 mod python;
+mod record;
 mod requirements;
 pub(crate) mod spec;
 mod tool;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError
 pub use local::LocalEnvironment;
 pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo, check_file_name};
 pub use python::{PythonEnvironment, PythonSource};
+pub use record::{DockerMode, DockerRecord, EnvRecord};
 pub use spec::{CondaEnvSpec, PythonEnvSpec};
 
 /// A way of providing a project's environment.
@@ -262,16 +263,6 @@ fn install_hint(output: &str) -> Option<String> {
     }
 }
 
-/// What a run records about its environment: the manager, and what is really installed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvRecord {
-    /// The manager.
-    pub manager: EnvManager,
-    /// The manager's description of what is installed (its lock).
-    #[serde(flatten)]
-    pub details: BTreeMap<String, serde_json::Value>,
-}
-
 /// What `exec` runs: a process, or a container.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Invocation {
@@ -322,8 +313,58 @@ pub struct PrepareContext<'a> {
     pub project_dir: &'a Path,
     /// The cache for built environments.
     pub cache: &'a Cache,
-    /// The run's Docker settings (the default for other managers).
-    pub docker: &'a DockerPlan,
+}
+
+/// The run an environment wraps a command for: who it is, where its files go, and what else
+/// its entry point is told (the tracking server's variables).
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The run's id.
+    pub run_id: &'a str,
+    /// The run's directory on this machine.
+    pub run_dir: &'a Path,
+    /// The store holding the run.
+    pub store_dir: &'a Path,
+    /// Where Python's byte code goes on this machine.
+    pub pycache_dir: &'a Path,
+    /// Further variables for the entry point, in order.
+    pub extra: &'a [(String, String)],
+}
+
+impl RunContext<'_> {
+    /// The variables a process on this machine gets on top of the caller's environment.
+    pub fn process_variables(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string()),
+            ("LOCKSTEP_RUN_DIR".to_string(), self.run_dir.to_string_lossy().into_owned()),
+        ];
+        // The process inherits the caller's environment: the caller's own choice of these stays.
+        let [unbuffered, pycache] = python_variables(&self.pycache_dir.to_string_lossy());
+        if std::env::var_os(&unbuffered.0).is_none() {
+            vars.push(unbuffered);
+        }
+        if std::env::var_os(&pycache.0).is_none() {
+            vars.push(pycache);
+        }
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+
+    /// The variables a container gets on top of its image's: no host paths (they mean nothing
+    /// inside), and the Python settings always, since a container inherits nothing.
+    pub fn container_variables(&self, pycache_dir: &str) -> Vec<(String, String)> {
+        let mut vars = vec![("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string())];
+        vars.extend(python_variables(pycache_dir));
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+}
+
+/// Output goes through a pipe, where Python would buffer it: unbuffered, it streams live. Byte
+/// code goes to `pycache_dir`, not into the project, where it would show as outputs and change
+/// the tree.
+fn python_variables(pycache_dir: &str) -> [(String, String); 2] {
+    [("PYTHONUNBUFFERED".into(), "1".into()), ("PYTHONPYCACHEPREFIX".into(), pycache_dir.into())]
 }
 
 /// An environment manager chosen for a project, not yet prepared.
@@ -337,14 +378,18 @@ pub trait Environment {
     }
     /// Build the environment or reuse a built one.
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError>;
+    /// The Docker environment, which takes the run's Docker settings before it is prepared.
+    fn as_docker(&mut self) -> Option<&mut DockerEnvironment> {
+        None
+    }
 }
 
 /// An environment ready to run commands.
 pub trait PreparedEnv {
     /// What the run records about it.
     fn record(&self) -> EnvRecord;
-    /// The invocation that runs `command` (a shell command line) in `cwd` with `vars` set.
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation;
+    /// The invocation that runs `command` (a shell command line) in `cwd` as the run `run`.
+    fn wrap(&self, command: &str, cwd: &Path, run: &RunContext) -> Invocation;
 }
 
 /// Choose the environment for a project: `--env-manager` when given, else the manager of
@@ -388,16 +433,20 @@ pub fn select(
 /// The environment a recorded lock describes, with exactly its packages and versions (and
 /// artifact hashes where recorded), not the loose spec it was built from.
 pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
-    match record.manager {
-        EnvManager::Local => Ok(Box::new(LocalEnvironment)),
-        EnvManager::Virtualenv | EnvManager::Uv => Ok(Box::new(PythonEnvironment {
-            manager: record.manager,
-            source: PythonSource::Lock(Box::new(EnvLock::from_record(record)?)),
-        })),
-        EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
-            source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
-        })),
-        EnvManager::Docker => Ok(Box::new(DockerEnvironment::from_lock(record)?)),
+    match record {
+        EnvRecord::Local => Ok(Box::new(LocalEnvironment)),
+        EnvRecord::Python { manager, lock } => {
+            Ok(Box::new(PythonEnvironment { manager: *manager, source: PythonSource::Lock(lock.clone()) }))
+        }
+        EnvRecord::Conda(lock) => {
+            Ok(Box::new(conda::CondaEnvironment { source: conda::CondaSource::Lock(lock.clone()) }))
+        }
+        EnvRecord::Docker(docker) => Ok(Box::new(DockerEnvironment::from_record(docker))),
+        EnvRecord::Unprepared(EnvManager::Docker) => Err(DockerError::NoImageInLock.into()),
+        EnvRecord::Unprepared(manager) => {
+            Err(EnvError::BadLock { message: format!("the recorded {manager} environment has no lock") })
+        }
+        EnvRecord::Unreadable { reason, .. } => Err(EnvError::BadLock { message: reason.clone() }),
     }
 }
 

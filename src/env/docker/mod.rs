@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bollard::models::HostConfig;
-use serde_json::{Value, json};
 
-use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv};
+use super::{
+    DockerMode, DockerRecord, EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv,
+    RunContext,
+};
 use crate::error::ErrorClass;
 use crate::manifest::{DockerEnv, DockerEnvVar, EnvSpec};
 use crate::support::docker_engine::EngineError;
@@ -172,7 +174,7 @@ impl DockerFlags {
 
     /// The flags that rebuild a recorded Docker environment the way it ran (its mode).
     pub fn of_lock(record: &EnvRecord) -> DockerFlags {
-        let mount = record.details.get("mode").and_then(|m| m.as_str()) == Some("mount");
+        let mount = record.docker().is_some_and(|d| d.mode == DockerMode::Mount);
         DockerFlags { mount_project: mount, ..DockerFlags::default() }
     }
 }
@@ -318,24 +320,38 @@ pub struct DockerEnvironment {
     image: String,
     /// The reference to record and label with, when `image` pins it by digest or id.
     recorded_as: Option<String>,
+    /// The run's Docker settings.
+    plan: DockerPlan,
 }
 
 impl DockerEnvironment {
     /// The manager for a project's environment spec, which must be a `docker_env`.
     pub fn new(spec: &EnvSpec) -> Result<DockerEnvironment, DockerError> {
         match spec {
-            EnvSpec::Docker(d) => Ok(DockerEnvironment { image: d.image.clone(), recorded_as: None }),
+            EnvSpec::Docker(d) => {
+                Ok(DockerEnvironment { image: d.image.clone(), recorded_as: None, plan: DockerPlan::default() })
+            }
             _ => Err(DockerError::NoDockerEnv),
         }
     }
 
     /// The environment of a recorded run, pinned to the exact base image it used: by repo
     /// digest when it had one (which a registry can serve), else by image id.
-    pub fn from_lock(record: &EnvRecord) -> Result<DockerEnvironment, DockerError> {
-        let field = |name: &str| record.details.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-        let image = field("base_image_digest").or_else(|| field("base_image_id")).ok_or(DockerError::NoImageInLock)?;
+    pub fn from_record(record: &DockerRecord) -> DockerEnvironment {
+        let image = record.base_image_digest.as_ref().unwrap_or(&record.base_image_id);
         // The original reference keeps the project image's Dockerfile, and so its tag, the same.
-        Ok(DockerEnvironment { image: image.to_string(), recorded_as: field("base_image").map(str::to_string) })
+        DockerEnvironment {
+            image: image.clone(),
+            recorded_as: Some(record.base_image.clone()),
+            plan: DockerPlan::default(),
+        }
+    }
+}
+
+impl DockerEnvironment {
+    /// Give it the run's Docker settings (the default ones until then).
+    pub fn set_plan(&mut self, plan: DockerPlan) {
+        self.plan = plan;
     }
 }
 
@@ -344,8 +360,12 @@ impl Environment for DockerEnvironment {
         EnvManager::Docker
     }
 
+    fn as_docker(&mut self) -> Option<&mut DockerEnvironment> {
+        Some(self)
+    }
+
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
-        let plan = ctx.docker;
+        let plan = &self.plan;
         let engine = Engine::connect().map_err(DockerError::from)?;
         let version = engine.version().map_err(DockerError::from)?;
         let mut base = image::ensure_base(&engine, &self.image)?;
@@ -407,56 +427,29 @@ impl PreparedEnv for PreparedDocker {
             Some(p) => (p.tag.clone(), p.id.clone()),
             None => (self.base.reference.clone(), self.base.id.clone()),
         };
-        let details: BTreeMap<String, Value> = [
-            ("mode", json!(if self.project.is_some() { "build" } else { "mount" })),
-            ("base_image", json!(self.base.reference)),
-            ("base_image_id", json!(self.base.id)),
-            ("base_image_digest", json!(self.base.digest)),
-            ("project_image", json!(self.project.as_ref().map(|p| &p.tag))),
-            ("project_image_id", json!(self.project.as_ref().map(|p| &p.id))),
-            ("image_uri", json!(image_uri)),
-            ("image_id", json!(image_id)),
-            ("platform", json!(self.base.platform)),
-            ("engine_version", json!(self.engine_version)),
-            ("engine_api_version", json!(self.engine_api_version)),
-            ("engine_platform", json!(self.engine_platform)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        EnvRecord { manager: EnvManager::Docker, details }
+        EnvRecord::Docker(Box::new(DockerRecord {
+            mode: if self.project.is_some() { DockerMode::Build } else { DockerMode::Mount },
+            base_image: self.base.reference.clone(),
+            base_image_id: self.base.id.clone(),
+            base_image_digest: self.base.digest.clone(),
+            project_image: self.project.as_ref().map(|p| p.tag.clone()),
+            project_image_id: self.project.as_ref().map(|p| p.id.clone()),
+            image_uri,
+            image_id,
+            platform: self.base.platform.clone(),
+            engine_version: self.engine_version.clone(),
+            engine_api_version: self.engine_api_version.clone(),
+            engine_platform: self.engine_platform.clone(),
+        }))
     }
 
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
+    fn wrap(&self, command: &str, cwd: &Path, run: &RunContext) -> Invocation {
         let plan = &self.plan;
-        let mut env: Vec<(String, String)> = Vec::new();
-        let mut labels = BTreeMap::new();
-        let mut name = None;
-        for (k, v) in vars {
-            match k.as_str() {
-                // Host paths mean nothing inside the container.
-                "LOCKSTEP_RUN_DIR" | "PYTHONPYCACHEPREFIX" => continue,
-                "LOCKSTEP_RUN_ID" => {
-                    labels.insert(RUN_ID_LABEL.to_string(), v.clone());
-                    name = Some(format!("lockstep-{v}"));
-                }
-                _ => {}
-            }
-            env.push((k.clone(), v.clone()));
-        }
-        // The run directory is `<store>/runs/<run_id>`.
-        let store = vars
-            .iter()
-            .find(|(k, _)| k == "LOCKSTEP_RUN_DIR")
-            .and_then(|(_, dir)| Path::new(dir).parent()?.parent().map(Path::to_path_buf));
-        let mut marker = None;
-        if let (Some(store), Some(run_id)) = (&store, labels.get(RUN_ID_LABEL).cloned()) {
-            labels.insert(lost::STORE_LABEL.to_string(), store.to_string_lossy().into_owned());
-            marker = Some(lost::marker_path(store, &run_id));
-        }
-        // The container does not inherit the caller's environment, so these are always set.
-        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
-        env.push(("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into()));
+        let labels = BTreeMap::from([
+            (RUN_ID_LABEL.to_string(), run.run_id.to_string()),
+            (lost::STORE_LABEL.to_string(), run.store_dir.to_string_lossy().into_owned()),
+        ]);
+        let mut env = run.container_variables(CONTAINER_PYCACHE);
         env.extend(plan.env.iter().cloned());
         let mut host_config = plan.args.host_config.clone();
         let mut binds = plan.binds.clone();
@@ -466,7 +459,7 @@ impl PreparedEnv for PreparedDocker {
         host_config.binds = Some(binds).filter(|b| !b.is_empty());
         // A tracking server on the host's loopback is out of reach of the container's own
         // network: share the host's, unless the user chose a network.
-        let tracking_on_loopback = vars.iter().any(|(k, v)| k == "MLFLOW_TRACKING_URI" && is_loopback_url(v));
+        let tracking_on_loopback = run.extra.iter().any(|(k, v)| k == "MLFLOW_TRACKING_URI" && is_loopback_url(v));
         if tracking_on_loopback && host_config.network_mode.is_none() {
             host_config.network_mode = Some("host".into());
         }
@@ -490,8 +483,8 @@ impl PreparedEnv for PreparedDocker {
             tty: plan.args.tty,
             host_config,
             labels,
-            name,
-            marker,
+            name: Some(format!("lockstep-{}", run.run_id)),
+            marker: Some(lost::marker_path(run.store_dir, run.run_id)),
             keep: plan.keep_container,
             project_inside: self.project.is_some(),
             outputs: None,
@@ -631,13 +624,19 @@ mod tests {
         }
     }
 
+    fn run_context(extra: &[(String, String)]) -> RunContext<'_> {
+        RunContext {
+            run_id: "r1",
+            run_dir: Path::new("/host/store/runs/r1"),
+            store_dir: Path::new("/host/store"),
+            pycache_dir: Path::new("/host/cache/pycache-v1"),
+            extra,
+        }
+    }
+
     #[test]
     fn wrap_maps_host_variables_and_labels_the_run() {
-        let vars = [
-            ("LOCKSTEP_RUN_ID".to_string(), "r1".to_string()),
-            ("LOCKSTEP_RUN_DIR".to_string(), "/host/store/runs/r1".to_string()),
-            ("PYTHONPYCACHEPREFIX".to_string(), "/host/cache/pycache-v1".to_string()),
-        ];
+        let vars = run_context(&[]);
         let c = container(prepared(true, "1.41").wrap("echo 'a b'", Path::new("/host/p"), &vars));
         assert_eq!(c.argv, ["sh", "-c", "echo 'a b'"]);
         assert_eq!(c.image, "sha256:proj");
@@ -668,26 +667,29 @@ mod tests {
         assert!(!is_loopback_url("https://mlflow.example.com"));
         assert!(!is_loopback_url("http://10.0.0.5:5000"));
         let vars = [("MLFLOW_TRACKING_URI".to_string(), "http://127.0.0.1:5000".to_string())];
-        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &vars));
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &run_context(&vars)));
         assert_eq!(c.host_config.network_mode.as_deref(), Some("host"));
         let remote = [("MLFLOW_TRACKING_URI".to_string(), "https://mlflow.example.com".to_string())];
-        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &remote));
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &run_context(&remote)));
         assert_eq!(c.host_config.network_mode, None);
     }
 
     #[test]
     fn record_names_both_images() {
-        let r = prepared(true, "1.41").record();
-        assert_eq!(r.manager, EnvManager::Docker);
-        assert_eq!(r.details["mode"], "build");
-        assert_eq!(r.details["base_image"], "base:1");
-        assert_eq!(r.details["base_image_digest"], "base@sha256:d");
-        assert_eq!(r.details["image_uri"], "lockstep/p:0123456789ab");
-        assert_eq!(r.details["image_id"], "sha256:proj");
-        let r = prepared(false, "1.41").record();
-        assert_eq!(r.details["mode"], "mount");
-        assert_eq!(r.details["project_image"], Value::Null);
-        assert_eq!(r.details["image_uri"], "base:1");
-        assert_eq!(r.details["image_id"], "sha256:base");
+        let r = serde_json::to_value(prepared(true, "1.41").record()).unwrap();
+        assert_eq!(r["manager"], "docker");
+        assert_eq!(r["mode"], "build");
+        assert_eq!(r["base_image"], "base:1");
+        assert_eq!(r["base_image_digest"], "base@sha256:d");
+        assert_eq!(r["image_uri"], "lockstep/p:0123456789ab");
+        assert_eq!(r["image_id"], "sha256:proj");
+        let record = prepared(false, "1.41").record();
+        assert_eq!(DockerFlags::of_lock(&record), DockerFlags { mount_project: true, ..DockerFlags::default() });
+        assert_eq!((record.image_uri(), record.image_id()), (Some("base:1"), Some("sha256:base")));
+        let r = serde_json::to_value(&record).unwrap();
+        assert_eq!(r["mode"], "mount");
+        assert_eq!(r["project_image"], serde_json::Value::Null);
+        let pinned = DockerEnvironment::from_record(record.docker().unwrap());
+        assert_eq!((pinned.image.as_str(), pinned.recorded_as.as_deref()), ("base@sha256:d", Some("base:1")));
     }
 }
