@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::RemoveContainerOptions;
 use futures_util::StreamExt;
-use lockstep::env::docker::Engine;
+use lockstep::support::docker_engine::Engine;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

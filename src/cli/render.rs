@@ -75,8 +75,8 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
     writeln!(out, "tree sha256:  {}", r.source.tree_sha256)?;
     writeln!(out, "dirty:        {}", if r.source.dirty { "yes" } else { "no" })?;
     writeln!(out, "environment:  {}", format_environment(&r.environment))?;
-    if let Some(uri) = r.environment.details.get("image_uri").and_then(|v| v.as_str()) {
-        let id = r.environment.details.get("image_id").and_then(|v| v.as_str()).unwrap_or("-");
+    if let Some(uri) = r.environment.image_uri() {
+        let id = r.environment.image_id().unwrap_or("-");
         writeln!(out, "image:        {uri} ({id})")?;
     }
     if let Some(t) = &r.tracking {
@@ -196,22 +196,21 @@ pub(crate) fn format_duration(ms: Option<u64>) -> String {
 /// An environment in one line: its manager, key, interpreter and package counts.
 pub(crate) fn format_environment(env: &EnvRecord) -> String {
     let mut parts = Vec::new();
-    if let Some(key) = env.details.get("key").and_then(|k| k.as_str()) {
+    if let Some(key) = env.key() {
         parts.push(format!("key {}", &key[..12.min(key.len())]));
     }
-    if let Some(version) = env.details.get("python").and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+    if let Some(version) = env.python_version() {
         parts.push(format!("python {version}"));
     }
-    let count = |field: &str| env.details.get(field).and_then(|v| v.as_array()).map_or(0, Vec::len);
-    if count("conda_packages") > 0 {
-        parts.push(format!("{} conda packages", count("conda_packages")));
+    if env.conda_package_count() > 0 {
+        parts.push(format!("{} conda packages", env.conda_package_count()));
     }
-    if env.details.contains_key("packages") {
-        parts.push(format!("{} Python packages", count("packages")));
+    if let Some(count) = env.python_package_count() {
+        parts.push(format!("{count} Python packages"));
     }
     match parts.is_empty() {
-        true => env.manager.to_string(),
-        false => format!("{} ({})", env.manager, parts.join(", ")),
+        true => env.manager().to_string(),
+        false => format!("{} ({})", env.manager(), parts.join(", ")),
     }
 }
 

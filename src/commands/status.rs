@@ -203,12 +203,12 @@ fn changed_files(recorded: &str, current: &str, outputs: &[String], in_place: bo
 }
 
 fn environment_status(record: &RunRecord, project_dir: Option<&Path>, source_same: bool) -> Result<PartStatus, Error> {
-    let manager = record.environment.manager;
+    let manager = record.environment.manager();
     let part = |same: bool, detail: String| PartStatus { same, detail, changes: Vec::new() };
     if manager == EnvManager::Local {
         return Ok(part(true, "local manager: the machine's own tools are not tracked".into()));
     }
-    let recorded = record.environment.details.get("key").and_then(|k| k.as_str());
+    let recorded = record.environment.key();
     let Some(dir) = project_dir else {
         // Git and archive environments are specified by files of the source.
         let detail = if source_same { "specified by the unchanged source" } else { "specified by the changed source" };

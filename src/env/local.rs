@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv};
+use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv, RunContext};
 
 /// Runs commands with the caller's PATH and tools; nothing to build.
 #[derive(Debug, Clone, Copy)]
@@ -20,10 +20,10 @@ impl Environment for LocalEnvironment {
 
 impl PreparedEnv for LocalEnvironment {
     fn record(&self) -> EnvRecord {
-        EnvRecord { manager: EnvManager::Local, details: Default::default() }
+        EnvRecord::Local
     }
 
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
-        Invocation::shell(command, cwd, vars)
+    fn wrap(&self, command: &str, cwd: &Path, run: &RunContext) -> Invocation {
+        Invocation::shell(command, cwd, &run.process_variables())
     }
 }

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
-use super::{EnvError, EnvManager, EnvRecord};
-
 /// The schema of the lock's fields in a record.
 pub const LOCK_SCHEMA: &str = "lockstep.env-lock/v1";
 
@@ -102,28 +100,6 @@ pub struct CondaPackage {
     pub noarch: Option<String>,
 }
 
-impl EnvLock {
-    /// The record of a run in an environment with this lock.
-    pub fn to_record(&self, manager: EnvManager) -> EnvRecord {
-        let details = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
-            _ => BTreeMap::new(),
-        };
-        EnvRecord { manager, details }
-    }
-
-    /// The lock held in a record, if the record has one.
-    pub fn from_record(record: &EnvRecord) -> Result<EnvLock, EnvError> {
-        let value = serde_json::Value::Object(record.details.clone().into_iter().collect());
-        let lock: EnvLock = serde_json::from_value(value)
-            .map_err(|e| EnvError::BadLock { message: format!("the record's environment is not a lock: {e}") })?;
-        if lock.lock_schema != LOCK_SCHEMA {
-            return Err(EnvError::BadLock { message: format!("unknown lock schema '{}'", lock.lock_schema) });
-        }
-        Ok(lock)
-    }
-}
-
 /// Why `value` cannot name one entry of a directory lockstep owns, if it cannot. Fields of
 /// records, locks and manifests that become file names must pass this: a name with a
 /// separator or a `..` would put the file anywhere.
@@ -215,6 +191,7 @@ pub fn current_platform() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::{EnvManager, EnvRecord};
 
     #[test]
     fn names_normalize_as_pep_503() {
@@ -245,20 +222,26 @@ mod tests {
         })
     }
 
+    fn refusal(json: serde_json::Value) -> String {
+        let record: EnvRecord = serde_json::from_value(json).unwrap();
+        let err = crate::env::from_lock(&record).err().expect("refused").to_string();
+        assert!(err.contains(record.unreadable_reason().unwrap()), "{err}");
+        err
+    }
+
     #[test]
     fn a_lock_with_a_path_for_a_file_name_is_refused_naming_the_field() {
         let record: EnvRecord = serde_json::from_value(conda_lock_json("x-1-0.conda")).unwrap();
-        assert_eq!(EnvLock::from_record(&record).unwrap().conda_packages[0].filename, "x-1-0.conda");
-        let record: EnvRecord = serde_json::from_value(conda_lock_json("../../../x/EVIL.conda")).unwrap();
-        let err = EnvLock::from_record(&record).unwrap_err().to_string();
+        assert_eq!(record.lock().unwrap().conda_packages[0].filename, "x-1-0.conda");
+        let err = refusal(conda_lock_json("../../../x/EVIL.conda"));
         assert!(err.contains("a conda package's filename '../../../x/EVIL.conda' contains '/'"), "{err}");
         let mut json = conda_lock_json("x-1-0.conda");
         json["key"] = "..".into();
-        let err = EnvLock::from_record(&serde_json::from_value(json).unwrap()).unwrap_err().to_string();
+        let err = refusal(json);
         assert!(err.contains("the lock's key '..' is a directory reference"), "{err}");
         let mut json = conda_lock_json("x-1-0.conda");
         json["conda_packages"][0]["build"] = "0/../../x".into();
-        assert!(EnvLock::from_record(&serde_json::from_value(json).unwrap()).is_err());
+        refusal(json);
     }
 
     #[test]
@@ -279,13 +262,13 @@ mod tests {
             }],
             variables: BTreeMap::new(),
         };
-        let record = lock.to_record(EnvManager::Uv);
+        let record = EnvRecord::of_lock(EnvManager::Uv, lock.clone());
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["manager"], "uv");
         assert_eq!(json["packages"][0]["name"], "six");
         let back: EnvRecord = serde_json::from_value(json).unwrap();
-        assert_eq!(EnvLock::from_record(&back).unwrap(), lock);
-        let local = EnvRecord { manager: EnvManager::Local, details: BTreeMap::new() };
-        assert!(EnvLock::from_record(&local).is_err());
+        assert_eq!(back.lock(), Some(&lock));
+        assert!(crate::env::from_lock(&EnvRecord::Local).is_ok(), "local needs no lock");
+        assert!(crate::env::from_lock(&EnvRecord::Unprepared(EnvManager::Uv)).is_err());
     }
 }

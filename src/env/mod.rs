@@ -2,17 +2,18 @@
 //! environment spec and the `--env-manager` flag, prepares itself (build or reuse), and the
 //! prepared environment wraps a rendered command into an [`Invocation`] for `exec`.
 
-mod built;
+mod cache;
 mod conda;
 pub mod docker;
+mod error;
 mod local;
 mod lock;
 mod python;
+mod record;
 mod requirements;
 pub(crate) mod spec;
 mod tool;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,14 +22,15 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 
-pub use built::{EnvEntry, PruneReport, list, prune};
+pub use cache::{EnvEntry, PruneReport, list, prune};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
+pub use error::EnvError;
 pub use local::LocalEnvironment;
 pub use lock::{CondaPackage, EnvLock, PyPackage, PythonInfo, check_file_name};
 pub use python::{PythonEnvironment, PythonSource};
+pub use record::{DockerMode, DockerRecord, EnvRecord};
 pub use spec::{CondaEnvSpec, PythonEnvSpec};
 
 /// A way of providing a project's environment.
@@ -77,199 +79,6 @@ impl FromStr for EnvManager {
             _ => return Err(format!("unknown environment manager '{s}' (choose local, virtualenv, uv or conda)")),
         })
     }
-}
-
-/// Errors of choosing or preparing an environment.
-#[derive(Debug, thiserror::Error)]
-pub enum EnvError {
-    /// A recorded environment of this manager cannot be rebuilt from its lock yet.
-    #[error("cannot rebuild a {manager} environment from its recorded lock yet")]
-    LockNotSupported {
-        /// The recorded manager.
-        manager: EnvManager,
-    },
-    /// The manager cannot provide this kind of environment.
-    #[error("the {manager} manager cannot run a project with {kind}: {reason}")]
-    Incompatible {
-        /// The manager.
-        manager: EnvManager,
-        /// The project's environment kind.
-        kind: &'static str,
-        /// Why not.
-        reason: &'static str,
-    },
-    /// A tool the manager needs is not on PATH.
-    #[error("{tool} is not on PATH")]
-    ToolMissing {
-        /// The tool.
-        tool: &'static str,
-        /// How to get it or do without.
-        hint: String,
-    },
-    /// An environment file is not valid YAML or has unknown keys.
-    #[error(transparent)]
-    Yaml(crate::manifest::ManifestError),
-    /// An environment file says something wrong.
-    #[error("{file}: {message}")]
-    Spec {
-        /// The file.
-        file: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// No interpreter matches the requested Python version.
-    #[error("no Python interpreter matches python {request} ({found})")]
-    NoPython {
-        /// The version asked for.
-        request: String,
-        /// What was found instead.
-        found: String,
-    },
-    /// An installer (uv, pip, conda) failed.
-    #[error("{what} failed: {detail} (command: {command})")]
-    Install {
-        /// What was being done.
-        what: String,
-        /// The command.
-        command: String,
-        /// The last lines of its output.
-        detail: String,
-        /// All of its output, to choose a hint.
-        output: String,
-    },
-    /// A conda channel could not be read.
-    #[error("cannot read conda channel {url}: {message}")]
-    Channel {
-        /// The repodata URL.
-        url: String,
-        /// Why.
-        message: String,
-    },
-    /// The conda specs have no solution (unknown packages, conflicting versions).
-    #[error("the conda environment of {file} cannot be solved: {message}")]
-    Unsolvable {
-        /// The conda file.
-        file: String,
-        /// The solver's explanation.
-        message: String,
-    },
-    /// A conda package could not be downloaded, verified or unpacked.
-    #[error("conda package {url}: {message}")]
-    Package {
-        /// The package's URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// A recorded environment cannot be rebuilt from its record.
-    #[error("cannot rebuild the environment: {message}")]
-    BadLock {
-        /// Why.
-        message: String,
-    },
-    /// The environment cache is not as lockstep left it.
-    #[error("environment cache at {}: {message}", .path.display())]
-    Cache {
-        /// The file or directory.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A file of the environment cache could not be read or written.
-    #[error("{}: {source}", .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The cache directory.
-    #[error(transparent)]
-    CacheDir(#[from] crate::cache::CacheError),
-    /// A Docker environment or its engine.
-    #[error(transparent)]
-    Docker(#[from] DockerError),
-}
-
-impl EnvError {
-    /// Who has to act.
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            EnvError::LockNotSupported { .. }
-            | EnvError::Incompatible { .. }
-            | EnvError::ToolMissing { .. }
-            | EnvError::Yaml(_)
-            | EnvError::Spec { .. }
-            | EnvError::NoPython { .. }
-            | EnvError::Install { .. }
-            | EnvError::Channel { .. }
-            | EnvError::Unsolvable { .. }
-            | EnvError::Package { .. }
-            | EnvError::BadLock { .. } => ErrorClass::User,
-            EnvError::Cache { .. } | EnvError::Io { .. } | EnvError::CacheDir(_) => ErrorClass::Internal,
-            EnvError::Docker(e) => e.class(),
-        }
-    }
-
-    /// What to try next.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            EnvError::Incompatible { kind: "a docker_env", .. } => {
-                Some("omit --env-manager to run it in its image, or run it with --env-manager local".into())
-            }
-            EnvError::Incompatible { manager: EnvManager::Conda, .. } => {
-                Some("use --env-manager virtualenv (or uv) for a python_env project".into())
-            }
-            EnvError::ToolMissing { hint, .. } => Some(hint.clone()),
-            EnvError::NoPython { request, .. } => Some(format!(
-                "install Python {request} (pyenv install {request}, uv python install {request}, or your system's packages) and put it on PATH; set UV_PYTHON_DOWNLOADS=automatic to let uv download it"
-            )),
-            EnvError::Install { output, .. } => install_hint(output),
-            EnvError::Channel { .. } => Some(
-                "check the channel's URL and the network; on an air-gapped site point LOCKSTEP_CONDA_CHANNEL_ALIAS at a mirror"
-                    .into(),
-            ),
-            EnvError::Unsolvable { .. } => {
-                Some("check the package names and version constraints against the channels".into())
-            }
-            EnvError::Docker(e) => e.hint(),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnvError + use<> {
-        let path = path.to_path_buf();
-        move |source| EnvError::Io { path, source }
-    }
-}
-
-/// A hint for an installer's failure, from its words.
-fn install_hint(output: &str) -> Option<String> {
-    let lower = output.to_lowercase();
-    if lower.contains("not found in the package registry")
-        || lower.contains("no matching distribution")
-        || lower.contains("no solution found")
-        || lower.contains("could not find a version")
-    {
-        Some("check the requirement's name and version constraints (is it on the index?)".into())
-    } else if ["connection refused", "failed to fetch", "failed to establish", "timed out", "dns error", "network"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        Some("the package index is unreachable: check the network, or UV_INDEX_URL / PIP_INDEX_URL".into())
-    } else {
-        None
-    }
-}
-
-/// What a run records about its environment: the manager, and what is really installed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvRecord {
-    /// The manager.
-    pub manager: EnvManager,
-    /// The manager's description of what is installed (its lock).
-    #[serde(flatten)]
-    pub details: BTreeMap<String, serde_json::Value>,
 }
 
 /// What `exec` runs: a process, or a container.
@@ -322,8 +131,58 @@ pub struct PrepareContext<'a> {
     pub project_dir: &'a Path,
     /// The cache for built environments.
     pub cache: &'a Cache,
-    /// The run's Docker settings (the default for other managers).
-    pub docker: &'a DockerPlan,
+}
+
+/// The run an environment wraps a command for: who it is, where its files go, and what else
+/// its entry point is told (the tracking server's variables).
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The run's id.
+    pub run_id: &'a str,
+    /// The run's directory on this machine.
+    pub run_dir: &'a Path,
+    /// The store holding the run.
+    pub store_dir: &'a Path,
+    /// Where Python's byte code goes on this machine.
+    pub pycache_dir: &'a Path,
+    /// Further variables for the entry point, in order.
+    pub extra: &'a [(String, String)],
+}
+
+impl RunContext<'_> {
+    /// The variables a process on this machine gets on top of the caller's environment.
+    pub fn process_variables(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string()),
+            ("LOCKSTEP_RUN_DIR".to_string(), self.run_dir.to_string_lossy().into_owned()),
+        ];
+        // The process inherits the caller's environment: the caller's own choice of these stays.
+        let [unbuffered, pycache] = python_variables(&self.pycache_dir.to_string_lossy());
+        if std::env::var_os(&unbuffered.0).is_none() {
+            vars.push(unbuffered);
+        }
+        if std::env::var_os(&pycache.0).is_none() {
+            vars.push(pycache);
+        }
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+
+    /// The variables a container gets on top of its image's: no host paths (they mean nothing
+    /// inside), and the Python settings always, since a container inherits nothing.
+    pub fn container_variables(&self, pycache_dir: &str) -> Vec<(String, String)> {
+        let mut vars = vec![("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string())];
+        vars.extend(python_variables(pycache_dir));
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+}
+
+/// Output goes through a pipe, where Python would buffer it: unbuffered, it streams live. Byte
+/// code goes to `pycache_dir`, not into the project, where it would show as outputs and change
+/// the tree.
+fn python_variables(pycache_dir: &str) -> [(String, String); 2] {
+    [("PYTHONUNBUFFERED".into(), "1".into()), ("PYTHONPYCACHEPREFIX".into(), pycache_dir.into())]
 }
 
 /// An environment manager chosen for a project, not yet prepared.
@@ -337,14 +196,18 @@ pub trait Environment {
     }
     /// Build the environment or reuse a built one.
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError>;
+    /// The Docker environment, which takes the run's Docker settings before it is prepared.
+    fn as_docker(&mut self) -> Option<&mut DockerEnvironment> {
+        None
+    }
 }
 
 /// An environment ready to run commands.
 pub trait PreparedEnv {
     /// What the run records about it.
     fn record(&self) -> EnvRecord;
-    /// The invocation that runs `command` (a shell command line) in `cwd` with `vars` set.
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation;
+    /// The invocation that runs `command` (a shell command line) in `cwd` as the run `run`.
+    fn wrap(&self, command: &str, cwd: &Path, run: &RunContext) -> Invocation;
 }
 
 /// Choose the environment for a project: `--env-manager` when given, else the manager of
@@ -388,16 +251,20 @@ pub fn select(
 /// The environment a recorded lock describes, with exactly its packages and versions (and
 /// artifact hashes where recorded), not the loose spec it was built from.
 pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
-    match record.manager {
-        EnvManager::Local => Ok(Box::new(LocalEnvironment)),
-        EnvManager::Virtualenv | EnvManager::Uv => Ok(Box::new(PythonEnvironment {
-            manager: record.manager,
-            source: PythonSource::Lock(Box::new(EnvLock::from_record(record)?)),
-        })),
-        EnvManager::Conda => Ok(Box::new(conda::CondaEnvironment {
-            source: conda::CondaSource::Lock(Box::new(EnvLock::from_record(record)?)),
-        })),
-        EnvManager::Docker => Ok(Box::new(DockerEnvironment::from_lock(record)?)),
+    match record {
+        EnvRecord::Local => Ok(Box::new(LocalEnvironment)),
+        EnvRecord::Python { manager, lock } => {
+            Ok(Box::new(PythonEnvironment { manager: *manager, source: PythonSource::Lock(lock.clone()) }))
+        }
+        EnvRecord::Conda(lock) => {
+            Ok(Box::new(conda::CondaEnvironment { source: conda::CondaSource::Lock(lock.clone()) }))
+        }
+        EnvRecord::Docker(docker) => Ok(Box::new(DockerEnvironment::from_record(docker))),
+        EnvRecord::Unprepared(EnvManager::Docker) => Err(DockerError::NoImageInLock.into()),
+        EnvRecord::Unprepared(manager) => {
+            Err(EnvError::BadLock { message: format!("the recorded {manager} environment has no lock") })
+        }
+        EnvRecord::Unreadable { reason, .. } => Err(EnvError::BadLock { message: reason.clone() }),
     }
 }
 
@@ -433,15 +300,6 @@ mod tests {
             select(&docker, Some(EnvManager::Virtualenv), Path::new(".")).err().unwrap(),
             EnvError::Incompatible { kind: "a docker_env", .. }
         ));
-    }
-
-    #[test]
-    fn installer_failures_get_hints_from_their_words() {
-        assert!(install_hint("Because nosuch was not found in the package registry").unwrap().contains("name"));
-        assert!(
-            install_hint("error: Failed to fetch: `http://127.0.0.1:9/simple/six/`").unwrap().contains("unreachable")
-        );
-        assert!(install_hint("something else").is_none());
     }
 
     #[test]

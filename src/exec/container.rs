@@ -22,9 +22,9 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 
 use super::{Echo, ExecError, ExecOutcome, Interrupts, PIPE_DRAIN, Termination, kill_grace};
-use crate::env::docker::engine::{Engine, describe, is_not_found};
 use crate::env::docker::lost;
-use crate::env::{ContainerOutputs, ContainerSpec, DockerError};
+use crate::env::{ContainerOutputs, ContainerSpec};
+use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
 use crate::{fsutil, ui};
 
 /// Run a container to its end; see the module documentation.
@@ -86,7 +86,7 @@ pub fn execute(
 }
 
 fn engine_error(action: &'static str) -> impl Fn(BollardError) -> ExecError {
-    move |e| DockerError::Engine { action: action.into(), message: describe(&e) }.into()
+    move |e| EngineError::request(action, &e).into()
 }
 
 async fn create(docker: &Docker, spec: &ContainerSpec) -> Result<String, ExecError> {
@@ -107,7 +107,7 @@ async fn create(docker: &Docker, spec: &ContainerSpec) -> Result<String, ExecErr
     let created = docker
         .create_container(Some(options), config)
         .await
-        .map_err(|e| DockerError::ContainerRefused { action: "create", message: describe(&e) })?;
+        .map_err(|e| EngineError::ContainerRefused { action: "create", message: describe(&e) })?;
     Ok(created.id)
 }
 
@@ -127,7 +127,7 @@ async fn run_created(
     docker
         .start_container(id, None)
         .await
-        .map_err(|e| DockerError::ContainerRefused { action: "start", message: describe(&e) })?;
+        .map_err(|e| EngineError::ContainerRefused { action: "start", message: describe(&e) })?;
 
     let grace = kill_grace();
     let mut waiting = Box::pin(docker.wait_container(id, None));
@@ -158,7 +158,7 @@ async fn run_created(
         Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
         Some(Err(e)) => return Err(engine_error("wait for the container")(e)),
         None => {
-            return Err(DockerError::Engine {
+            return Err(EngineError::Request {
                 action: "wait for the container".into(),
                 message: "the engine ended the wait without an exit code".into(),
             }
@@ -309,9 +309,7 @@ async fn download(
     drop(tx);
     let unpacked = unpacker.join().unwrap_or_else(|_| Err(io::Error::other("the unpacker panicked")));
     if let Some(e) = failure {
-        return Err(
-            DockerError::Engine { action: format!("copy {rel} out of the container"), message: describe(&e) }.into()
-        );
+        return Err(EngineError::request(format!("copy {rel} out of the container"), &e).into());
     }
     unpacked.map_err(|source| ExecError::Io { path: target, source })
 }

@@ -10,7 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::env::{DockerError, Invocation};
+use crate::env::Invocation;
+use crate::support::docker_engine::EngineError;
 use crate::support::process::{PIPE_DRAIN, ProcessError, grace_override};
 
 pub use signals::Interrupts;
@@ -46,7 +47,7 @@ pub enum ExecError {
     },
     /// The container could not be run, or its outputs not copied out.
     #[error(transparent)]
-    Docker(#[from] DockerError),
+    Docker(#[from] EngineError),
 }
 
 impl ExecError {

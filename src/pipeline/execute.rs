@@ -5,8 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use super::{Planned, RunError, Session};
-use crate::cache::Cache;
-use crate::env::{self, PrepareContext};
+use crate::env::{self, PrepareContext, RunContext};
+use crate::support::docker_engine::EngineError;
 use crate::error::Error;
 use crate::exec::{self, Echo, Interrupts};
 use crate::fsutil;
@@ -62,7 +62,6 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         environment,
         prepared,
         verifies,
-        docker,
         in_place: _in_place,
     } = planned;
     let stamps = src.stamps.take();
@@ -89,7 +88,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         source: src.info.clone(),
         environment: match &prepared {
             Some(p) => p.record(),
-            None => env::EnvRecord { manager: environment.manager(), details: Default::default() },
+            None => env::EnvRecord::unprepared(environment.manager()),
         },
         outputs: Vec::new(),
         outputs_dir,
@@ -114,15 +113,22 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     let result = (|| -> Result<i32, Error> {
         let prepared = match prepared {
             Some(p) => p,
-            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache, docker: &docker })?,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?,
         };
         record.environment = prepared.record();
         if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
-        let mut vars = child_variables(&run_id, &run_dir, cache);
-        vars.extend(server.iter().flat_map(ServerRun::child_variables));
-        let mut invocation = prepared.wrap(&command, &src.project_dir, &vars);
+        let extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
+        let pycache_dir = cache.root().join("pycache-v1");
+        let run = RunContext {
+            run_id: &run_id,
+            run_dir: &run_dir,
+            store_dir: session.store.root(),
+            pycache_dir: &pycache_dir,
+            extra: &extra,
+        };
+        let mut invocation = prepared.wrap(&command, &src.project_dir, &run);
         // A container holding its own copy of the project hands its outputs over when it
         // exits; `outputs:` globs then name files of that copy.
         let copied_out = match invocation.container_with_outputs_inside() {
@@ -185,7 +191,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
             // have ended the entry point.
             match (interrupts.received(), &err) {
-                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Interrupted))) => {
+                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Engine(EngineError::Interrupted)))) => {
                     Err(RunError::InterruptedRun { signal, run_id }.into())
                 }
                 _ => Err(err),
@@ -242,24 +248,6 @@ fn finish_server_run(
         ui::note(&format!("the local record is complete; `lockstep sync {}` sends the rest later", record.run_id));
     }
     Ok(())
-}
-
-/// Variables the entry point gets on top of the caller's environment.
-fn child_variables(run_id: &str, run_dir: &Path, cache: &Cache) -> Vec<(String, String)> {
-    let mut vars = vec![
-        ("LOCKSTEP_RUN_ID".to_string(), run_id.to_string()),
-        ("LOCKSTEP_RUN_DIR".to_string(), run_dir.to_string_lossy().into_owned()),
-    ];
-    // Output goes through a pipe, where Python would buffer it: unbuffered, it streams live.
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-        vars.push(("PYTHONUNBUFFERED".into(), "1".into()));
-    }
-    // Byte code goes to the cache, not into the project, where it would show as outputs and
-    // change the tree.
-    if std::env::var_os("PYTHONPYCACHEPREFIX").is_none() {
-        vars.push(("PYTHONPYCACHEPREFIX".into(), cache.root().join("pycache-v1").to_string_lossy().into_owned()));
-    }
-    vars
 }
 
 /// A per-run checkout is not needed once its outputs are moved out; failing to remove it

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::RunError;
-use crate::env::{self, EnvLock, EnvManager};
+use crate::env;
 use crate::error::Error;
 use crate::manifest::is_project_dir;
 use crate::record::{RecordError, RunRecord, Store};
@@ -154,40 +154,11 @@ fn check_record(record: &RunRecord, path: &Path) -> Result<(), RecordError> {
     {
         return Err(bad(format!("source.path {} is not an absolute path without '.' or '..'", dir.display())));
     }
-    let details = &record.environment.details;
-    match record.environment.manager {
-        EnvManager::Local => {}
-        EnvManager::Docker => {
-            for field in ["base_image", "base_image_digest", "base_image_id"] {
-                if let Some(value) = details.get(field).and_then(|v| v.as_str())
-                    && let Some(why) = image_reference_problem(value)
-                {
-                    return Err(bad(format!("environment.{field} '{}' {why}", value.escape_debug())));
-                }
-            }
-        }
-        // A lock is read in full; its checks name the field.
-        _ if details.contains_key("lock_schema") => {
-            EnvLock::from_record(&record.environment).map_err(|e| bad(e.to_string()))?;
-        }
-        _ => {}
+    // The environment's fields are checked as the record is read; one that failed is refused here.
+    if let Some(reason) = record.environment.unreadable_reason() {
+        return Err(bad(reason.to_string()));
     }
     Ok(())
-}
-
-/// Why `value` is not an image reference (`name[:tag][@digest]`, or an image id) that can be
-/// put into an Engine API path, if it is not.
-fn image_reference_problem(value: &str) -> Option<&'static str> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b);
-    if value.is_empty() {
-        Some("is empty")
-    } else if !value.bytes().all(allowed) {
-        Some("has characters an image reference cannot have")
-    } else if value.starts_with(['/', '.', '-']) || value.split('/').any(|part| part.is_empty() || part == "..") {
-        Some("has an empty or '..' path component")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

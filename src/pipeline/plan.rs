@@ -60,8 +60,6 @@ pub struct Planned {
     pub prepared: Option<Box<dyn PreparedEnv>>,
     /// The run this one verifies.
     pub verifies: Option<String>,
-    /// The Docker settings of a docker_env run.
-    pub docker: DockerPlan,
     /// The lock of the project directory, held by a run in place.
     pub in_place: Option<KeyLock>,
 }
@@ -145,23 +143,25 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
         EnvChoice::Select(manager, flags) => (env::select(&manifest.env, manager, &src.project_dir)?, flags.clone()),
         EnvChoice::Given(environment, flags) => (environment, flags),
     };
-    let docker = match (&manifest.env, environment.manager()) {
-        (EnvSpec::Docker(spec), EnvManager::Docker) => DockerPlan::new(
-            spec,
-            &docker_flags,
-            manifest.name.as_deref(),
-            &src.info.tree_sha256,
-            &src.project_dir,
-            caller_dir,
-        )
-        .map_err(env::EnvError::from)?,
+    let mut environment = environment;
+    match (&manifest.env, environment.as_docker()) {
+        (EnvSpec::Docker(spec), Some(docker)) => docker.set_plan(
+            DockerPlan::new(
+                spec,
+                &docker_flags,
+                manifest.name.as_deref(),
+                &src.info.tree_sha256,
+                &src.project_dir,
+                caller_dir,
+            )
+            .map_err(env::EnvError::from)?,
+        ),
         _ => {
             if docker_flags.given() {
                 ui::warn("-A, --mount-project and --keep-container apply to docker_env projects only: ignored");
             }
-            DockerPlan::default()
         }
-    };
+    }
     Ok(Planned {
         pending,
         src,
@@ -173,7 +173,6 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
         environment,
         prepared: None,
         verifies: None,
-        docker,
         in_place: None,
     })
 }
@@ -200,7 +199,7 @@ impl Planned {
     /// a failed image build is a FAILED run; `local` has nothing to build.)
     pub fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
         if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
-            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache, docker: &self.docker };
+            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache };
             self.prepared = Some(self.environment.prepare(ctx)?);
         }
         Ok(())

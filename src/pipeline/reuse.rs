@@ -20,8 +20,8 @@ pub fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRec
             && r.entry_point == planned.entry_point.name
             && r.parameters == planned.parameters
             && planned.renders(&r.command)
-            && r.environment.manager == planned.environment.manager()
-            && r.environment.details.get("key").and_then(|k| k.as_str()) == key.as_deref()
+            && r.environment.manager() == planned.environment.manager()
+            && r.environment.key() == key.as_deref()
             && same_source(r, &planned.src)
             && outputs_in_place(r)
     });

@@ -263,7 +263,6 @@ pub struct TrackingRecord {
 /// A minimal RUNNING record of a local run, for tests to adjust.
 #[cfg(test)]
 pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
-    use crate::env::EnvManager;
     use crate::source::SourceKind;
     RunRecord {
         schema: RECORD_SCHEMA.into(),
@@ -294,7 +293,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
             archive_sha256: None,
             input_tree_sha256: None,
         },
-        environment: EnvRecord { manager: EnvManager::Local, details: Default::default() },
+        environment: EnvRecord::Local,
         outputs: vec![],
         outputs_dir: "/".into(),
         host: HostInfo::current(),

@@ -13,7 +13,6 @@ use super::mlflow::{
     Experiment, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, MlflowClient, NewRun, RunInfo, first_contact_timeout,
 };
 use super::{ActiveRun, RECORD_SCHEMA, RecordError, RunRecord, RunStatus, TrackingError, TrackingRecord};
-use crate::env::EnvManager;
 use crate::source::{SourceInfo, SourceKind, SourceUri};
 use crate::ui;
 
@@ -433,7 +432,7 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
         ("mlflow.source.name", source_name(&record.source)),
         ("mlflow.project.entryPoint", record.entry_point.clone()),
         ("mlflow.project.backend", "local".into()),
-        ("mlflow.project.env", record.environment.manager.name().into()),
+        ("mlflow.project.env", record.environment.manager().name().into()),
     ];
     let s = &record.source;
     if let Some(commit) = &s.commit {
@@ -469,21 +468,16 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     tags
 }
 
-/// The tags that come from the prepared environment: its key, and a docker image's name and
-/// id (from the environment record's `key`, `image` and `image_id`).
+/// The tags that come from the prepared environment: its key, and a docker image's name and id.
 fn environment_tags(record: &RunRecord) -> Vec<(String, String)> {
-    let detail = |key: &str| record.environment.details.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let env = &record.environment;
     let mut tags = Vec::new();
-    if record.environment.manager == EnvManager::Docker {
-        if let Some(image) = detail("image") {
-            tags.push(("mlflow.docker.image.uri".to_string(), image));
-        }
-        if let Some(id) = detail("image_id") {
-            tags.push(("mlflow.docker.image.id".to_string(), id));
-        }
+    if let Some(docker) = env.docker() {
+        tags.push(("mlflow.docker.image.uri".to_string(), docker.image_uri.clone()));
+        tags.push(("mlflow.docker.image.id".to_string(), docker.image_id.clone()));
     }
-    if let Some(key) = detail("key") {
-        tags.push(("lockstep.env.key".to_string(), key));
+    if let Some(key) = env.key() {
+        tags.push(("lockstep.env.key".to_string(), key.to_string()));
     }
     tags.into_iter().map(|(k, v)| (k, truncate(&v, MAX_TAG_VALUE_LENGTH))).collect()
 }
@@ -611,7 +605,6 @@ pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::EnvRecord;
 
     fn record() -> RunRecord {
         let mut r = crate::record::sample_record(&"ab".repeat(16), 1);
@@ -656,22 +649,19 @@ mod tests {
         assert_eq!(tag(&tags, RUN_ID_TAG), Some(r.run_id.as_str()));
         assert_eq!(tag(&tags, "mlflow.docker.image.uri"), None);
 
-        r.environment = EnvRecord {
-            manager: EnvManager::Docker,
-            details: [
-                ("image".to_string(), serde_json::json!("lockstep/p:abc")),
-                ("image_id".to_string(), serde_json::json!("sha256:123")),
-                ("key".to_string(), serde_json::json!("k1")),
-            ]
-            .into(),
-        };
+        // A Docker environment as the Docker manager records it.
+        r.environment = serde_json::from_value(serde_json::json!({
+            "manager": "docker", "mode": "build", "base_image": "busybox:1", "base_image_id": "sha256:b",
+            "image_uri": "lockstep/p:abc", "image_id": "sha256:123",
+        }))
+        .unwrap();
         r.failure = Some("x".repeat(9000));
         r.exit_code = Some(2);
         let tags = run_tags(&r);
         assert_eq!(tag(&tags, "mlflow.project.env"), Some("docker"));
         assert_eq!(tag(&tags, "mlflow.docker.image.uri"), Some("lockstep/p:abc"));
         assert_eq!(tag(&tags, "mlflow.docker.image.id"), Some("sha256:123"));
-        assert_eq!(tag(&tags, "lockstep.env.key"), Some("k1"));
+        assert_eq!(tag(&tags, "lockstep.env.key"), None, "a Docker environment has no cache key");
         assert_eq!(tag(&tags, "lockstep.failure").unwrap().len(), MAX_TAG_VALUE_LENGTH);
         assert_eq!(tag(&tags, "lockstep.exit_code"), Some("2"));
     }

@@ -237,15 +237,9 @@ fn a_lock_rebuilds_the_same_environment() {
     let recorded: lockstep::env::EnvRecord = serde_json::from_value(r["environment"].clone()).unwrap();
     let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
     let env = lockstep::env::from_lock(&recorded).unwrap();
-    let prepared = env
-        .prepare(lockstep::env::PrepareContext {
-            project_dir: &ctx.work,
-            cache: &other_cache,
-            docker: &Default::default(),
-        })
-        .unwrap();
-    let rebuilt = lockstep::env::EnvLock::from_record(&prepared.record()).unwrap();
-    let original = lockstep::env::EnvLock::from_record(&recorded).unwrap();
+    let prepared = env.prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache }).unwrap();
+    let rebuilt = prepared.record().lock().unwrap().clone();
+    let original = recorded.lock().unwrap();
     assert_eq!(rebuilt.packages, original.packages, "the same packages, versions and hashes");
     assert_eq!(rebuilt.python, original.python);
     assert_ne!(rebuilt.key, original.key, "a lock's environment has its own key");
@@ -368,16 +362,19 @@ fn a_conda_lock_rebuilds_the_same_packages() {
     let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
     let prepared = lockstep::env::from_lock(&recorded)
         .unwrap()
-        .prepare(lockstep::env::PrepareContext {
-            project_dir: &ctx.work,
-            cache: &other_cache,
-            docker: &Default::default(),
-        })
+        .prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache })
         .unwrap();
-    let rebuilt = lockstep::env::EnvLock::from_record(&prepared.record()).unwrap();
-    let original = lockstep::env::EnvLock::from_record(&recorded).unwrap();
+    let rebuilt = prepared.record().lock().unwrap().clone();
+    let original = recorded.lock().unwrap();
     assert_eq!(rebuilt.conda_packages, original.conda_packages);
-    let lockstep::env::Invocation::Process(inv) = prepared.wrap("greet", &ctx.work, &[]) else {
+    let run = lockstep::env::RunContext {
+        run_id: "r",
+        run_dir: &ctx.work,
+        store_dir: &ctx.work,
+        pycache_dir: &ctx.work,
+        extra: &[],
+    };
+    let lockstep::env::Invocation::Process(inv) = prepared.wrap("greet", &ctx.work, &run) else {
         panic!("a conda environment runs a process")
     };
     let out = std::process::Command::new(&inv.program)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::super::built::replace_all;
+use super::super::cache::replace_all;
 use super::super::lock::CondaPackage;
 
 /// One file of a package, from `info/paths.json` (or the older `info/files`).

@@ -20,7 +20,7 @@ use rattler_conda_types::{
 use rattler_solve::{SolveError, SolverImpl, SolverTask};
 use serde::Serialize;
 
-use super::built::{self, Activation, BuildOutput};
+use super::cache::{self, Activation, BuildOutput};
 use super::lock::{CondaPackage, EnvLock, LOCK_SCHEMA, PyPackage, PythonInfo, current_platform, normalize_name};
 use super::python::{self, Artifacts, Installer, read_spec_file};
 use super::requirements::{Requirements, read_requirements};
@@ -137,7 +137,7 @@ impl Environment for CondaEnvironment {
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let (plan, key) = self.plan(true)?;
-        let built = built::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| match &plan {
+        let built = cache::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| match &plan {
             Plan::Request { request, external: Some(exe), project_dir } => {
                 build_external(exe, request, project_dir, tmp, prefix, &key)
             }
@@ -206,7 +206,7 @@ fn build_native(
     let mut packages: Vec<CondaPackage> = solved.iter().map(lock_entry).collect();
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     install_packages(cache, &packages, tmp, prefix)?;
-    let inputs = built::BuildInputs::create(tmp)?;
+    let inputs = cache::BuildInputs::create(tmp)?;
     let mut artifacts = Artifacts::new();
     let mut pip_installer = None;
     if !request.pip.lines.is_empty() {
@@ -231,7 +231,7 @@ fn build_from_lock(
     let mut pip_installer = None;
     if !lock.packages.is_empty() {
         let (installer, python) = pip_target(tmp, "the lock")?;
-        let inputs = built::BuildInputs::create(tmp)?;
+        let inputs = cache::BuildInputs::create(tmp)?;
         python::install_locked(&installer, &python, &lock.packages, inputs.path())?;
         pip_installer = Some(installer);
     }
@@ -493,7 +493,7 @@ fn build_external(
     cmd.dir(project_dir)
         .run(&format!("creating the conda environment of {} with {name}", request.label))
         .map_err(|f| install_error(&format!("creating the conda environment with {}", exe.display()), f))?;
-    built::relocate_tree(tmp, prefix)?;
+    cache::relocate_tree(tmp, prefix)?;
     let conda_packages = link::read_conda_meta(tmp).map_err(EnvError::io(&tmp.join("conda-meta")))?;
     let (mut lock, activation) = finish(
         tmp,

@@ -15,10 +15,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::engine::{Engine, describe, is_not_found};
 use super::{DockerError, WORKDIR};
 use crate::cache::{self, Cache};
 use crate::source::tree::{Exclusions, FileMode, TreeEntry, hash_tree};
+use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
 use crate::ui;
 
 /// The Dockerfile of project images, from `templates/docker/Dockerfile`.
@@ -149,7 +149,7 @@ fn inspect(engine: &Engine, reference: &str) -> Result<Option<ImageInspect>, Doc
     match engine.block_on(engine.docker().inspect_image(reference)) {
         Ok(image) => Ok(Some(image)),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(DockerError::Engine { action: format!("inspect image {reference}"), message: describe(&e) }),
+        Err(e) => Err(EngineError::request(format!("inspect image {reference}"), &e).into()),
     }
 }
 
@@ -213,10 +213,11 @@ pub fn ensure_project(
     build(engine, base, &tag, &dockerfile, project_dir, tree.entries)?;
     match inspect(engine, &tag)? {
         Some(image) => Ok(ProjectImage { id: image.id.unwrap_or_default(), tag }),
-        None => Err(DockerError::Engine {
+        None => Err(EngineError::Request {
             action: format!("build {tag}"),
             message: "the build ended without the tagged image".into(),
-        }),
+        }
+        .into()),
     }
 }
 

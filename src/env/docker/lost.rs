@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{KillContainerOptions, ListContainersOptions, RemoveContainerOptions};
 
-use super::engine::{Engine, describe, is_not_found};
 use super::{DockerError, RUN_ID_LABEL};
 use crate::record::{RecordError, RunStatus, Store};
+use crate::support::docker_engine::{Engine, EngineError, is_not_found};
 use crate::{fsutil, ui};
 
 /// The label that names the store of a container's run, so that the clean-up of one store
@@ -101,9 +101,8 @@ fn remove(engine: &Engine, store: &Path, run_id: &str, keep: bool) -> Result<(),
         filters: Some(HashMap::from([("label".into(), labels)])),
         ..Default::default()
     };
-    let failed = |action: &str, e: &bollard::errors::Error| DockerError::Engine {
-        action: format!("{action} the containers of run {run_id}"),
-        message: describe(e),
+    let failed = |action: &str, e: &bollard::errors::Error| {
+        DockerError::from(EngineError::request(format!("{action} the containers of run {run_id}"), e))
     };
     let containers = engine.block_on(docker.list_containers(Some(options))).map_err(|e| failed("list", &e))?;
     for container in containers {

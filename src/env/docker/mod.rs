@@ -6,23 +6,28 @@
 //! project bind-mounted instead. The container itself is run by `exec::container`.
 
 mod args;
-pub mod engine;
+mod container;
 pub mod image;
 pub mod lost;
+mod plan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bollard::models::HostConfig;
-use serde_json::{Value, json};
-
-use super::{EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv};
+use super::{
+    DockerMode, DockerRecord, EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv,
+    RunContext,
+};
 use crate::error::ErrorClass;
-use crate::manifest::{DockerEnv, DockerEnvVar, EnvSpec};
+use crate::manifest::EnvSpec;
+use crate::support::docker_engine::EngineError;
 use crate::ui;
 
 pub use args::{DockerArgs, SUPPORTED as SUPPORTED_ARGS};
-pub use engine::Engine;
+pub use container::{ContainerOutputs, ContainerSpec};
+pub use plan::{DockerFlags, DockerPlan};
+// Shim for tests/cli/docker.rs until it imports support::docker_engine (the lead removes it).
+pub use crate::support::docker_engine::{self as engine, Engine};
 
 /// Where the project is inside the container: MLflow's directory, so that projects that name
 /// it keep working.
@@ -48,22 +53,6 @@ pub enum DockerError {
     /// A recorded Docker environment that names no base image (a record from elsewhere).
     #[error("the recorded Docker environment names no base image id or digest")]
     NoImageInLock,
-    /// `DOCKER_HOST` names a kind of address lockstep cannot use.
-    #[error("cannot use the Docker engine at {host}: {reason}")]
-    UnsupportedHost {
-        /// The address.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// No engine answered.
-    #[error("cannot reach the Docker engine at {host}: {reason}")]
-    NoEngine {
-        /// The address.
-        host: String,
-        /// What the connection attempt said.
-        reason: String,
-    },
     /// A `docker_env.environment` entry names a variable that is not set.
     #[error("docker_env.environment copies {name} from this environment, but {name} is not set")]
     UnsetVariable {
@@ -122,25 +111,9 @@ pub enum DockerError {
         /// What failed.
         message: String,
     },
-    /// The engine refused to create or start the container (its settings do not work here).
-    #[error("the Docker engine cannot {action} the container: {message}")]
-    ContainerRefused {
-        /// `create` or `start`.
-        action: &'static str,
-        /// What the engine said.
-        message: String,
-    },
-    /// SIGINT or SIGTERM stopped an engine operation (a pull or a build).
-    #[error("interrupted")]
-    Interrupted,
-    /// The engine refused or failed a request.
-    #[error("Docker engine: cannot {action}: {message}")]
-    Engine {
-        /// What lockstep asked for.
-        action: String,
-        /// What the engine said.
-        message: String,
-    },
+    /// The engine could not be reached, or failed a request.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// The cache (for build locks) failed.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
@@ -150,10 +123,8 @@ impl DockerError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            DockerError::Engine { .. }
-            | DockerError::Context { .. }
-            | DockerError::Cache(_)
-            | DockerError::Interrupted => ErrorClass::Internal,
+            DockerError::Engine(e) => e.class(),
+            DockerError::Context { .. } | DockerError::Cache(_) => ErrorClass::Internal,
             _ => ErrorClass::User,
         }
     }
@@ -163,14 +134,6 @@ impl DockerError {
         Some(match self {
             DockerError::NoDockerEnv => {
                 "add docker_env: {image: ...} to the MLproject, or choose another manager".into()
-            }
-            DockerError::UnsupportedHost { .. } => {
-                "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:2375 (or unset it)".into()
-            }
-            DockerError::NoEngine { .. } => {
-                "start the Docker daemon (sudo systemctl start docker), or set DOCKER_HOST \
-                to the engine's address; `docker info` checks the connection"
-                    .into()
             }
             DockerError::UnsetVariable { name } => {
                 format!("set it first (export {name}=...), or give it a value in the MLproject: [{name}, value]")
@@ -188,158 +151,11 @@ impl DockerError {
                     .into()
             }
             DockerError::TreeChanged { .. } => "run again once the files stay put".into(),
-            DockerError::ContainerRefused { .. } => {
-                "check the -A options and the docker_env volumes against what this engine offers".into()
-            }
+            DockerError::Engine(e) => return e.hint(),
             _ => return None,
         })
     }
 }
-
-/// The Docker flags of `lockstep run`, as given.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DockerFlags {
-    /// `-A NAME[=VALUE]`, in order.
-    pub args: Vec<String>,
-    /// `--mount-project`: run the base image as it is, with the project bind-mounted.
-    pub mount_project: bool,
-    /// `--keep-container`: leave the container behind after the run.
-    pub keep_container: bool,
-}
-
-impl DockerFlags {
-    /// Whether any Docker flag was given.
-    pub fn given(&self) -> bool {
-        *self != DockerFlags::default()
-    }
-
-    /// The flags that rebuild a recorded Docker environment the way it ran (its mode).
-    pub fn of_lock(record: &EnvRecord) -> DockerFlags {
-        let mount = record.details.get("mode").and_then(|m| m.as_str()) == Some("mount");
-        DockerFlags { mount_project: mount, ..DockerFlags::default() }
-    }
-}
-
-/// The Docker settings of one run, checked before it starts: volumes with absolute host paths,
-/// variables resolved, `-A` options parsed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DockerPlan {
-    /// The project's name, for the image's repository.
-    pub project_name: Option<String>,
-    /// The tree hash of the project's files, for the image's tag.
-    pub tree_sha256: String,
-    /// Bind specifications (`/abs/host:/container[:mode]` or `volume:/container[:mode]`).
-    pub binds: Vec<String>,
-    /// Variables from `docker_env.environment`, then `-A env`, in order.
-    pub env: Vec<(String, String)>,
-    /// The other `-A` options.
-    pub args: DockerArgs,
-    /// Run the base image with the project bind-mounted (no project image).
-    pub mount_project: bool,
-    /// Keep the container after the run.
-    pub keep_container: bool,
-}
-
-impl DockerPlan {
-    /// Check and resolve a run's Docker settings: `docker_env` volumes are relative to the
-    /// project, `-A volume` ones to the caller's directory.
-    pub fn new(
-        spec: &DockerEnv,
-        flags: &DockerFlags,
-        project_name: Option<&str>,
-        tree_sha256: &str,
-        project_dir: &Path,
-        caller_dir: &Path,
-    ) -> Result<DockerPlan, DockerError> {
-        let lookup = |name: &str| std::env::var(name).ok();
-        let args = args::parse(&flags.args, lookup)?;
-        let mut binds = Vec::new();
-        for v in &spec.volumes {
-            binds.push(resolve_volume(v, project_dir)?);
-        }
-        for v in &args.volumes {
-            binds.push(resolve_volume(v, caller_dir)?);
-        }
-        let mut env = Vec::new();
-        for var in &spec.environment {
-            env.push(match var {
-                DockerEnvVar::Set(name, value) => (name.clone(), value.clone()),
-                DockerEnvVar::Copy(name) => {
-                    let value = lookup(name).ok_or_else(|| DockerError::UnsetVariable { name: name.clone() })?;
-                    (name.clone(), value)
-                }
-            });
-        }
-        env.extend(args.env.iter().cloned());
-        Ok(DockerPlan {
-            project_name: project_name.map(str::to_string),
-            tree_sha256: tree_sha256.to_string(),
-            binds,
-            env,
-            args,
-            mount_project: flags.mount_project,
-            keep_container: flags.keep_container,
-        })
-    }
-}
-
-/// `host:container[:mode]` with the host side made absolute against `base` (and required to
-/// exist: the engine would silently create a missing one as an empty root-owned directory).
-/// A host side without `/` that does not start with `.` is a named volume, kept as it is.
-fn resolve_volume(spec: &str, base: &Path) -> Result<String, DockerError> {
-    let bad = |reason: &str| DockerError::BadVolume { spec: spec.to_string(), reason: reason.to_string() };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (host, container, mode) = match parts.as_slice() {
-        [h, c] => (*h, *c, None),
-        [h, c, m] => (*h, *c, Some(*m)),
-        _ => return Err(bad("is not HOST:CONTAINER[:MODE]")),
-    };
-    if host.is_empty() || !container.starts_with('/') {
-        return Err(bad("needs a host path or volume name and an absolute container path"));
-    }
-    if let Some(m) = mode
-        && (m.is_empty() || !m.split(',').all(|o| VOLUME_MODES.contains(&o)))
-    {
-        return Err(bad("has an unknown mode (use ro or rw, optionally with z, Z or a propagation mode)"));
-    }
-    let named = !host.contains('/') && !host.starts_with('.') && !host.starts_with('~');
-    let host = if named {
-        host.to_string()
-    } else {
-        if host.starts_with('~') {
-            return Err(bad("starts with ~, which is not expanded: write the path out"));
-        }
-        let path = std::path::absolute(base.join(host)).map_err(|e| bad(&e.to_string()))?;
-        if !path.exists() {
-            return Err(DockerError::BadVolume {
-                spec: spec.to_string(),
-                reason: format!("names {}, which does not exist", path.display()),
-            });
-        }
-        path.to_string_lossy().into_owned()
-    };
-    Ok(match mode {
-        Some(m) => format!("{host}:{container}:{m}"),
-        None => format!("{host}:{container}"),
-    })
-}
-
-const VOLUME_MODES: &[&str] = &[
-    "ro",
-    "rw",
-    "z",
-    "Z",
-    "nocopy",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "private",
-    "rprivate",
-    "consistent",
-    "cached",
-    "delegated",
-];
 
 /// Whether a URL's host is this machine's loopback (`localhost`, `127.x.x.x`, `[::1]`).
 fn is_loopback_url(url: &str) -> bool {
@@ -361,24 +177,38 @@ pub struct DockerEnvironment {
     image: String,
     /// The reference to record and label with, when `image` pins it by digest or id.
     recorded_as: Option<String>,
+    /// The run's Docker settings.
+    plan: DockerPlan,
 }
 
 impl DockerEnvironment {
     /// The manager for a project's environment spec, which must be a `docker_env`.
     pub fn new(spec: &EnvSpec) -> Result<DockerEnvironment, DockerError> {
         match spec {
-            EnvSpec::Docker(d) => Ok(DockerEnvironment { image: d.image.clone(), recorded_as: None }),
+            EnvSpec::Docker(d) => {
+                Ok(DockerEnvironment { image: d.image.clone(), recorded_as: None, plan: DockerPlan::default() })
+            }
             _ => Err(DockerError::NoDockerEnv),
         }
     }
 
     /// The environment of a recorded run, pinned to the exact base image it used: by repo
     /// digest when it had one (which a registry can serve), else by image id.
-    pub fn from_lock(record: &EnvRecord) -> Result<DockerEnvironment, DockerError> {
-        let field = |name: &str| record.details.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-        let image = field("base_image_digest").or_else(|| field("base_image_id")).ok_or(DockerError::NoImageInLock)?;
+    pub fn from_record(record: &DockerRecord) -> DockerEnvironment {
+        let image = record.base_image_digest.as_ref().unwrap_or(&record.base_image_id);
         // The original reference keeps the project image's Dockerfile, and so its tag, the same.
-        Ok(DockerEnvironment { image: image.to_string(), recorded_as: field("base_image").map(str::to_string) })
+        DockerEnvironment {
+            image: image.clone(),
+            recorded_as: Some(record.base_image.clone()),
+            plan: DockerPlan::default(),
+        }
+    }
+}
+
+impl DockerEnvironment {
+    /// Give it the run's Docker settings (the default ones until then).
+    pub fn set_plan(&mut self, plan: DockerPlan) {
+        self.plan = plan;
     }
 }
 
@@ -387,10 +217,14 @@ impl Environment for DockerEnvironment {
         EnvManager::Docker
     }
 
+    fn as_docker(&mut self) -> Option<&mut DockerEnvironment> {
+        Some(self)
+    }
+
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
-        let plan = ctx.docker;
-        let engine = Engine::connect()?;
-        let version = engine.version()?;
+        let plan = &self.plan;
+        let engine = Engine::connect().map_err(DockerError::from)?;
+        let version = engine.version().map_err(DockerError::from)?;
         let mut base = image::ensure_base(&engine, &self.image)?;
         if let Some(reference) = &self.recorded_as {
             base.reference = reference.clone();
@@ -450,56 +284,29 @@ impl PreparedEnv for PreparedDocker {
             Some(p) => (p.tag.clone(), p.id.clone()),
             None => (self.base.reference.clone(), self.base.id.clone()),
         };
-        let details: BTreeMap<String, Value> = [
-            ("mode", json!(if self.project.is_some() { "build" } else { "mount" })),
-            ("base_image", json!(self.base.reference)),
-            ("base_image_id", json!(self.base.id)),
-            ("base_image_digest", json!(self.base.digest)),
-            ("project_image", json!(self.project.as_ref().map(|p| &p.tag))),
-            ("project_image_id", json!(self.project.as_ref().map(|p| &p.id))),
-            ("image_uri", json!(image_uri)),
-            ("image_id", json!(image_id)),
-            ("platform", json!(self.base.platform)),
-            ("engine_version", json!(self.engine_version)),
-            ("engine_api_version", json!(self.engine_api_version)),
-            ("engine_platform", json!(self.engine_platform)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        EnvRecord { manager: EnvManager::Docker, details }
+        EnvRecord::Docker(Box::new(DockerRecord {
+            mode: if self.project.is_some() { DockerMode::Build } else { DockerMode::Mount },
+            base_image: self.base.reference.clone(),
+            base_image_id: self.base.id.clone(),
+            base_image_digest: self.base.digest.clone(),
+            project_image: self.project.as_ref().map(|p| p.tag.clone()),
+            project_image_id: self.project.as_ref().map(|p| p.id.clone()),
+            image_uri,
+            image_id,
+            platform: self.base.platform.clone(),
+            engine_version: self.engine_version.clone(),
+            engine_api_version: self.engine_api_version.clone(),
+            engine_platform: self.engine_platform.clone(),
+        }))
     }
 
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> Invocation {
+    fn wrap(&self, command: &str, cwd: &Path, run: &RunContext) -> Invocation {
         let plan = &self.plan;
-        let mut env: Vec<(String, String)> = Vec::new();
-        let mut labels = BTreeMap::new();
-        let mut name = None;
-        for (k, v) in vars {
-            match k.as_str() {
-                // Host paths mean nothing inside the container.
-                "LOCKSTEP_RUN_DIR" | "PYTHONPYCACHEPREFIX" => continue,
-                "LOCKSTEP_RUN_ID" => {
-                    labels.insert(RUN_ID_LABEL.to_string(), v.clone());
-                    name = Some(format!("lockstep-{v}"));
-                }
-                _ => {}
-            }
-            env.push((k.clone(), v.clone()));
-        }
-        // The run directory is `<store>/runs/<run_id>`.
-        let store = vars
-            .iter()
-            .find(|(k, _)| k == "LOCKSTEP_RUN_DIR")
-            .and_then(|(_, dir)| Path::new(dir).parent()?.parent().map(Path::to_path_buf));
-        let mut marker = None;
-        if let (Some(store), Some(run_id)) = (&store, labels.get(RUN_ID_LABEL).cloned()) {
-            labels.insert(lost::STORE_LABEL.to_string(), store.to_string_lossy().into_owned());
-            marker = Some(lost::marker_path(store, &run_id));
-        }
-        // The container does not inherit the caller's environment, so these are always set.
-        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
-        env.push(("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into()));
+        let labels = BTreeMap::from([
+            (RUN_ID_LABEL.to_string(), run.run_id.to_string()),
+            (lost::STORE_LABEL.to_string(), run.store_dir.to_string_lossy().into_owned()),
+        ]);
+        let mut env = run.container_variables(CONTAINER_PYCACHE);
         env.extend(plan.env.iter().cloned());
         let mut host_config = plan.args.host_config.clone();
         let mut binds = plan.binds.clone();
@@ -509,7 +316,7 @@ impl PreparedEnv for PreparedDocker {
         host_config.binds = Some(binds).filter(|b| !b.is_empty());
         // A tracking server on the host's loopback is out of reach of the container's own
         // network: share the host's, unless the user chose a network.
-        let tracking_on_loopback = vars.iter().any(|(k, v)| k == "MLFLOW_TRACKING_URI" && is_loopback_url(v));
+        let tracking_on_loopback = run.extra.iter().any(|(k, v)| k == "MLFLOW_TRACKING_URI" && is_loopback_url(v));
         if tracking_on_loopback && host_config.network_mode.is_none() {
             host_config.network_mode = Some("host".into());
         }
@@ -533,8 +340,8 @@ impl PreparedEnv for PreparedDocker {
             tty: plan.args.tty,
             host_config,
             labels,
-            name,
-            marker,
+            name: Some(format!("lockstep-{}", run.run_id)),
+            marker: Some(lost::marker_path(run.store_dir, run.run_id)),
             keep: plan.keep_container,
             project_inside: self.project.is_some(),
             outputs: None,
@@ -554,100 +361,9 @@ fn dedup_last_wins(vars: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
-/// What `exec` runs for a container.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainerSpec {
-    /// The image id.
-    pub image: String,
-    /// The command: `sh -c COMMAND` (the image's entrypoint, if any, still applies).
-    pub argv: Vec<String>,
-    /// The container's whole environment on top of the image's.
-    pub env: Vec<(String, String)>,
-    /// The working directory inside the container.
-    pub workdir: String,
-    /// The user to run as, when `-A user` names one.
-    pub user: Option<String>,
-    /// Allocate a terminal.
-    pub tty: bool,
-    /// Binds, resources, devices, network.
-    pub host_config: HostConfig,
-    /// Labels (the run id and the store).
-    pub labels: BTreeMap<String, String>,
-    /// The container's name.
-    pub name: Option<String>,
-    /// The store's note of the container, written before it is created and removed with it,
-    /// so that a runner that is killed leaves it to be cleaned up (see [`lost`]).
-    pub marker: Option<PathBuf>,
-    /// Keep the container after it exits.
-    pub keep: bool,
-    /// Whether the project lives inside the image (so outputs must be copied out).
-    pub project_inside: bool,
-    /// Where to copy the outputs to, and which unchanged files to copy too.
-    pub outputs: Option<ContainerOutputs>,
-}
-
-/// Outputs to copy out of a container after it exits: every file created or changed under
-/// its working directory, plus `also`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainerOutputs {
-    /// The host directory they go to (keeping their paths).
-    pub dest: PathBuf,
-    /// Files (relative to the working directory) to copy even when unchanged: those the entry
-    /// point's `outputs:` globs match.
-    pub also: Vec<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(volumes: &[&str], environment: Vec<DockerEnvVar>) -> DockerEnv {
-        DockerEnv { image: "img:1".into(), volumes: volumes.iter().map(|s| s.to_string()).collect(), environment }
-    }
-
-    #[test]
-    fn volumes_are_made_absolute_and_must_exist() {
-        let dir = tempfile::tempdir().unwrap();
-        let project = dir.path().join("p");
-        std::fs::create_dir_all(project.join("data")).unwrap();
-        let p = project.display();
-        assert_eq!(resolve_volume("./data:/data:ro", &project).unwrap(), format!("{p}/data:/data:ro"));
-        assert_eq!(resolve_volume("data/:/d", &project).unwrap(), format!("{p}/data/:/d"));
-        assert_eq!(resolve_volume("/tmp:/t", &project).unwrap(), "/tmp:/t");
-        assert_eq!(resolve_volume("cachevol:/cache", &project).unwrap(), "cachevol:/cache", "a named volume");
-        let err = resolve_volume("./missing:/m", &project).unwrap_err();
-        assert!(err.to_string().contains("does not exist"), "{err}");
-        for bad in ["nocolon", "/a:relative", "/a:/b:bogus", ":/b", "/a:/b:ro:x", "~/x:/x"] {
-            assert!(resolve_volume(bad, &project).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn plan_resolves_variables_and_volumes_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        // PATH is set in every test environment; a random name is not.
-        let env = vec![
-            DockerEnvVar::Copy("PATH".into()),
-            DockerEnvVar::Set("MODE".into(), "fast".into()),
-            DockerEnvVar::Set("LEVEL".into(), "1".into()),
-        ];
-        let flags = DockerFlags {
-            args: vec!["e=LEVEL=2".into(), "v=.:/caller".into()],
-            mount_project: true,
-            keep_container: true,
-        };
-        let plan =
-            DockerPlan::new(&spec(&["/tmp:/tmp"], env), &flags, Some("n"), "abc", dir.path(), dir.path()).unwrap();
-        assert_eq!(plan.env[0], ("PATH".to_string(), std::env::var("PATH").unwrap()));
-        assert_eq!(dedup_last_wins(plan.env.clone())[2], ("LEVEL".to_string(), "2".to_string()), "-A env wins");
-        assert_eq!(plan.binds, ["/tmp:/tmp".to_string(), format!("{}:/caller", dir.path().display())]);
-        assert!(plan.mount_project && plan.keep_container);
-        let unset = vec![DockerEnvVar::Copy("LOCKSTEP_SURELY_UNSET_VARIABLE".into())];
-        let err =
-            DockerPlan::new(&spec(&[], unset), &DockerFlags::default(), None, "", dir.path(), dir.path()).unwrap_err();
-        assert!(matches!(err, DockerError::UnsetVariable { .. }), "{err}");
-        assert!(err.hint().unwrap().contains("[LOCKSTEP_SURELY_UNSET_VARIABLE, value]"));
-    }
 
     fn prepared(project: bool, api: &str) -> PreparedDocker {
         PreparedDocker {
@@ -674,13 +390,19 @@ mod tests {
         }
     }
 
+    fn run_context(extra: &[(String, String)]) -> RunContext<'_> {
+        RunContext {
+            run_id: "r1",
+            run_dir: Path::new("/host/store/runs/r1"),
+            store_dir: Path::new("/host/store"),
+            pycache_dir: Path::new("/host/cache/pycache-v1"),
+            extra,
+        }
+    }
+
     #[test]
     fn wrap_maps_host_variables_and_labels_the_run() {
-        let vars = [
-            ("LOCKSTEP_RUN_ID".to_string(), "r1".to_string()),
-            ("LOCKSTEP_RUN_DIR".to_string(), "/host/store/runs/r1".to_string()),
-            ("PYTHONPYCACHEPREFIX".to_string(), "/host/cache/pycache-v1".to_string()),
-        ];
+        let vars = run_context(&[]);
         let c = container(prepared(true, "1.41").wrap("echo 'a b'", Path::new("/host/p"), &vars));
         assert_eq!(c.argv, ["sh", "-c", "echo 'a b'"]);
         assert_eq!(c.image, "sha256:proj");
@@ -711,26 +433,29 @@ mod tests {
         assert!(!is_loopback_url("https://mlflow.example.com"));
         assert!(!is_loopback_url("http://10.0.0.5:5000"));
         let vars = [("MLFLOW_TRACKING_URI".to_string(), "http://127.0.0.1:5000".to_string())];
-        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &vars));
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &run_context(&vars)));
         assert_eq!(c.host_config.network_mode.as_deref(), Some("host"));
         let remote = [("MLFLOW_TRACKING_URI".to_string(), "https://mlflow.example.com".to_string())];
-        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &remote));
+        let c = container(prepared(true, "1.41").wrap("true", Path::new("/p"), &run_context(&remote)));
         assert_eq!(c.host_config.network_mode, None);
     }
 
     #[test]
     fn record_names_both_images() {
-        let r = prepared(true, "1.41").record();
-        assert_eq!(r.manager, EnvManager::Docker);
-        assert_eq!(r.details["mode"], "build");
-        assert_eq!(r.details["base_image"], "base:1");
-        assert_eq!(r.details["base_image_digest"], "base@sha256:d");
-        assert_eq!(r.details["image_uri"], "lockstep/p:0123456789ab");
-        assert_eq!(r.details["image_id"], "sha256:proj");
-        let r = prepared(false, "1.41").record();
-        assert_eq!(r.details["mode"], "mount");
-        assert_eq!(r.details["project_image"], Value::Null);
-        assert_eq!(r.details["image_uri"], "base:1");
-        assert_eq!(r.details["image_id"], "sha256:base");
+        let r = serde_json::to_value(prepared(true, "1.41").record()).unwrap();
+        assert_eq!(r["manager"], "docker");
+        assert_eq!(r["mode"], "build");
+        assert_eq!(r["base_image"], "base:1");
+        assert_eq!(r["base_image_digest"], "base@sha256:d");
+        assert_eq!(r["image_uri"], "lockstep/p:0123456789ab");
+        assert_eq!(r["image_id"], "sha256:proj");
+        let record = prepared(false, "1.41").record();
+        assert_eq!(DockerFlags::of_lock(&record), DockerFlags { mount_project: true, ..DockerFlags::default() });
+        assert_eq!((record.image_uri(), record.image_id()), (Some("base:1"), Some("sha256:base")));
+        let r = serde_json::to_value(&record).unwrap();
+        assert_eq!(r["mode"], "mount");
+        assert_eq!(r["project_image"], serde_json::Value::Null);
+        let pinned = DockerEnvironment::from_record(record.docker().unwrap());
+        assert_eq!((pinned.image.as_str(), pinned.recorded_as.as_deref()), ("base@sha256:d", Some("base:1")));
     }
 }

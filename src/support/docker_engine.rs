@@ -1,6 +1,7 @@
 //! The Docker engine: one connection through the Engine API (`DOCKER_HOST` or the default
 //! socket) with the API version negotiated, driven by its own current-thread tokio runtime so
-//! that the rest of lockstep stays synchronous.
+//! that the rest of lockstep stays synchronous. A leaf: both `env::docker` (images) and
+//! `exec::container` (containers) use it.
 
 use std::future::Future;
 use std::path::Path;
@@ -12,7 +13,82 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::SystemVersion;
 
-use super::DockerError;
+use crate::error::ErrorClass;
+
+/// Errors of reaching the engine and of its requests.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// `DOCKER_HOST` names a kind of address lockstep cannot use.
+    #[error("cannot use the Docker engine at {host}: {reason}")]
+    UnsupportedHost {
+        /// The address.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// No engine answered.
+    #[error("cannot reach the Docker engine at {host}: {reason}")]
+    NoEngine {
+        /// The address.
+        host: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// The engine refused to create or start a container (its settings do not work here).
+    #[error("the Docker engine cannot {action} the container: {message}")]
+    ContainerRefused {
+        /// `create` or `start`.
+        action: &'static str,
+        /// What the engine said.
+        message: String,
+    },
+    /// SIGINT or SIGTERM stopped an engine operation (a pull or a build).
+    #[error("interrupted")]
+    Interrupted,
+    /// The engine refused or failed a request.
+    #[error("Docker engine: cannot {action}: {message}")]
+    Request {
+        /// What lockstep asked for.
+        action: String,
+        /// What the engine said.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// Who has to act.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            EngineError::UnsupportedHost { .. }
+            | EngineError::NoEngine { .. }
+            | EngineError::ContainerRefused { .. } => ErrorClass::User,
+            EngineError::Interrupted | EngineError::Request { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// What to try next.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            EngineError::UnsupportedHost { .. } => {
+                "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:2375 (or unset it)".into()
+            }
+            EngineError::NoEngine { .. } => {
+                "start the Docker daemon (sudo systemctl start docker), or set DOCKER_HOST \
+                to the engine's address; `docker info` checks the connection"
+                    .into()
+            }
+            EngineError::ContainerRefused { .. } => {
+                "check the -A options and the docker_env volumes against what this engine offers".into()
+            }
+            EngineError::Interrupted | EngineError::Request { .. } => return None,
+        })
+    }
+
+    /// A failed request, with the engine's words.
+    pub fn request(action: impl Into<String>, err: &BollardError) -> EngineError {
+        EngineError::Request { action: action.into(), message: describe(err) }
+    }
+}
 
 /// The engine's socket when `DOCKER_HOST` is not set.
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -59,10 +135,10 @@ pub fn engine_host() -> String {
 
 impl Engine {
     /// Connect to the engine and negotiate the API version.
-    pub fn connect() -> Result<Engine, DockerError> {
+    pub fn connect() -> Result<Engine, EngineError> {
         let signals = SignalWatch::install();
         let host = engine_host();
-        let unsupported = |reason: &str| DockerError::UnsupportedHost { host: host.clone(), reason: reason.into() };
+        let unsupported = |reason: &str| EngineError::UnsupportedHost { host: host.clone(), reason: reason.into() };
         if !(host.starts_with("unix://") || host.starts_with("tcp://") || host.starts_with("http://")) {
             return Err(unsupported("lockstep reaches engines through unix:// sockets and tcp:// addresses"));
         }
@@ -72,8 +148,8 @@ impl Engine {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| DockerError::Engine { action: "start the engine client".into(), message: e.to_string() })?;
-        let no_engine = |reason: String| DockerError::NoEngine { host: host.clone(), reason };
+            .map_err(|e| EngineError::Request { action: "start the engine client".into(), message: e.to_string() })?;
+        let no_engine = |reason: String| EngineError::NoEngine { host: host.clone(), reason };
         let docker = Docker::connect_with_host(&host).map_err(|e| match e {
             BollardError::SocketNotFoundError(path) => no_engine(format!("no socket at {path}")),
             other => unsupported(&describe(&other)),
@@ -96,12 +172,13 @@ impl Engine {
         self.runtime.block_on(future)
     }
 
-    /// Run a future to completion, or give up with [`DockerError::Interrupted`] once SIGINT or
+    /// Run a future to completion, or give up with [`EngineError::Interrupted`] once SIGINT or
     /// SIGTERM arrived since the connection was made (dropping the request, which makes the
     /// engine cancel it).
-    pub fn block_on_interruptible<T, F>(&self, future: F) -> Result<T, DockerError>
+    pub fn block_on_interruptible<T, E, F>(&self, future: F) -> Result<T, E>
     where
-        F: Future<Output = Result<T, DockerError>>,
+        F: Future<Output = Result<T, E>>,
+        E: From<EngineError>,
     {
         let watch = &self.signals;
         self.runtime.block_on(async {
@@ -116,15 +193,15 @@ impl Engine {
             });
             match futures_util::future::select(future, stop).await {
                 futures_util::future::Either::Left((result, _)) => result,
-                futures_util::future::Either::Right(_) => Err(DockerError::Interrupted),
+                futures_util::future::Either::Right(_) => Err(EngineError::Interrupted.into()),
             }
         })
     }
 
     /// The engine's version report (version, API version, OS, architecture).
-    pub fn version(&self) -> Result<SystemVersion, DockerError> {
+    pub fn version(&self) -> Result<SystemVersion, EngineError> {
         self.block_on(self.docker.version())
-            .map_err(|e| DockerError::Engine { action: "read the engine's version".into(), message: describe(&e) })
+            .map_err(|e| EngineError::Request { action: "read the engine's version".into(), message: describe(&e) })
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::lock::EnvLock;
-use super::{EnvError, EnvManager, PreparedEnv};
+use super::{EnvError, EnvManager, EnvRecord, PreparedEnv};
 use crate::cache::{Cache, KeyLock};
 use crate::fsutil;
 
@@ -159,10 +159,10 @@ impl Drop for BuildInputs {
 /// scripts sourced before the command.
 impl PreparedEnv for BuiltEnv {
     fn record(&self) -> super::EnvRecord {
-        self.meta.lock.to_record(self.meta.manager)
+        EnvRecord::of_lock(self.meta.manager, self.meta.lock.clone())
     }
 
-    fn wrap(&self, command: &str, cwd: &Path, vars: &[(String, String)]) -> super::Invocation {
+    fn wrap(&self, command: &str, cwd: &Path, run: &super::RunContext) -> super::Invocation {
         let prefix = self.dir.to_string_lossy().into_owned();
         let mut script = String::new();
         for s in &self.meta.activation.scripts {
@@ -174,7 +174,7 @@ impl PreparedEnv for BuiltEnv {
         if let Some(caller) = std::env::var_os("PATH") {
             path.push(caller.to_string_lossy().into_owned());
         }
-        let mut all = vars.to_vec();
+        let mut all = run.process_variables();
         all.push(("PATH".into(), path.join(":")));
         for (k, v) in &self.meta.activation.vars {
             all.push((k.clone(), v.replace("{prefix}", &prefix)));
