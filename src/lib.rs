@@ -21,12 +21,5 @@ pub mod source;
 pub mod support;
 pub mod ui;
 
-/// Shim for the stages' imports until the merge: the lead rewrites `crate::error::` paths.
-pub(crate) mod error {
-    pub(crate) use crate::commands::CommandError as Error;
-    pub(crate) use crate::support::error_class::ErrorClass;
-}
-pub(crate) use support::error_class::ErrorClass;
-
 /// The version of this build, recorded in every run.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

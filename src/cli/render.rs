@@ -5,14 +5,14 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::commands::compare::FileResult;
 use crate::commands::env::EnvList;
 use crate::commands::runs::RunList;
+use crate::commands::status::StatusReport;
+use crate::commands::verify::{Verdict, VerifyReport};
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
-use crate::commands::status::StatusReport;
 use crate::ui;
-use crate::commands::compare::FileResult;
-use crate::commands::verify::{Verdict, VerifyReport};
 
 /// `value` as pretty JSON and a newline on stdout.
 pub(crate) fn json(value: &impl Serialize) -> Result<(), crate::commands::CommandError> {

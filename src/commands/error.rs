@@ -76,7 +76,9 @@ impl CommandError {
     pub fn exit_code(&self) -> i32 {
         match (self, self.class()) {
             (
-                CommandError::Run(pipeline::RunError::Interrupted { signal } | pipeline::RunError::InterruptedRun { signal, .. }),
+                CommandError::Run(
+                    pipeline::RunError::Interrupted { signal } | pipeline::RunError::InterruptedRun { signal, .. },
+                ),
                 _,
             ) => 128 + signal,
             (_, ErrorClass::User) => 2,

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::commands::CommandError as Error;
 use crate::env::{DockerFlags, EnvManager};
-use crate::error::Error;
 use crate::exec::Echo;
 use crate::fsutil;
 use crate::manifest::ParamArgs;

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cache::Cache;
+use crate::commands::CommandError as Error;
 use crate::env::{self, EnvManager};
-use crate::error::{Error, ErrorClass};
 use crate::fsutil;
 use crate::manifest::Manifest;
 use crate::pipeline;
 use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
 use crate::source::{self, Exclusions, SourceKind, git};
+use crate::support::error_class::ErrorClass;
 
 /// Files listed as changed, at most.
 const MAX_CHANGES: usize = 20;

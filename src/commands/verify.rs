@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::compare::{self, CompareRules, FileCheck, FileResult};
+use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags};
-use crate::error::{Error, ErrorClass};
 use crate::exec::Echo;
 use crate::fsutil;
 use crate::manifest::{Manifest, ParamArgs};
 use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Session};
 use crate::record::{RunRecord, RunStatus, VerificationSummary};
 use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
+use crate::support::error_class::ErrorClass;
 use crate::ui;
 
 /// Errors of verify's own input.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{DockerError, EnvManager};
-use crate::error::ErrorClass;
+use crate::support::error_class::ErrorClass;
 
 /// Errors of choosing or preparing an environment.
 #[derive(Debug, thiserror::Error)]

@@ -52,10 +52,10 @@ pub enum ExecError {
 
 impl ExecError {
     /// Who has to act.
-    pub fn class(&self) -> crate::ErrorClass {
+    pub fn class(&self) -> crate::support::error_class::ErrorClass {
         match self {
             ExecError::Docker(e) => e.class(),
-            _ => crate::ErrorClass::Internal,
+            _ => crate::support::error_class::ErrorClass::Internal,
         }
     }
 

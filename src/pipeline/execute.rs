@@ -5,15 +5,15 @@ use std::fs;
 use std::path::Path;
 
 use super::{Planned, RunError, Session};
+use crate::commands::CommandError as Error;
 use crate::env::{self, PrepareContext, RunContext};
-use crate::support::docker_engine::EngineError;
-use crate::error::Error;
 use crate::exec::{self, Echo, Interrupts};
 use crate::fsutil;
 use crate::record::{
     self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, SOURCE_TREE_FILE, ServerRun, Snapshot, TrackingTarget,
 };
 use crate::source::{self, ResolvedSource};
+use crate::support::docker_engine::EngineError;
 use crate::ui;
 
 /// How a planned run is executed and labelled, beyond what its plan holds.
@@ -191,9 +191,10 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would
             // have ended the entry point.
             match (interrupts.received(), &err) {
-                (Some(signal), Error::Env(env::EnvError::Docker(env::DockerError::Engine(EngineError::Interrupted)))) => {
-                    Err(RunError::InterruptedRun { signal, run_id }.into())
-                }
+                (
+                    Some(signal),
+                    Error::Env(env::EnvError::Docker(env::DockerError::Engine(EngineError::Interrupted))),
+                ) => Err(RunError::InterruptedRun { signal, run_id }.into()),
                 _ => Err(err),
             }
         }

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::RunError;
+use crate::commands::CommandError as Error;
 use crate::env;
-use crate::error::Error;
 use crate::manifest::is_project_dir;
 use crate::record::{RecordError, RunRecord, Store};
 use crate::source::archive::{self, PACK_RECORD};

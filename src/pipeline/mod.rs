@@ -18,7 +18,7 @@ mod session;
 
 use std::path::PathBuf;
 
-use crate::error::ErrorClass;
+use crate::support::error_class::ErrorClass;
 
 pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};

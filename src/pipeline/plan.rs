@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::RunError;
 use crate::cache::{Cache, KeyLock};
+use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
-use crate::error::Error;
 use crate::fetch;
 use crate::fsutil;
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};

@@ -3,7 +3,7 @@
 use std::fs;
 
 use super::Planned;
-use crate::error::Error;
+use crate::commands::CommandError as Error;
 use crate::fsutil;
 use crate::record::{RunRecord, RunStatus, Store};
 use crate::source::{self, ResolvedSource};

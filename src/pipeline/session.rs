@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::RunError;
 use crate::cache::Cache;
+use crate::commands::CommandError as Error;
 use crate::env;
-use crate::error::Error;
 use crate::exec::Interrupts;
 use crate::record::Store;
 use crate::source::Exclusions;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ErrorClass;
+use crate::support::error_class::ErrorClass;
 
 /// Most params, and most tags, one `runs/log-batch` request may carry.
 pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;

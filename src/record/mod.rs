@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::env::EnvRecord;
-use crate::error::ErrorClass;
 use crate::source::SourceInfo;
+use crate::support::error_class::ErrorClass;
 
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};

@@ -12,9 +12,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Cache, CacheError};
-use crate::error::ErrorClass;
 use crate::fetch::{self, FetchError};
 use crate::fsutil;
+use crate::support::error_class::ErrorClass;
 pub use archive::{ArchiveError, ArchiveFormat};
 pub use rebuild::{RebuildRequest, rebuild, without_outputs};
 pub use tree::{Exclusions, FileStamps, Tree, TreeError, hash_tree};

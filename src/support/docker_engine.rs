@@ -13,7 +13,7 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::SystemVersion;
 
-use crate::error::ErrorClass;
+use crate::support::error_class::ErrorClass;
 
 /// Errors of reaching the engine and of its requests.
 #[derive(Debug, thiserror::Error)]

@@ -18,9 +18,9 @@ use super::{
     DockerMode, DockerRecord, EnvError, EnvManager, EnvRecord, Environment, Invocation, PrepareContext, PreparedEnv,
     RunContext,
 };
-use crate::error::ErrorClass;
 use crate::manifest::EnvSpec;
 use crate::support::docker_engine::EngineError;
+use crate::support::error_class::ErrorClass;
 use crate::ui;
 
 pub use args::{DockerArgs, SUPPORTED as SUPPORTED_ARGS};
