@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod resolve;
+
+pub(crate) use resolve::resolve_archive;
+pub use resolve::unpack;
+
 /// The directory of lockstep's metadata inside an archive.
 pub const PACK_DIR: &str = ".lockstep";
 /// The manifest of a packed archive, relative to its root.

@@ -22,6 +22,10 @@ use serde::Serialize;
 use super::SourceError;
 use crate::cache::{self, Cache};
 
+mod resolve;
+
+pub(crate) use resolve::{finish_checkout, resolve_git};
+
 /// The cache bucket of repository mirrors.
 const BUCKET: &str = "git-v1";
 

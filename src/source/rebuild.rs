@@ -4,10 +4,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::archive::resolve_archive;
 use super::tree::{TreeEntry, digest_entries};
+use super::uri::enter_subdirectory;
 use super::{
-    ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, clean_subdirectory, copy_tree,
-    enter_subdirectory, git, hash_tree, resolve_archive, stat_cache_file,
+    ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, clean_subdirectory, copy_tree, git, hash_tree,
+    stat_cache_file,
 };
 use crate::cache::Cache;
 use crate::source::{ArchiveFormat, Exclusions, Tree};
