@@ -20,6 +20,7 @@ pub mod record;
 pub mod run;
 pub mod source;
 pub mod status;
+pub mod support;
 pub mod ui;
 pub mod verify;
 

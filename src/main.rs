@@ -424,7 +424,7 @@ fn cmd_pack(args: PackArgs) -> anyhow::Result<i32> {
             "packed {} files ({} bytes, tree {})",
             packed.files,
             packed.bytes,
-            &packed.tree_sha256[..12]
+            lockstep::support::ids::short(&packed.tree_sha256)
         ));
         writeln!(out, "{}", packed.path.display())?;
     }
@@ -545,7 +545,7 @@ fn cmd_runs(args: ListArgs) -> anyhow::Result<i32> {
         writeln!(
             out,
             "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {:<30}  {}",
-            &r.run_id[..12.min(r.run_id.len())],
+            lockstep::support::ids::short(&r.run_id),
             format_time(r.start_time),
             r.status.name(),
             r.entry_point,
@@ -731,7 +731,7 @@ fn format_duration(ms: Option<u64>) -> String {
 fn format_environment(env: &lockstep::env::EnvRecord) -> String {
     let mut parts = Vec::new();
     if let Some(key) = env.details.get("key").and_then(|k| k.as_str()) {
-        parts.push(format!("key {}", &key[..12.min(key.len())]));
+        parts.push(format!("key {}", lockstep::support::ids::short(key)));
     }
     if let Some(version) = env.details.get("python").and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
         parts.push(format!("python {version}"));
@@ -759,7 +759,7 @@ fn format_source(r: &RunRecord) -> String {
     let s = &r.source;
     let kind = s.kind.name();
     match &s.commit {
-        Some(c) => format!("{kind} {}{}", &c[..12.min(c.len())], if s.dirty { "+dirty" } else { "" }),
-        None => format!("{kind} {}", &s.tree_sha256[..12]),
+        Some(c) => format!("{kind} {}{}", lockstep::support::ids::short(c), if s.dirty { "+dirty" } else { "" }),
+        None => format!("{kind} {}", lockstep::support::ids::short(&s.tree_sha256)),
     }
 }

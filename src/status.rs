@@ -16,6 +16,7 @@ use crate::manifest::Manifest;
 use crate::record::{RunRecord, Store};
 use crate::run::SOURCE_TREE_FILE;
 use crate::source::{self, Exclusions, SourceKind, git};
+use crate::support::ids::short;
 use crate::verify;
 
 /// Files listed as changed, at most.
@@ -96,10 +97,6 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let (source, project_dir) = source_status(&record, run_dir.as_deref(), &cache)?;
     let environment = environment_status(&record, project_dir.as_deref(), source.same)?;
     Ok(StatusReport { run_id: record.run_id, source, environment })
-}
-
-fn short(s: &str) -> &str {
-    &s[..12.min(s.len())]
 }
 
 fn source_status(

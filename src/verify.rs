@@ -195,7 +195,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         version: None,
         params: Vec::new(),
         env_manager: None,
-        run_name: Some(format!("verify {}", &original.run_id[..12.min(original.run_id.len())])),
+        run_name: Some(format!("verify {}", crate::support::ids::short(&original.run_id))),
         experiment_name: original.experiment_name.clone(),
         experiment_id: None,
         tracking_uri: None,
@@ -388,8 +388,8 @@ fn rebuild_from_archive(
         return Err(source::SourceError::Changed {
             detail: format!(
                 "the archive's files hash to {}, the run's to {}",
-                &src.info.tree_sha256[..12],
-                &expected[..12]
+                crate::support::ids::short(&src.info.tree_sha256),
+                crate::support::ids::short(expected)
             ),
         }
         .into());

@@ -12,6 +12,7 @@ use super::{
     stat_cache_file,
 };
 use crate::cache::Cache;
+use crate::support::ids::short;
 use crate::source::{ArchiveFormat, Exclusions, Tree};
 
 /// What is known of a recorded source, beyond its [`SourceInfo`].
@@ -69,10 +70,6 @@ fn same_tree(recorded: &str, found: &str, what: &str) -> Result<(), SourceError>
             detail: format!("the rebuilt {what} hashes to {}, the record says {}", short(found), short(recorded)),
         })
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
 }
 
 /// A checkout of the recorded commit (plus its dirty patch) from the first repository that

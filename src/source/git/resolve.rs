@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{GitMirror, Resolved, checkout, strip_credentials};
 use crate::cache::{self, Cache};
 use crate::fsutil;
+use crate::support::ids::short;
 use crate::source::uri::{clean_subdirectory, enter_subdirectory};
 use crate::source::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, hash_tree, tree};
 
@@ -49,7 +50,7 @@ pub(crate) fn finish_checkout(
 ) -> Result<ResolvedSource, SourceError> {
     let project_dir = match (&sub, &shown_sub) {
         (Some(s), Some(shown)) => {
-            enter_subdirectory(workdir, s, shown, &format!("{location} at {}", &resolved.commit[..12]))?
+            enter_subdirectory(workdir, s, shown, &format!("{location} at {}", short(&resolved.commit)))?
         }
         _ => workdir.to_path_buf(),
     };

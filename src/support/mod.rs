@@ -1,0 +1,3 @@
+//! Leaves that import nothing of the project.
+
+pub mod ids;
