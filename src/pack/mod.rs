@@ -181,7 +181,11 @@ fn tree_of_run(tree: Tree, run: &RunRecord) -> Result<Tree, PackError> {
     if sha256 != expected {
         return Err(PackError::RunMismatch {
             run_id: run.run_id.clone(),
-            detail: format!("tree {} here, {} in the record", crate::support::ids::short(&sha256), crate::support::ids::short(&expected)),
+            detail: format!(
+                "tree {} here, {} in the record",
+                crate::support::ids::short(&sha256),
+                crate::support::ids::short(&expected)
+            ),
         });
     }
     Ok(Tree { entries, sha256 })

@@ -12,8 +12,8 @@ use super::{
     stat_cache_file,
 };
 use crate::cache::Cache;
-use crate::support::ids::short;
 use crate::source::{ArchiveFormat, Exclusions, Tree};
+use crate::support::ids::short;
 
 /// What is known of a recorded source, beyond its [`SourceInfo`].
 #[derive(Debug, Clone)]

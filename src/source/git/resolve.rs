@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::{GitMirror, Resolved, checkout, strip_credentials};
 use crate::cache::{self, Cache};
 use crate::fsutil;
-use crate::support::ids::short;
 use crate::source::uri::{clean_subdirectory, enter_subdirectory};
 use crate::source::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, hash_tree, tree};
+use crate::support::ids::short;
 
 #[derive(Serialize)]
 struct CommitTreeKey<'a> {
