@@ -50,3 +50,23 @@ pub fn python_float_repr(f: f64) -> String {
         format!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn booleans_read_as_python_in_mlproject_and_as_yaml_in_conda_variables() {
+        let (conda, _) =
+            crate::env::spec::parse_conda_env("variables: {FLAG: true, RATE: 0.1}\n", "conda.yaml").unwrap();
+        assert_eq!(conda.variables["FLAG"], "true");
+        assert_eq!(conda.variables["RATE"], "0.1");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("MLproject"),
+            "entry_points:\n  main:\n    parameters:\n      v: {type: bool, default: true}\n    command: x {v}\n",
+        )
+        .unwrap();
+        let manifest = super::super::Manifest::load(dir.path()).unwrap();
+        let ep = &manifest.entry_points[0];
+        assert_eq!(ep.parameters[0].default.as_deref(), Some("True"));
+    }
+}
