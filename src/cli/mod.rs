@@ -13,6 +13,7 @@ use clap::Parser;
 use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
 use crate::exec::Echo;
+use crate::support::ids::short;
 use crate::ui;
 use args::{Cli, Command, EnvCommand, TemplateArg};
 
@@ -143,7 +144,7 @@ fn pack(args: args::PackArgs) -> Result<i32, CommandError> {
             "packed {} files ({} bytes, tree {})",
             packed.files,
             packed.bytes,
-            &packed.tree_sha256[..12]
+            short(&packed.tree_sha256)
         ));
         writeln!(io::stdout().lock(), "{}", packed.path.display())?;
     }

@@ -12,6 +12,7 @@ use crate::commands::status::StatusReport;
 use crate::commands::verify::{Verdict, VerifyReport};
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
+use crate::support::ids::short;
 use crate::ui;
 
 /// `value` as pretty JSON and a newline on stdout.
@@ -37,7 +38,7 @@ pub(crate) fn runs(out: &mut impl Write, list: &RunList) -> io::Result<()> {
         writeln!(
             out,
             "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {:<30}  {}",
-            &r.run_id[..12.min(r.run_id.len())],
+            short(&r.run_id),
             format_time(r.start_time),
             r.status.name(),
             r.entry_point,
@@ -197,7 +198,7 @@ pub(crate) fn format_duration(ms: Option<u64>) -> String {
 pub(crate) fn format_environment(env: &EnvRecord) -> String {
     let mut parts = Vec::new();
     if let Some(key) = env.key() {
-        parts.push(format!("key {}", &key[..12.min(key.len())]));
+        parts.push(format!("key {}", short(key)));
     }
     if let Some(version) = env.python_version() {
         parts.push(format!("python {version}"));
@@ -226,8 +227,8 @@ fn format_source(r: &RunRecord) -> String {
     let s = &r.source;
     let kind = s.kind.name();
     match &s.commit {
-        Some(c) => format!("{kind} {}{}", &c[..12.min(c.len())], if s.dirty { "+dirty" } else { "" }),
-        None => format!("{kind} {}", &s.tree_sha256[..12]),
+        Some(c) => format!("{kind} {}{}", short(c), if s.dirty { "+dirty" } else { "" }),
+        None => format!("{kind} {}", short(&s.tree_sha256)),
     }
 }
 

@@ -167,7 +167,7 @@ fn write_pack(opts: &PackOptions, run: Option<&RunRecord>, cache: &Cache) -> Res
     let path = opts.output.clone().unwrap_or_else(|| {
         let safe: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-        PathBuf::from(format!("{safe}-{}.tar.gz", &tree.sha256[..12]))
+        PathBuf::from(format!("{safe}-{}.tar.gz", crate::support::ids::short(&tree.sha256)))
     });
     let path = opts.caller_dir.join(path);
     let bytes = write_archive(&path, &src.project_dir, &tree, run)?;
@@ -191,7 +191,11 @@ fn tree_of_run(tree: Tree, run: &RunRecord) -> Result<Tree, PackError> {
     if sha256 != expected {
         return Err(PackError::RunMismatch {
             run_id: run.run_id.clone(),
-            detail: format!("tree {} here, {} in the record", &sha256[..12], &expected[..12.min(expected.len())]),
+            detail: format!(
+                "tree {} here, {} in the record",
+                crate::support::ids::short(&sha256),
+                crate::support::ids::short(&expected)
+            ),
         });
     }
     Ok(Tree { entries, sha256 })

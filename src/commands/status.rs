@@ -17,6 +17,7 @@ use crate::pipeline;
 use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
 use crate::source::{self, Exclusions, SourceKind, git};
 use crate::support::error_class::ErrorClass;
+use crate::support::ids::short;
 
 /// Files listed as changed, at most.
 const MAX_CHANGES: usize = 20;
@@ -87,10 +88,6 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let (source, project_dir) = source_status(record, run_dir, &cache)?;
     let environment = environment_status(record, project_dir.as_deref(), source.same)?;
     Ok(StatusReport { run_id: record.run_id.clone(), source, environment })
-}
-
-fn short(s: &str) -> &str {
-    &s[..12.min(s.len())]
 }
 
 fn source_status(

@@ -20,6 +20,7 @@ use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Se
 use crate::record::{RunRecord, RunStatus, VerificationSummary};
 use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
 use crate::support::error_class::ErrorClass;
+use crate::support::ids::short;
 use crate::ui;
 
 /// Errors of verify's own input.
@@ -142,7 +143,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     ui::note(&format!("verifying run {} by re-running it as run {run_id}", original.run_id));
     let how = Execution {
         run_id,
-        run_name: Some(format!("verify {}", &original.run_id[..12.min(original.run_id.len())])),
+        run_name: Some(format!("verify {}", short(&original.run_id))),
         experiment_name: original.experiment_name.clone(),
         tracking: None,
         echo: opts.echo,
@@ -244,8 +245,8 @@ fn rebuild_from_archive(
         return Err(source::SourceError::Changed {
             detail: format!(
                 "the archive's files hash to {}, the run's to {}",
-                &src.info.tree_sha256[..12],
-                &expected[..12]
+                short(&src.info.tree_sha256),
+                short(expected)
             ),
         }
         .into());

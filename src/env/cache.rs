@@ -117,7 +117,7 @@ pub fn obtain(
     };
     crate::ui::note(&format!(
         "built the {manager} environment {} in {:.1}s",
-        &key[..12.min(key.len())],
+        crate::support::ids::short(key),
         started.elapsed().as_secs_f64()
     ));
     touch(&bucket, key);

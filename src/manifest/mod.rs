@@ -5,6 +5,7 @@
 
 mod command;
 mod params;
+pub mod scalar;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -12,8 +13,9 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use command::{python_float_repr, render_command, shell_quote};
+pub use command::{render_command, shell_quote};
 pub use params::{BoundParam, ParamArgs, ParamType, ParamValue, bind_parameters};
+pub use scalar::python_float_repr;
 
 /// Errors in an MLproject file, an entry point choice or parameter values; all are the user's.
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::command::python_float_repr;
 use super::params::ParamType;
+use super::scalar::{python_bool, python_float_repr};
 use super::{DockerEnv, DockerEnvVar, EntryPoint, EnvSpec, Parameter, ParsedManifest};
 
 type Warnings = Vec<String>;
@@ -25,7 +25,7 @@ pub(super) fn parse_manifest(text: &str) -> Result<ParsedManifest, serde_yaml::E
     Ok(parsed)
 }
 
-/// Deserialize a YAML scalar as the string MLflow's Python would see: `True`, `0.1`, `3`.
+/// Deserialize a YAML scalar as the string MLflow's Python would see (see [`super::scalar`]).
 /// Null becomes `None`; sequences and mappings are errors naming `what`.
 struct Scalar {
     what: &'static str,
@@ -47,7 +47,7 @@ impl<'de> Visitor<'de> for Scalar {
         Ok(Some(v.to_string()))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(if v { "True" } else { "False" }.to_string()))
+        Ok(Some(python_bool(v).to_string()))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
         Ok(Some(v.to_string()))

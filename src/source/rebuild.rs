@@ -4,13 +4,16 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::archive::resolve_archive;
 use super::tree::{TreeEntry, digest_entries};
+use super::uri::enter_subdirectory;
 use super::{
-    ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, clean_subdirectory, copy_tree,
-    enter_subdirectory, git, hash_tree, resolve_archive, stat_cache_file,
+    ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, clean_subdirectory, copy_tree, git, hash_tree,
+    stat_cache_file,
 };
 use crate::cache::Cache;
 use crate::source::{ArchiveFormat, Exclusions, Tree};
+use crate::support::ids::short;
 
 /// What is known of a recorded source, beyond its [`SourceInfo`].
 #[derive(Debug, Clone)]
@@ -67,10 +70,6 @@ fn same_tree(recorded: &str, found: &str, what: &str) -> Result<(), SourceError>
             detail: format!("the rebuilt {what} hashes to {}, the record says {}", short(found), short(recorded)),
         })
     }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
 }
 
 /// A checkout of the recorded commit (plus its dirty patch) from the first repository that

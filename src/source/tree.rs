@@ -16,10 +16,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -27,15 +25,15 @@ use sha2::{Digest, Sha256};
 
 use crate::fsutil;
 
+mod stat_cache;
+
+use stat_cache::{StatCache, StatKey, now_ns};
+
 /// The prefix that versions the tree hash definition.
 pub const TREE_HASH_VERSION: &str = "lockstep-tree/v1";
 
 /// The file that marks a directory as a lockstep store, so that walks skip it.
 pub const STORE_MARKER: &str = ".lockstep-store";
-
-/// Files whose stat data changed less than this before the cache was written are rehashed
-/// next time: a write within the file system's timestamp granularity would not show.
-const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
 /// Below this many bytes to hash, threads cost more than they save.
 const PARALLEL_BYTES: u64 = 4 << 20;
@@ -147,105 +145,6 @@ impl Exclusions {
         }
         is_dir && (name == ".lockstep" || self.dirs.iter().any(|d| d == path) || path.join(STORE_MARKER).exists())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StatKey {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
-    mode: u32,
-}
-
-impl StatKey {
-    fn stamp(&self) -> FileStamp {
-        FileStamp { size: self.size, mtime_ns: self.mtime_ns, ctime_ns: self.ctime_ns, ino: self.ino }
-    }
-
-    fn of(meta: &fs::Metadata) -> StatKey {
-        StatKey {
-            size: meta.size(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            ino: meta.ino(),
-            mode: meta.mode(),
-        }
-    }
-}
-
-/// Cached digests of one tree, by relative path, valid while the stat data is unchanged.
-#[derive(Debug, Default)]
-struct StatCache {
-    written_ns: i64,
-    entries: HashMap<Vec<u8>, (StatKey, FileMode, [u8; 32])>,
-}
-
-const STAT_CACHE_MAGIC: &[u8] = b"lockstep-statcache/v1\n";
-
-impl StatCache {
-    fn load(path: &Path) -> StatCache {
-        fs::read(path).ok().and_then(|b| StatCache::decode(&b)).unwrap_or_default()
-    }
-
-    fn lookup(&self, rel: &[u8], key: &StatKey) -> Option<(FileMode, [u8; 32])> {
-        let (cached, mode, sha) = self.entries.get(rel)?;
-        let racy = key.mtime_ns >= self.written_ns - RACY_WINDOW_NS || key.ctime_ns >= self.written_ns - RACY_WINDOW_NS;
-        (cached == key && !racy).then_some((*mode, *sha))
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(STAT_CACHE_MAGIC.len() + 16 + self.entries.len() * 120);
-        out.extend_from_slice(STAT_CACHE_MAGIC);
-        out.extend_from_slice(&self.written_ns.to_le_bytes());
-        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (path, (k, mode, sha)) in &self.entries {
-            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
-            out.extend_from_slice(path);
-            out.extend_from_slice(&k.size.to_le_bytes());
-            out.extend_from_slice(&k.mtime_ns.to_le_bytes());
-            out.extend_from_slice(&k.ctime_ns.to_le_bytes());
-            out.extend_from_slice(&k.ino.to_le_bytes());
-            out.extend_from_slice(&k.mode.to_le_bytes());
-            out.push(mode.code());
-            out.extend_from_slice(sha);
-        }
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Option<StatCache> {
-        let mut r = bytes.strip_prefix(STAT_CACHE_MAGIC)?;
-        fn take<'a>(r: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-            let (head, tail) = r.split_at_checked(n)?;
-            *r = tail;
-            Some(head)
-        }
-        fn u64_of(r: &mut &[u8]) -> Option<u64> {
-            Some(u64::from_le_bytes(take(r, 8)?.try_into().ok()?))
-        }
-        let written_ns = u64_of(&mut r)? as i64;
-        let count = u64_of(&mut r)? as usize;
-        let mut entries = HashMap::with_capacity(count.min(1 << 20));
-        for _ in 0..count {
-            let len = u32::from_le_bytes(take(&mut r, 4)?.try_into().ok()?) as usize;
-            let path = take(&mut r, len)?.to_vec();
-            let key = StatKey {
-                size: u64_of(&mut r)?,
-                mtime_ns: u64_of(&mut r)? as i64,
-                ctime_ns: u64_of(&mut r)? as i64,
-                ino: u64_of(&mut r)?,
-                mode: u32::from_le_bytes(take(&mut r, 4)?.try_into().ok()?),
-            };
-            let mode = FileMode::from_code(take(&mut r, 1)?[0])?;
-            let sha: [u8; 32] = take(&mut r, 32)?.try_into().ok()?;
-            entries.insert(path, (key, mode, sha));
-        }
-        r.is_empty().then_some(StatCache { written_ns, entries })
-    }
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// The stat data of a project's regular files as a walk found them, ignore rules not applied
@@ -599,6 +498,7 @@ fn hash_missing(root: &Path, found: &mut [Found]) -> Result<(), TreeError> {
 
 #[cfg(test)]
 mod tests {
+    use super::stat_cache::RACY_WINDOW_NS;
     use super::*;
     use ignore::WalkBuilder;
     use std::os::unix::fs::{PermissionsExt, symlink};

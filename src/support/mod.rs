@@ -4,4 +4,5 @@ pub mod cancel;
 pub mod docker_engine;
 pub mod error_class;
 pub mod gzip;
+pub mod ids;
 pub mod process;

@@ -195,7 +195,7 @@ pub fn ensure_project(
         tree_sha256,
         dockerfile: &dockerfile,
     });
-    let tag = format!("lockstep/{}:{}", repository_name(project_name), &key[..12]);
+    let tag = format!("lockstep/{}:{}", repository_name(project_name), crate::support::ids::short(&key));
     if let Some(image) = inspect(engine, &tag)? {
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
@@ -439,7 +439,7 @@ impl Write for ChannelWriter {
 /// The short form of an image id, as `docker images` shows it.
 pub fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
+    crate::support::ids::short(hex)
 }
 
 #[cfg(test)]
