@@ -7,7 +7,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::verify::VerifyError;
 use crate::fsutil;
 use crate::record::{OutputFile, RunRecord};
 
@@ -15,6 +14,25 @@ use crate::record::{OutputFile, RunRecord};
 const DIFF_LIMIT: u64 = 1 << 20;
 /// Lines of diff shown per file.
 const DIFF_LINES: usize = 20;
+
+/// Comparison rules that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A glob given to `--ignore` is not valid.
+    #[error("bad --ignore glob '{glob}': {message}")]
+    BadGlob {
+        /// The glob.
+        glob: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--rtol` is negative or not a number.
+    #[error("--rtol must be a number of at least 0, not {value}")]
+    BadTolerance {
+        /// The value.
+        value: f64,
+    },
+}
 
 /// How outputs are compared: which are left out, and how close numbers must be.
 pub struct CompareRules {
@@ -24,9 +42,9 @@ pub struct CompareRules {
 
 impl CompareRules {
     /// `--ignore` globs and `--rtol`, checked.
-    pub fn new(ignore: &[String], rtol: Option<f64>) -> Result<CompareRules, VerifyError> {
+    pub fn new(ignore: &[String], rtol: Option<f64>) -> Result<CompareRules, CompareError> {
         if let Some(rtol) = rtol.filter(|r| r.is_nan() || *r < 0.0) {
-            return Err(VerifyError::BadTolerance { value: rtol });
+            return Err(CompareError::BadTolerance { value: rtol });
         }
         Ok(CompareRules { ignore: ignore_set(ignore)?, rtol })
     }
@@ -220,16 +238,16 @@ fn json_close(
     }
 }
 
-fn ignore_set(globs: &[String]) -> Result<globset::GlobSet, VerifyError> {
+fn ignore_set(globs: &[String]) -> Result<globset::GlobSet, CompareError> {
     let mut set = globset::GlobSetBuilder::new();
     for g in globs {
         let glob = globset::GlobBuilder::new(g)
             .literal_separator(false)
             .build()
-            .map_err(|e| VerifyError::BadGlob { glob: g.clone(), message: e.to_string() })?;
+            .map_err(|e| CompareError::BadGlob { glob: g.clone(), message: e.to_string() })?;
         set.add(glob);
     }
-    set.build().map_err(|e| VerifyError::BadGlob { glob: globs.join(" "), message: e.to_string() })
+    set.build().map_err(|e| CompareError::BadGlob { glob: globs.join(" "), message: e.to_string() })
 }
 
 #[cfg(test)]

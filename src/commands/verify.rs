@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::compare::{self, CompareRules, FileCheck, FileResult};
+use super::compare::{self, CompareError, CompareRules, FileCheck, FileResult};
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags};
 use crate::exec::Echo;
@@ -26,20 +26,9 @@ use crate::ui;
 /// Errors of verify's own input.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// A glob given to `--ignore` is not valid.
-    #[error("bad --ignore glob '{glob}': {message}")]
-    BadGlob {
-        /// The glob.
-        glob: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// `--rtol` is negative or not a number.
-    #[error("--rtol must be a number of at least 0, not {value}")]
-    BadTolerance {
-        /// The value.
-        value: f64,
-    },
+    /// `--ignore` or `--rtol` is not valid.
+    #[error(transparent)]
+    Compare(#[from] CompareError),
     /// The rebuilt project renders another command from the recorded parameters than the
     /// one the run ran (a record made before the parameters' order was kept, a relative path
     /// resolved in another directory, a project changed in a way its tree hash does not show).
@@ -129,7 +118,7 @@ impl VerifyReport {
 
 /// Verify a run.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
-    let rules = CompareRules::new(&opts.ignore, opts.rtol)?;
+    let rules = CompareRules::new(&opts.ignore, opts.rtol).map_err(VerifyError::from)?;
     let session = Session::open(&opts.store)?;
     let found = pipeline::lookup(&opts.target, &session.store, &opts.caller_dir)?;
     // The recorded directory is hashed and copied only when neither an archive nor
