@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::{EntryPoint, ManifestError};
+use crate::support::text::percent_decode;
 
 /// The type of a declared parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,24 +208,4 @@ fn path_value(raw: &str, from_project: bool) -> Option<ParamValue> {
         Some(_) => None,
         None => Some(ParamValue::LocalPath { path: raw.into(), from_project }),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -6,3 +6,4 @@ pub mod error_class;
 pub mod gzip;
 pub mod ids;
 pub mod process;
+pub mod text;

@@ -38,7 +38,7 @@ fn url_credentials(url: &str) -> Option<(String, String)> {
         None if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => (userinfo, ""),
         None => return None,
     };
-    let decode = crate::record::mlflow::percent_decode;
+    let decode = crate::support::text::percent_decode;
     Some((decode(user), decode(password)))
 }
 
