@@ -19,7 +19,7 @@ pub struct RunList {
 /// List the runs of the store, cleaning up first after lost Docker runs.
 pub fn runs(store: &Path) -> Result<RunList, CommandError> {
     let store = Store::open(store)?;
-    crate::env::docker::lost::clean_up(&store);
+    crate::pipeline::clean_up_lost_containers(&store);
     let (runs, problems) = store.list()?;
     Ok(RunList { store: store.root().to_path_buf(), runs, problems })
 }

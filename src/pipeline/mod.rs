@@ -24,7 +24,7 @@ pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};
 pub use plan::{EnvChoice, Planned, RunSpec, check_store_outside, lock_in_place, plan};
 pub use reuse::find_equivalent;
-pub use session::Session;
+pub use session::{Session, clean_up_lost_containers};
 
 /// Errors of composing a run that belong to no single stage.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::commands::CommandError as Error;
 use crate::env;
 use crate::exec::Interrupts;
-use crate::record::Store;
+use crate::record::{RecordError, RunStatus, Store};
 use crate::source::Exclusions;
 
 /// Signal handling, the cache, the store, and what source walks leave out.
@@ -28,7 +28,7 @@ impl Session {
         let interrupts = Interrupts::install().map_err(RunError::Signals)?;
         let cache = Cache::from_env()?;
         let store = Store::open(store)?;
-        env::docker::lost::clean_up(&store);
+        clean_up_lost_containers(&store);
         let exclusions = Exclusions::new([store.root().to_path_buf()]);
         Ok(Session { interrupts, cache, store, exclusions })
     }
@@ -40,5 +40,38 @@ impl Session {
             Some(signal) => Err(RunError::Interrupted { signal }.into()),
             None => result,
         }
+    }
+}
+
+/// Remove the containers of the store's lost Docker runs (each run that left a marker and has
+/// no live runner any more).
+pub fn clean_up_lost_containers(store: &Store) {
+    env::docker::lost::clean_up(store.root(), |run_id| is_lost(store, run_id));
+}
+
+/// Whether a run has no live runner: its record says it ended (reading a RUNNING record whose
+/// lock is free finalizes it as lost), or it has no record any more.
+fn is_lost(store: &Store, run_id: &str) -> bool {
+    match store.find(run_id) {
+        Ok(record) => record.status != RunStatus::Running,
+        Err(RecordError::UnknownRun { .. }) => true,
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_without_a_live_runner_are_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = store.create_run("aa11").unwrap().start(&crate::record::sample_record("aa11", 1)).unwrap();
+        assert!(!is_lost(&store, "aa11"), "its runner holds the lock");
+        drop(live);
+        assert!(is_lost(&store, "aa11"), "its runner is gone");
+        assert_eq!(store.find("aa11").unwrap().status, RunStatus::Failed, "and the run is finalized as lost");
+        assert!(is_lost(&store, "bb22"), "a run that is not in the store any more");
     }
 }

@@ -14,7 +14,6 @@ use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{KillContainerOptions, ListContainersOptions, RemoveContainerOptions};
 
 use super::{DockerError, RUN_ID_LABEL};
-use crate::record::{RecordError, RunStatus, Store};
 use crate::support::docker_engine::{Engine, EngineError, is_not_found};
 use crate::{fsutil, ui};
 
@@ -51,17 +50,18 @@ pub fn unmark(marker: &Path) {
     }
 }
 
-/// Remove (or, when kept, stop) the containers of the store's lost runs. Failures are
-/// warnings: the markers stay, and a later clean-up tries again.
-pub fn clean_up(store: &Store) {
-    let Ok(entries) = fs::read_dir(store.root().join(MARKER_DIR)) else { return };
+/// Remove (or, when kept, stop) the containers of the lost runs of the store at `store`, as
+/// `is_lost` tells them (the store decides, so env need not know it). Failures are warnings:
+/// the markers stay, and a later clean-up tries again.
+pub fn clean_up(store: &Path, is_lost: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(store.join(MARKER_DIR)) else { return };
     let lost: Vec<(String, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let run_id = e.file_name().into_string().ok()?;
             // Temporary files of a marker being written have other names.
             let is_run_id = !run_id.is_empty() && run_id.bytes().all(|b| b.is_ascii_hexdigit());
-            (is_run_id && is_lost(store, &run_id)).then(|| (run_id, e.path()))
+            (is_run_id && is_lost(&run_id)).then(|| (run_id, e.path()))
         })
         .collect();
     if lost.is_empty() {
@@ -76,20 +76,10 @@ pub fn clean_up(store: &Store) {
     };
     for (run_id, marker) in lost {
         let keep = fs::read(&marker).is_ok_and(|content| content == KEEP.as_bytes());
-        match remove(&engine, store.root(), &run_id, keep) {
+        match remove(&engine, store, &run_id, keep) {
             Ok(()) => unmark(&marker),
             Err(e) => ui::warn(&format!("cannot remove the container of lost run {run_id}: {e}")),
         }
-    }
-}
-
-/// Whether a run with a marker has no live runner: its record says it ended (reading a
-/// RUNNING record whose lock is free finalizes it as lost), or it has no record any more.
-fn is_lost(store: &Store, run_id: &str) -> bool {
-    match store.find(run_id) {
-        Ok(record) => record.status != RunStatus::Running,
-        Err(RecordError::UnknownRun { .. }) => true,
-        Err(_) => false,
     }
 }
 
@@ -133,18 +123,6 @@ fn remove(engine: &Engine, store: &Path, run_id: &str, keep: bool) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_runs_without_a_live_runner_are_lost() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let live = store.create_run("aa11").unwrap().start(&crate::record::sample_record("aa11", 1)).unwrap();
-        assert!(!is_lost(&store, "aa11"), "its runner holds the lock");
-        drop(live);
-        assert!(is_lost(&store, "aa11"), "its runner is gone");
-        assert_eq!(store.find("aa11").unwrap().status, RunStatus::Failed, "and the run is finalized as lost");
-        assert!(is_lost(&store, "bb22"), "a run that is not in the store any more");
-    }
 
     #[test]
     fn markers_are_written_and_removed() {
