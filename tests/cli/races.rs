@@ -140,16 +140,7 @@ fn the_next_run_cleans_up_after_a_runner_killed_before_its_run_started() {
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
     let server = Server::silent();
-    let port = server.port;
-    let mut runner = ctx
-        .lockstep_process()
-        .env("LOCKSTEP_GIT_TIMEOUT", "60")
-        .args(["run", &format!("git://127.0.0.1:{port}/repo.git")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || server.connections() > 0), "the fetch started");
+    let mut runner = ctx.run_stuck_in_a_fetch(&server);
     runner.kill().unwrap();
     runner.wait().unwrap();
     let left = ctx.run_dirs();

@@ -64,16 +64,7 @@ fn sigterm_escalates_to_sigkill_for_a_child_that_ignores_it() {
 fn a_signal_before_the_run_starts_leaves_no_run() {
     let ctx = TestContext::new();
     let server = Server::silent();
-    let port = server.port;
-    let mut runner = ctx
-        .lockstep_process()
-        .env("LOCKSTEP_GIT_TIMEOUT", "60")
-        .args(["run", &format!("git://127.0.0.1:{port}/repo.git")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || server.connections() > 0), "the fetch started");
+    let mut runner = ctx.run_stuck_in_a_fetch(&server);
     let sent = std::time::Instant::now();
     unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
     assert_eq!(runner.wait().unwrap().code(), Some(130));

@@ -70,6 +70,21 @@ impl TestContext {
     }
 
     /// The default store (`.lockstep` in the work directory).
+    /// `lockstep run` of a git URL on `server`, a server that never answers, once the fetch
+    /// has connected: a runner stopped before its run started.
+    pub fn run_stuck_in_a_fetch(&self, server: &super::Server) -> std::process::Child {
+        let runner = self
+            .lockstep_process()
+            .env("LOCKSTEP_GIT_TIMEOUT", "60")
+            .args(["run", &format!("git://127.0.0.1:{}/repo.git", server.port)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_for(Duration::from_secs(10), || server.connections() > 0), "the fetch started");
+        runner
+    }
+
     pub fn store(&self) -> PathBuf {
         self.work.join(".lockstep")
     }
