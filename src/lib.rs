@@ -4,22 +4,17 @@
 //! [`pipeline`] composes the stages for the [`commands`], one module per subcommand; [`cli`]
 //! parses arguments and renders results, and the binary in `main.rs` only calls it.
 
-pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod env;
 pub mod exec;
-pub mod fetch;
-pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod manifest;
 pub mod pipeline;
-pub mod progress;
 pub mod record;
 pub mod source;
 pub mod support;
-pub mod ui;
 
 /// The version of this build, recorded in every run.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,7 +14,7 @@ use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
 use crate::exec::Echo;
 use crate::support::ids::short;
-use crate::ui;
+use crate::support::ui;
 use args::{Cli, Command, EnvCommand, TemplateArg};
 
 /// Run lockstep with the process's arguments and return its exit code.

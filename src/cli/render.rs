@@ -13,7 +13,7 @@ use crate::commands::verify::{Verdict, VerifyReport};
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
 use crate::support::ids::short;
-use crate::ui;
+use crate::support::ui;
 
 /// `value` as pretty JSON and a newline on stdout.
 pub(crate) fn json(value: &impl Serialize) -> Result<(), crate::commands::CommandError> {

@@ -1,13 +1,13 @@
 //! `lockstep verify`'s comparison of two runs' outputs, file by file: bytes, then numbers
 //! within a tolerance for JSON and CSV, with a short diff of text files that differ.
 
+use crate::support::digest;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::fsutil;
 use crate::record::{OutputFile, RunRecord};
 
 /// Text files larger than this are compared by digest only.
@@ -141,7 +141,7 @@ fn content(dir: &Path, out: &OutputFile) -> Option<Vec<u8>> {
         return None;
     }
     let bytes = fs::read(dir.join(&out.path)).ok()?;
-    (fsutil::sha256_hex(&bytes) == out.sha256).then_some(bytes)
+    (digest::sha256_hex(&bytes) == out.sha256).then_some(bytes)
 }
 
 /// A short unified diff of two text files.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CommandError;
-use crate::cache::Cache;
 use crate::env::{self, EnvEntry, PruneReport};
+use crate::support::cache::Cache;
 
 /// What `env list` found.
 #[derive(Debug)]
@@ -27,6 +27,6 @@ pub fn list() -> Result<EnvList, CommandError> {
 /// those in use, and the remains of interrupted builds.
 pub fn prune(older_than: Option<Duration>) -> Result<PruneReport, CommandError> {
     let cache = Cache::from_env()?;
-    let cutoff = older_than.map(|age| crate::fsutil::now_ms().saturating_sub(age.as_millis() as u64));
+    let cutoff = older_than.map(|age| crate::support::clock::now_ms().saturating_sub(age.as_millis() as u64));
     Ok(env::prune(&cache, cutoff)?)
 }

@@ -4,7 +4,8 @@
 use std::io;
 
 use crate::support::error_class::{Classify, ErrorClass};
-use crate::{cache, env, exec, fetch, manifest, pipeline, record, source};
+use crate::support::{cache, http};
+use crate::{env, exec, manifest, pipeline, record, source};
 
 use super::{init, pack, status, verify};
 
@@ -31,7 +32,7 @@ pub enum CommandError {
     Cache(#[from] cache::CacheError),
     /// Downloading a file.
     #[error(transparent)]
-    Fetch(#[from] fetch::FetchError),
+    Fetch(#[from] http::FetchError),
     /// Packing a project.
     #[error(transparent)]
     Pack(#[from] pack::PackError),

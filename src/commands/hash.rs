@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::CommandError;
-use crate::cache::Cache;
 use crate::source::{self, Exclusions, SourceError, Tree};
+use crate::support::cache::Cache;
 
 /// Hash the tree of `dir`, through the stat cache unless `use_cache` is false.
 pub fn hash(dir: &Path, use_cache: bool) -> Result<Tree, CommandError> {

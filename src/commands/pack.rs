@@ -5,6 +5,7 @@
 //! no user names, mtime 0) and the gzip stream has no time stamp, so the same tree always
 //! gives the same bytes, wherever it came from.
 
+use crate::support::digest;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -12,8 +13,6 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use crate::cache::Cache;
-use crate::fsutil;
 use crate::manifest::Manifest;
 use crate::record::{RunRecord, Store};
 use crate::source::archive::{
@@ -21,6 +20,7 @@ use crate::source::archive::{
 };
 use crate::source::tree::{FileMode, Tree, digest_entries};
 use crate::source::{self, Exclusions, SourceKind, SourceRequest};
+use crate::support::cache::Cache;
 use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::gzip::ParallelGzEncoder;
 
@@ -265,7 +265,7 @@ fn write_archive(path: &Path, root: &Path, tree: &Tree, run: Option<&RunRecord>)
                 path: e.path.to_string_lossy().into_owned(),
                 mode: e.mode.octal().to_string(),
                 size: e.size,
-                sha256: fsutil::hex(&e.sha256),
+                sha256: digest::hex(&e.sha256),
             })
             .collect(),
     };

@@ -2,20 +2,20 @@
 //! Runs nothing: compares the current tree hash (or commit, or archive digest) and the
 //! environment key with the recorded ones, and says which part changed.
 
+use crate::support::digest;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cache::Cache;
 use crate::commands::CommandError as Error;
 use crate::env::{self, EnvManager};
-use crate::fsutil;
 use crate::manifest::Manifest;
 use crate::pipeline;
 use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
 use crate::source::{self, Exclusions, SourceKind, git};
+use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
 
@@ -159,10 +159,10 @@ fn source_status(
                 }
                 Ok(_) => {}
             }
-            let Ok((sha, _)) = fsutil::sha256_file(path) else {
+            let Ok((sha, _)) = digest::sha256_file(path) else {
                 return Ok((part(false, format!("{} is gone", path.display())), None));
             };
-            let same = Some(fsutil::hex(&sha)) == info.archive_sha256;
+            let same = Some(digest::hex(&sha)) == info.archive_sha256;
             let detail =
                 if same { format!("{} unchanged", path.display()) } else { format!("{} changed", path.display()) };
             Ok((part(same, detail), None))

@@ -6,6 +6,7 @@
 //! recorded order) are planned on it, and the re-run is an ordinary run whose record points to
 //! the run it verifies. Its command must be the recorded one.
 
+use crate::support::ids::random_hex;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -14,14 +15,13 @@ use super::compare::{self, CompareError, CompareRules, FileCheck, FileResult};
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags};
 use crate::exec::Echo;
-use crate::fsutil;
 use crate::manifest::{Manifest, ParamArgs};
 use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Session};
 use crate::record::{RunRecord, RunStatus, VerificationSummary};
 use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
-use crate::ui;
+use crate::support::ui;
 
 /// Errors of verify's own input.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         found.check_recorded_project()?;
     }
     let original = &found.record;
-    let run_id = fsutil::random_hex(16);
+    let run_id = random_hex(16);
     let planned = session.checked(plan_rerun(&found, opts, &session, &run_id))?;
     ui::note(&format!("verifying run {} by re-running it as run {run_id}", original.run_id));
     let how = Execution {

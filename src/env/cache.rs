@@ -10,6 +10,9 @@
 //! builders and the runs using an environment hold the key's shared lock, and `env prune`
 //! needs it exclusively, so it never removes an environment in use or a build in progress.
 
+use crate::support::clock::now_ms;
+use crate::support::fs::write_atomic;
+use crate::support::ids::random_hex;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,8 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::EnvLock;
 use super::{EnvError, EnvManager, EnvRecord, PreparedEnv};
-use crate::cache::{Cache, KeyLock};
-use crate::fsutil;
+use crate::support::cache::{Cache, KeyLock};
 
 /// The bucket of built environments.
 pub const BUCKET: &str = "envs-v1";
@@ -101,10 +103,10 @@ pub fn obtain(
     fs::create_dir_all(&tmp).map_err(EnvError::io(&tmp))?;
     let result = build(&tmp, &dir).and_then(|(lock, activation)| {
         relocate(&tmp, &dir)?;
-        let meta = EnvMeta { schema: META_SCHEMA.into(), manager, created_ms: fsutil::now_ms(), lock, activation };
+        let meta = EnvMeta { schema: META_SCHEMA.into(), manager, created_ms: now_ms(), lock, activation };
         let json = serde_json::to_vec_pretty(&meta).expect("environment descriptions serialize");
         let path = tmp.join(META);
-        fsutil::write_atomic(&path, &json).map_err(EnvError::io(&path))?;
+        write_atomic(&path, &json).map_err(EnvError::io(&path))?;
         fs::rename(&tmp, &dir).map_err(EnvError::io(&dir))?;
         Ok(meta)
     });
@@ -115,7 +117,7 @@ pub fn obtain(
             return Err(err);
         }
     };
-    crate::ui::note(&format!(
+    crate::support::ui::note(&format!(
         "built the {manager} environment {} in {:.1}s",
         crate::support::ids::short(key),
         started.elapsed().as_secs_f64()
@@ -436,7 +438,7 @@ pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvEr
         };
         let size = dir_size(&dir);
         // Renamed first, so that the environment disappears at once, never half-removed.
-        let doomed = bucket.join(format!(".del{}", fsutil::random_hex(8)));
+        let doomed = bucket.join(format!(".del{}", random_hex(8)));
         match fs::rename(&dir, &doomed) {
             Ok(()) => {}
             // Another pruner was first.

@@ -111,7 +111,7 @@ pub enum EnvError {
     },
     /// The cache directory.
     #[error(transparent)]
-    CacheDir(#[from] crate::cache::CacheError),
+    CacheDir(#[from] crate::support::cache::CacheError),
     /// A Docker environment or its engine.
     #[error(transparent)]
     Docker(#[from] DockerError),

@@ -21,8 +21,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Cache;
 use crate::manifest::EnvSpec;
+use crate::support::cache::Cache;
 
 pub use cache::{EnvEntry, PruneReport, list, prune};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};

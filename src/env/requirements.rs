@@ -2,13 +2,13 @@
 //! artifacts they name, made absolute for an installer running anywhere and digested for the
 //! environment key.
 
+use crate::support::digest;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::EnvError;
-use crate::fsutil;
 
 /// Requirement lines ready for an installer, and the content digests of what they read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +96,7 @@ fn digest_requirement_file(
         file: label.into(),
         message: format!("cannot read requirements file {}: {message}", path.display()),
     })?;
-    files.insert(path.display().to_string(), fsutil::sha256_hex(&text));
+    files.insert(path.display().to_string(), digest::sha256_hex(&text));
     let dir = path.parent().unwrap_or(Path::new("."));
     let text = String::from_utf8_lossy(&text).replace("\\\n", "");
     for line in text.lines() {
@@ -199,7 +199,7 @@ fn join_clean(base: &Path, rel: &str) -> PathBuf {
 fn digest_path(path: &Path) -> std::io::Result<String> {
     let meta = fs::metadata(path)?;
     if meta.is_file() {
-        return Ok(fsutil::hex(&fsutil::sha256_file(path)?.0));
+        return Ok(digest::hex(&digest::sha256_file(path)?.0));
     }
     let mut entries: Vec<PathBuf> = ignore::WalkBuilder::new(path)
         .hidden(false)
@@ -213,9 +213,9 @@ fn digest_path(path: &Path) -> std::io::Result<String> {
     let mut listing = String::new();
     for file in entries {
         let rel = file.strip_prefix(path).unwrap_or(&file);
-        listing.push_str(&format!("{} {}\n", fsutil::hex(&fsutil::sha256_file(&file)?.0), rel.display()));
+        listing.push_str(&format!("{} {}\n", digest::hex(&digest::sha256_file(&file)?.0), rel.display()));
     }
-    Ok(fsutil::sha256_hex(listing.as_bytes()))
+    Ok(digest::sha256_hex(listing.as_bytes()))
 }
 
 #[cfg(test)]

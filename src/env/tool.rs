@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::EnvError;
 use crate::manifest::shell_quote;
-use crate::progress::Progress;
 use crate::support::process::{self, Command};
+use crate::support::progress::Progress;
 
 /// A tool's command line, ready to run.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! after the grace period); outputs are copied out after it exits; and the container is removed
 //! on every path (unless kept).
 
+use crate::support::clock::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -25,7 +26,7 @@ use super::{Echo, ExecError, ExecOutcome, Interrupts, PIPE_DRAIN, Termination, k
 use crate::env::docker::lost;
 use crate::env::{ContainerOutputs, ContainerSpec};
 use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
-use crate::{fsutil, ui};
+use crate::support::ui;
 
 /// Run a container to its end; see the module documentation.
 pub fn execute(
@@ -43,7 +44,7 @@ pub fn execute(
         return Ok(ExecOutcome {
             termination: Termination::Signaled(sig),
             interrupted_by: Some(sig),
-            end_ms: fsutil::now_ms(),
+            end_ms: now_ms(),
         });
     }
     let engine = Engine::connect()?;
@@ -165,7 +166,7 @@ async fn run_created(
             .into());
         }
     };
-    let end_ms = fsutil::now_ms();
+    let end_ms = now_ms();
     // The output stream ends with the container; a stream the engine keeps open must not
     // hold the run.
     let _ = tokio::time::timeout(PIPE_DRAIN, pump).await;

@@ -2,6 +2,7 @@
 //! its output saved into the run's logs while echoed, SIGINT/SIGTERM forwarded to its group,
 //! and (lockstep being the subreaper) whatever it leaves running ended with the run.
 
+use crate::support::clock::now_ms;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
@@ -9,7 +10,6 @@ use std::time::Duration;
 
 use super::{Echo, ExecError, ExecOutcome, Interrupts, Leftovers, Termination, kill_grace};
 use crate::env::Process;
-use crate::fsutil;
 use crate::support::cancel;
 use crate::support::process::{self, Command, ForegroundTty, OnCancel, Orphans, Output};
 
@@ -30,7 +30,7 @@ pub(super) fn execute(
 
     match leftovers {
         Leftovers::End => process::become_subreaper(),
-        Leftovers::Keep => crate::ui::warn(
+        Leftovers::Keep => crate::support::ui::warn(
             "--keep-processes: what the entry point leaves running is not stopped at the end of the run; \
              it may go on writing into the run's outputs after they are recorded",
         ),
@@ -54,7 +54,7 @@ pub(super) fn execute(
         interrupts.forward_to(0);
         return Err(ExecError::Wait { source });
     }
-    let end_ms = fsutil::now_ms();
+    let end_ms = now_ms();
     // The entry point has exited but is not reaped yet: its group's id cannot be reused, so
     // the group is ended before the zombie is collected.
     if leftovers == Leftovers::End {
@@ -62,7 +62,7 @@ pub(super) fn execute(
         let grace = if cancel::requested().is_some() { Duration::ZERO } else { process::stop_grace() };
         let left = child.end_group(grace, Orphans::End);
         if !left.is_empty() {
-            crate::ui::warn(&format!("processes of the run did not end after SIGKILL: {left:?}"));
+            crate::support::ui::warn(&format!("processes of the run did not end after SIGKILL: {left:?}"));
         }
     }
     interrupts.forward_to(0);

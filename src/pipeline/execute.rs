@@ -1,6 +1,8 @@
 //! Executing a planned run: the record from RUNNING to its end, the entry point, its outputs,
 //! and the run's copy on a tracking server.
 
+use crate::support::clock::now_ms;
+use crate::support::fs::write_atomic;
 use std::fs;
 use std::path::Path;
 
@@ -8,13 +10,12 @@ use super::{Planned, RunError, Session};
 use crate::commands::CommandError as Error;
 use crate::env::{self, PrepareContext, RunContext};
 use crate::exec::{self, Echo, Interrupts};
-use crate::fsutil;
 use crate::record::{
     self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, SOURCE_TREE_FILE, ServerRun, Snapshot, TrackingTarget,
 };
 use crate::source::{self, ResolvedSource};
 use crate::support::docker_engine::EngineError;
-use crate::ui;
+use crate::support::ui;
 
 /// How a planned run is executed and labelled, beyond what its plan holds.
 pub struct Execution<'a> {
@@ -68,7 +69,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     let run_dir = pending.dir().to_path_buf();
     if let Some(patch) = &src.dirty_patch {
         let path = run_dir.join("dirty.patch");
-        fsutil::write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
+        write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
     }
     let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.join("outputs") };
     let mut record = RunRecord {
@@ -79,7 +80,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         status: RunStatus::Running,
         failure: None,
         exit_code: None,
-        start_time: fsutil::now_ms(),
+        start_time: now_ms(),
         end_time: None,
         entry_point: ep.name.clone(),
         parameters,
@@ -104,7 +105,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     };
     if let Some(tree) = &src.tree {
         let path = run_dir.join(SOURCE_TREE_FILE);
-        fsutil::write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
+        write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
     }
     let active = pending.start(&record)?;
     let started = record.clone();
@@ -185,7 +186,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         Err(err) => {
             record.status = if interrupts.received().is_some() { RunStatus::Killed } else { RunStatus::Failed };
             record.failure = Some(err.to_string());
-            record.end_time = Some(fsutil::now_ms());
+            record.end_time = Some(now_ms());
             active.update(&record)?;
             finish_server_run(server, &mut record, &active)?;
             // A pull or build stopped by SIGINT/SIGTERM ends the command as the signal would

@@ -1,20 +1,20 @@
 //! Planning a run: every check that can be made before the run is recorded, from a resolved
 //! source to the command and the environment.
 
+use crate::support::digest;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 use super::RunError;
-use crate::cache::{Cache, KeyLock};
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
-use crate::fetch;
-use crate::fsutil;
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{PendingRun, Store};
 use crate::source::{self, ResolvedSource};
-use crate::ui;
+use crate::support::cache::{Cache, KeyLock};
+use crate::support::http;
+use crate::support::ui;
 
 /// How a run's environment is chosen, with the Docker flags for docker_env projects.
 pub enum EnvChoice<'a> {
@@ -82,7 +82,7 @@ pub fn check_store_outside(store: &Store, uri: &str, caller_dir: &Path) -> Resul
 /// directory would record each other's files: one at a time, the lock in the cache (shared by
 /// every store) keyed by the canonical directory.
 pub fn lock_in_place(cache: &Cache, dir: &Path) -> Result<KeyLock, Error> {
-    let key = fsutil::sha256_hex(dir.as_os_str().as_encoded_bytes());
+    let key = digest::sha256_hex(dir.as_os_str().as_encoded_bytes());
     cache.try_lock(IN_PLACE_BUCKET, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
 }
 
@@ -124,7 +124,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
             ParamValue::Url(url) => {
                 ui::note(&format!("downloading {url}"));
                 let dir = pending.dir().join("inputs").join(&p.name);
-                (fetch::download(url, &dir)?.to_string_lossy().into_owned(), true)
+                (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
             }
         };
         if p.declared {

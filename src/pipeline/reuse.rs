@@ -1,10 +1,10 @@
 //! `run --reuse`: an earlier run equivalent to a planned one.
 
+use crate::support::digest;
 use std::fs;
 
 use super::Planned;
 use crate::commands::CommandError as Error;
-use crate::fsutil;
 use crate::record::{RunRecord, RunStatus, Store};
 use crate::source::{self, ResolvedSource};
 
@@ -43,6 +43,6 @@ fn outputs_in_place(run: &RunRecord) -> bool {
     run.outputs.iter().all(|o| {
         let path = run.outputs_dir.join(&o.path);
         fs::metadata(&path).is_ok_and(|m| m.len() == o.size)
-            && fsutil::sha256_file(&path).is_ok_and(|(sha, _)| fsutil::hex(&sha) == o.sha256)
+            && digest::sha256_file(&path).is_ok_and(|(sha, _)| digest::hex(&sha) == o.sha256)
     })
 }

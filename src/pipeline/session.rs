@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use super::RunError;
-use crate::cache::Cache;
 use crate::commands::CommandError as Error;
 use crate::env;
 use crate::exec::Interrupts;
 use crate::record::{RecordError, RunStatus, Store};
 use crate::source::Exclusions;
+use crate::support::cache::Cache;
 
 /// Signal handling, the cache, the store, and what source walks leave out.
 pub struct Session {

@@ -1,6 +1,7 @@
 //! Outputs: the files a run creates or changes in its working directory (a stat snapshot
 //! before and after), plus those its entry point's `outputs:` globs match, each hashed.
 
+use crate::support::digest;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::RecordError;
-use crate::fsutil;
 use crate::source::tree::{Exclusions, FileStamps, TreeError};
 
 /// One output file.
@@ -81,8 +81,8 @@ fn hash_files(root: &Path, mut paths: Vec<&PathBuf>) -> Result<Vec<OutputFile>, 
         .into_iter()
         .map(|rel| {
             let abs = root.join(rel);
-            let (sha, size) = fsutil::sha256_file(&abs).map_err(RecordError::io(&abs))?;
-            Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: fsutil::hex(&sha) })
+            let (sha, size) = digest::sha256_file(&abs).map_err(RecordError::io(&abs))?;
+            Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: digest::hex(&sha) })
         })
         .collect()
 }
@@ -149,7 +149,7 @@ mod tests {
         let outs = collect_outputs(root, &before, &["models/*.bin".to_string()], &Exclusions::default()).unwrap();
         let paths: Vec<_> = outs.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["change.txt", "models/prior.bin", "new.log"]);
-        assert_eq!(outs[0].sha256, fsutil::sha256_hex(b"newer content"));
+        assert_eq!(outs[0].sha256, digest::sha256_hex(b"newer content"));
         assert_eq!(outs[0].size, 13);
     }
 
@@ -166,7 +166,7 @@ mod tests {
         let listed = list_outputs(root).unwrap();
         let paths: Vec<_> = listed.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["models/deep/m.bin", "train.py"]);
-        assert_eq!(listed[1].sha256, fsutil::sha256_hex(b"code"));
+        assert_eq!(listed[1].sha256, digest::sha256_hex(b"code"));
         assert!(list_outputs(&root.join("missing")).unwrap().is_empty());
     }
 

@@ -12,13 +12,13 @@
 //! run directory with no record is removed, a lost run is finalized, and the copy of the
 //! project a run worked in (`work/`) is removed.
 
+use crate::support::fs::write_atomic;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus};
-use crate::fsutil;
 use crate::source::tree::STORE_MARKER;
 
 const LOCK_FILE: &str = ".lock";
@@ -92,7 +92,7 @@ impl Store {
         for (name, content) in [(".gitignore", "*\n".to_string()), (STORE_MARKER, format!("{RECORD_SCHEMA}\n"))] {
             let path = self.root.join(name);
             if !path.exists() {
-                fsutil::write_atomic(&path, content.as_bytes()).map_err(RecordError::io(&path))?;
+                write_atomic(&path, content.as_bytes()).map_err(RecordError::io(&path))?;
             }
         }
         Ok(())
@@ -306,7 +306,7 @@ fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RecordError> {
     let path = dir.join(RECORD_FILE);
     let mut json = serde_json::to_vec_pretty(record).expect("records serialize to JSON");
     json.push(b'\n');
-    fsutil::write_atomic(&path, &json).map_err(RecordError::io(&path))
+    write_atomic(&path, &json).map_err(RecordError::io(&path))
 }
 
 impl PendingRun {

@@ -14,7 +14,7 @@ use super::mlflow::{
 };
 use super::{ActiveRun, RECORD_SCHEMA, RecordError, RunRecord, RunStatus, TrackingError, TrackingRecord};
 use crate::source::{SourceInfo, SourceKind, SourceUri};
-use crate::ui;
+use crate::support::ui;
 
 /// The tag that ties a server run to its local record.
 pub const RUN_ID_TAG: &str = "lockstep.run_id";
@@ -250,7 +250,7 @@ fn end_quickly(client: &MlflowClient, run_id: &str, status: RunStatus, reason: &
     let once = client.without_retries();
     let tags = [("lockstep.failure".to_string(), truncate(reason, MAX_TAG_VALUE_LENGTH))];
     if once.log_batch(run_id, &[], &tags).is_ok() {
-        let _ = once.update_run(run_id, status.name(), Some(crate::fsutil::now_ms()));
+        let _ = once.update_run(run_id, status.name(), Some(crate::support::clock::now_ms()));
     }
 }
 

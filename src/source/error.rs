@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use super::archive::ArchiveError;
 use super::tree::TreeError;
-use crate::cache::CacheError;
-use crate::fetch::FetchError;
+use crate::support::cache::CacheError;
 use crate::support::error_class::ErrorClass;
+use crate::support::http::FetchError;
 
 /// Errors of resolving a project source.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Local directories as sources: hashed in place (with the stat cache), copied for an
 //! isolated run, or checked out at a `--version` of the repository holding them.
 
+use crate::support::digest;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,7 @@ use serde::Serialize;
 
 use super::uri::{clean_subdirectory, enter_subdirectory};
 use super::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, Tree, git, tree};
-use crate::cache::{self, Cache};
-use crate::fsutil;
+use crate::support::cache::{self, Cache};
 
 #[derive(Serialize)]
 struct StatCacheKey<'a> {
@@ -101,7 +101,7 @@ pub(crate) fn resolve_local(
         info.dirty = repo.dirty;
         if repo.dirty {
             let patch = git::dirty_patch(&repo, &in_repo)?;
-            info.patch_sha256 = Some(fsutil::sha256_hex(&patch));
+            info.patch_sha256 = Some(digest::sha256_hex(&patch));
             dirty_patch = Some(patch);
         }
     }

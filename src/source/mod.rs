@@ -12,7 +12,7 @@ mod uri;
 
 use std::path::{Path, PathBuf};
 
-use crate::cache::Cache;
+use crate::support::cache::Cache;
 pub(crate) use archive::resolve_archive;
 pub use archive::{ArchiveError, ArchiveFormat};
 pub use error::SourceError;

@@ -11,8 +11,8 @@ use super::{
     ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, clean_subdirectory, copy_tree, git, hash_tree,
     stat_cache_file,
 };
-use crate::cache::Cache;
 use crate::source::{ArchiveFormat, Exclusions, Tree};
+use crate::support::cache::Cache;
 use crate::support::ids::short;
 
 /// What is known of a recorded source, beyond its [`SourceInfo`].

@@ -11,6 +11,8 @@
 //! the sha256 of `"lockstep-tree/v1\0"` followed by the entries. Directories, empty or not,
 //! and other file kinds do not take part.
 
+use crate::support::digest;
+use crate::support::fs::write_atomic;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -22,8 +24,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
-
-use crate::fsutil;
 
 mod stat_cache;
 
@@ -104,7 +104,7 @@ impl Tree {
         for e in &self.entries {
             out.push_str(e.mode.octal());
             out.push(' ');
-            out.push_str(&fsutil::hex(&e.sha256));
+            out.push_str(&digest::hex(&e.sha256));
             out.push(' ');
             out.push_str(&e.path.to_string_lossy());
             out.push('\n');
@@ -229,7 +229,7 @@ pub fn hash_tree_with_stamps(
             };
             // The cache only speeds things up: failing to save it must not fail the run.
             let _ = cache_path.parent().map(fs::create_dir_all);
-            let _ = fsutil::write_atomic(cache_path, &fresh.encode());
+            let _ = write_atomic(cache_path, &fresh.encode());
         }
     }
     let entries: Vec<TreeEntry> = found.into_iter().map(|(e, _, _)| e).collect();
@@ -245,12 +245,12 @@ pub fn digest_entries(entries: &[TreeEntry]) -> String {
     for e in entries {
         h.update(e.mode.octal().as_bytes());
         h.update(b" ");
-        h.update(fsutil::hex(&e.sha256).as_bytes());
+        h.update(digest::hex(&e.sha256).as_bytes());
         h.update(b" ");
         h.update(e.path.as_os_str().as_bytes());
         h.update([0]);
     }
-    fsutil::hex(&h.finalize())
+    digest::hex(&h.finalize())
 }
 
 /// A regular file or symbolic link found by [`walk`].
@@ -462,7 +462,7 @@ fn hash_one(root: &Path, f: &mut Found) -> Result<(), TreeError> {
             (Sha256::digest(bytes).into(), bytes.len() as u64)
         })
     } else {
-        fsutil::sha256_file_of_size(&path, f.key.size)
+        digest::sha256_file_of_size(&path, f.key.size)
     };
     f.hashed = Some(digest.map_err(|source| TreeError::Io { path, source })?);
     Ok(())
@@ -634,10 +634,10 @@ mod tests {
         assert_eq!(paths, ["a/x.py", "b.txt"]);
         let expected = format!(
             "lockstep-tree/v1\0100644 {} a/x.py\0100644 {} b.txt\0",
-            fsutil::sha256_hex(b"x"),
-            fsutil::sha256_hex(b"b")
+            digest::sha256_hex(b"x"),
+            digest::sha256_hex(b"b")
         );
-        assert_eq!(tree.sha256, fsutil::sha256_hex(expected.as_bytes()));
+        assert_eq!(tree.sha256, digest::sha256_hex(expected.as_bytes()));
     }
 
     #[test]
@@ -703,7 +703,7 @@ mod tests {
         // must return the poisoned value, proving the file was not read again.
         cache.written_ns += 10 * RACY_WINDOW_NS;
         cache.entries.get_mut(b"a.txt".as_slice()).unwrap().2 = [7; 32];
-        fsutil::write_atomic(&cache_file, &cache.encode()).unwrap();
+        write_atomic(&cache_file, &cache.encode()).unwrap();
         let warm = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
         assert_eq!(warm.entries[0].sha256, [7; 32]);
         // A change of content that also changes the size is seen.
@@ -722,7 +722,7 @@ mod tests {
         hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
         let mut cache = StatCache::load(&cache_file);
         cache.entries.get_mut(b"a.txt".as_slice()).unwrap().2 = [7; 32];
-        fsutil::write_atomic(&cache_file, &cache.encode()).unwrap();
+        write_atomic(&cache_file, &cache.encode()).unwrap();
         let again = hash_tree(&root, &Exclusions::default(), Some(&cache_file)).unwrap();
         assert_eq!(
             again.entries[0].sha256,

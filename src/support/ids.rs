@@ -103,9 +103,23 @@ id_type!(
     EnvKey
 );
 
+/// Random lower-case hex, `bytes` bytes of entropy; run ids use 16 (MLflow's 32 hex digits).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    super::digest::hex(&buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_hex_has_requested_length() {
+        let a = random_hex(16);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, random_hex(16));
+    }
 
     #[test]
     fn short_ids_never_panic() {

@@ -1,6 +1,7 @@
 //! Conda channels: names resolved through the channel alias, and their `repodata.json` read
 //! over http(s) or from a `file://` directory.
 
+use crate::support::fs::write_atomic;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -9,8 +10,7 @@ use rattler_conda_types::{Channel, ChannelConfig, RepoData, RepoDataRecord};
 use serde::{Deserialize, Serialize};
 
 use super::super::EnvError;
-use crate::cache::Cache;
-use crate::fsutil;
+use crate::support::cache::Cache;
 
 /// The variable naming a mirror that replaces `https://conda.anaconda.org` for named channels.
 const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
@@ -154,7 +154,7 @@ struct Validators {
 /// cannot be written only costs the next download.
 fn cached_get(cache: &Cache, url: &str) -> Result<Vec<u8>, HttpError> {
     let dir = cache.bucket(REPODATA_BUCKET).ok();
-    let key = crate::cache::content_key(&RepodataKey { schema: 1, url });
+    let key = crate::support::cache::content_key(&RepodataKey { schema: 1, url });
     let (body_path, meta_path) = match &dir {
         Some(d) => (Some(d.join(format!("{key}.body"))), Some(d.join(format!("{key}.meta.json")))),
         None => (None, None),
@@ -185,7 +185,7 @@ fn cached_get(cache: &Cache, url: &str) -> Result<Vec<u8>, HttpError> {
     if let (Some(body_path), Some(meta_path)) = (body_path, meta_path) {
         let meta = serde_json::to_vec(&fresh).expect("validators serialize");
         // The body first: validators never describe a body that is not there.
-        let _ = fsutil::write_atomic(&body_path, &body).and_then(|_| fsutil::write_atomic(&meta_path, &meta));
+        let _ = write_atomic(&body_path, &body).and_then(|_| write_atomic(&meta_path, &meta));
     }
     Ok(body)
 }

@@ -27,9 +27,9 @@ use super::requirements::{Requirements, read_requirements};
 use super::spec::{CondaEnvSpec, parse_conda_env};
 use super::tool::{ToolCommand, find_on_path, install_error};
 use super::{EnvError, EnvManager, Environment, PrepareContext, PreparedEnv};
-use crate::cache::{Cache, content_key};
-use crate::progress::Progress;
-use crate::ui;
+use crate::support::cache::{Cache, content_key};
+use crate::support::progress::Progress;
+use crate::support::ui;
 
 /// The layout version of conda environments: part of every key.
 const LAYOUT: u32 = 1;
@@ -401,8 +401,8 @@ fn lock_entry(r: &RepoDataRecord) -> CondaPackage {
         channel: r.channel.clone().unwrap_or_default(),
         url: r.url.to_string(),
         filename: r.identifier.to_file_name(),
-        sha256: p.sha256.map(|h| crate::fsutil::hex(&h)),
-        md5: p.md5.map(|h| crate::fsutil::hex(&h)),
+        sha256: p.sha256.map(|h| crate::support::digest::hex(&h)),
+        md5: p.md5.map(|h| crate::support::digest::hex(&h)),
         depends: p.depends.clone(),
         noarch: p.noarch.kind().map(|k| match k {
             NoArchKind::Python => "python".to_string(),

@@ -11,8 +11,8 @@ use rattler_digest::digest::Digest;
 use super::super::EnvError;
 use super::super::lock::{CondaPackage, check_file_name};
 use super::channel::agent;
-use crate::cache::{Cache, content_key};
-use crate::progress::Progress;
+use crate::support::cache::{Cache, content_key};
+use crate::support::progress::Progress;
 
 /// The bucket of unpacked conda packages.
 pub const BUCKET: &str = "conda-pkgs-v1";
@@ -90,7 +90,7 @@ fn download(pkg: &CondaPackage, to: &Path, progress: &Progress) -> Result<(), En
         file.write_all(&buf[..n]).map_err(EnvError::io(to))?;
         progress.advance(n as u64);
     }
-    let (sha, md5) = (crate::fsutil::hex(&sha.finalize()), crate::fsutil::hex(&md5.finalize()));
+    let (sha, md5) = (crate::support::digest::hex(&sha.finalize()), crate::support::digest::hex(&md5.finalize()));
     match (&pkg.sha256, &pkg.md5) {
         (Some(want), _) if !want.eq_ignore_ascii_case(&sha) => {
             Err(package_err(pkg, format!("sha256 mismatch: the channel says {want}, the file has {sha}")))

@@ -16,10 +16,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{DockerError, WORKDIR};
-use crate::cache::{self, Cache};
 use crate::source::tree::{Exclusions, FileMode, TreeEntry, hash_tree};
+use crate::support::cache::{self, Cache};
 use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
-use crate::ui;
+use crate::support::ui;
 
 /// The Dockerfile of project images, from `templates/docker/Dockerfile`.
 const DOCKERFILE_TEMPLATE: &str = include_str!("../../../templates/docker/Dockerfile");

@@ -5,6 +5,7 @@
 //! container to remove. Only markers cost an engine round-trip, so runs of a store without
 //! lost Docker runs pay one failed directory read.
 
+use crate::support::fs::write_atomic;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -15,7 +16,7 @@ use bollard::query_parameters::{KillContainerOptions, ListContainersOptions, Rem
 
 use super::{DockerError, RUN_ID_LABEL};
 use crate::support::docker_engine::{Engine, EngineError, is_not_found};
-use crate::{fsutil, ui};
+use crate::support::ui;
 
 /// The label that names the store of a container's run, so that the clean-up of one store
 /// leaves the containers of another alone.
@@ -38,7 +39,7 @@ pub fn mark(marker: &Path, keep: bool) -> io::Result<()> {
     if let Some(dir) = marker.parent() {
         fs::create_dir_all(dir)?;
     }
-    fsutil::write_atomic(marker, if keep { KEEP.as_bytes() } else { b"" })
+    write_atomic(marker, if keep { KEEP.as_bytes() } else { b"" })
 }
 
 /// Forget a marker once its container is gone (or kept by a run that ended normally).

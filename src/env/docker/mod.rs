@@ -21,7 +21,7 @@ use super::{
 use crate::manifest::EnvSpec;
 use crate::support::docker_engine::EngineError;
 use crate::support::error_class::ErrorClass;
-use crate::ui;
+use crate::support::ui;
 
 pub use args::{DockerArgs, SUPPORTED as SUPPORTED_ARGS};
 pub use container::{ContainerOutputs, ContainerSpec};
@@ -116,7 +116,7 @@ pub enum DockerError {
     Engine(#[from] EngineError),
     /// The cache (for build locks) failed.
     #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
+    Cache(#[from] crate::support::cache::CacheError),
 }
 
 impl DockerError {

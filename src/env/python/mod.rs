@@ -19,10 +19,10 @@ use super::requirements::{Requirements, read_requirements};
 use super::spec::{self, PythonEnvSpec};
 use super::tool::find_on_path;
 use super::{EnvError, EnvManager, Environment, PrepareContext, PreparedEnv};
-use crate::cache::content_key;
 use crate::manifest::EnvSpec;
-use crate::progress::Progress;
-use crate::ui;
+use crate::support::cache::content_key;
+use crate::support::progress::Progress;
+use crate::support::ui;
 
 use inspect::pylock_artifacts;
 pub use inspect::{Artifacts, installed_packages};

@@ -2,13 +2,13 @@
 //! [`super::extract`], and checked against its own manifest; and `unpack`, which does the
 //! same into a directory of the user's choice.
 
+use crate::support::digest;
 use std::path::Path;
 
 use super::{ArchiveError, ArchiveFormat, PackManifest};
-use crate::fetch;
-use crate::fsutil;
 use crate::source::uri::{clean_subdirectory, enter_subdirectory};
 use crate::source::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, Tree, git, hash_tree};
+use crate::support::http;
 
 /// Fetch (for a URL) and extract an archive into `workdir`, checking it against its own
 /// manifest when it was made by `lockstep pack`.
@@ -24,7 +24,7 @@ pub(crate) fn resolve_archive(
     }
     let sub = subdirectory.as_deref().map(clean_subdirectory).transpose()?;
     let file = if location.starts_with("http://") || location.starts_with("https://") {
-        fetch::download(location, &workdir.with_extension("download"))?
+        http::download(location, &workdir.with_extension("download"))?
     } else {
         let path = req.caller_dir.join(location);
         if !path.is_file() {
@@ -32,7 +32,7 @@ pub(crate) fn resolve_archive(
         }
         path
     };
-    let (digest, _) = fsutil::sha256_file(&file).map_err(|e| SourceError::io(&file, e))?;
+    let (digest, _) = digest::sha256_file(&file).map_err(|e| SourceError::io(&file, e))?;
     super::extract(&file, format, workdir)?;
     let root = super::project_root(workdir);
     let manifest = super::read_manifest(&file, &root)?;
@@ -58,7 +58,7 @@ pub(crate) fn resolve_archive(
         tree_sha256: tree.sha256,
         dirty: false,
         patch_sha256: None,
-        archive_sha256: Some(fsutil::hex(&digest)),
+        archive_sha256: Some(digest::hex(&digest)),
         input_tree_sha256: None,
     };
     Ok(ResolvedSource { project_dir, in_place: false, info, dirty_patch: None, tree: None, stamps: None })
@@ -69,7 +69,7 @@ fn describe_mismatch(manifest: &PackManifest, tree: &Tree) -> String {
     let listed: std::collections::BTreeMap<&str, &str> =
         manifest.files.iter().map(|f| (f.path.as_str(), f.sha256.as_str())).collect();
     let found: std::collections::BTreeMap<String, String> =
-        tree.entries.iter().map(|e| (e.path.to_string_lossy().into_owned(), fsutil::hex(&e.sha256))).collect();
+        tree.entries.iter().map(|e| (e.path.to_string_lossy().into_owned(), digest::hex(&e.sha256))).collect();
     let mut problems: Vec<String> = Vec::new();
     for (path, sha) in &listed {
         match found.get(*path) {

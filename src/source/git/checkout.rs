@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use super::{GitMirror, run_git, run_local, strip_credentials};
-use crate::cache::Cache;
 use crate::source::SourceError;
+use crate::support::cache::Cache;
 
 /// Submodules nested deeper than this are taken for a cycle.
 const MAX_SUBMODULE_DEPTH: u32 = 16;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{run_local, run_network, strip_credentials};
-use crate::cache::{self, Cache};
 use crate::source::SourceError;
+use crate::support::cache::{self, Cache};
 
 /// The cache bucket of repository mirrors.
 const BUCKET: &str = "git-v1";

@@ -1,16 +1,16 @@
 //! The git resolver: a commit checked out into the run's directory, and its tree hash,
 //! memoized per repository, commit and subdirectory.
 
+use crate::support::fs::write_atomic;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{GitMirror, Resolved, checkout, strip_credentials};
-use crate::cache::{self, Cache};
-use crate::fsutil;
 use crate::source::uri::{clean_subdirectory, enter_subdirectory};
 use crate::source::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, hash_tree, tree};
+use crate::support::cache::{self, Cache};
 use crate::support::ids::short;
 
 #[derive(Serialize)]
@@ -67,7 +67,7 @@ pub(crate) fn finish_checkout(
         _ => {
             let tree = hash_tree(&project_dir, &req.exclusions, None)?;
             // The memo only saves time; failing to write it must not fail the run.
-            let _ = fsutil::write_atomic(&memo, tree.sha256.as_bytes());
+            let _ = write_atomic(&memo, tree.sha256.as_bytes());
             tree.sha256
         }
     };

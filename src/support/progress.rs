@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::ui;
+use crate::support::ui;
 
 /// Whether a spinner is on screen: a step started inside another (or beside it, on another
 /// thread) stays quiet on a terminal rather than drawing over it.

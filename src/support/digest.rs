@@ -1,22 +1,10 @@
-//! Small file-system helpers shared by the stages: atomic writes, hex digests.
+//! sha256 digests of bytes and files, and their hex form.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-
-/// Write `bytes` to `path` so that readers see either the old file or the whole new one.
-///
-/// The temporary file lives in the same directory, so the final rename never crosses a
-/// file system and is atomic.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
 
 /// Lower-case hex of a byte string.
 pub fn hex(bytes: &[u8]) -> String {
@@ -47,6 +35,11 @@ pub fn sha256_file_of_size(path: &Path, size: u64) -> io::Result<([u8; 32], u64)
     sha256_reader_upto(fs::File::open(path)?, Some(size))
 }
 
+/// The sha256 of a file's content.
+pub fn sha256_file(path: &Path) -> io::Result<([u8; 32], u64)> {
+    sha256_reader(fs::File::open(path)?)
+}
+
 fn sha256_reader_upto(mut reader: impl Read, size: Option<u64>) -> io::Result<([u8; 32], u64)> {
     thread_local! {
         // One buffer per thread: allocating (and zeroing) it per file costs more than hashing
@@ -73,23 +66,6 @@ fn sha256_reader_upto(mut reader: impl Read, size: Option<u64>) -> io::Result<([
     })
 }
 
-/// The sha256 of a file's content.
-pub fn sha256_file(path: &Path) -> io::Result<([u8; 32], u64)> {
-    sha256_reader(fs::File::open(path)?)
-}
-
-/// Milliseconds since the Unix epoch, MLflow's unit for timestamps.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-/// Random lower-case hex, `bytes` bytes of entropy; run ids use 16 (MLflow's 32 hex digits).
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
-    hex(&buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,23 +73,5 @@ mod tests {
     #[test]
     fn sha256_of_known_input() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.json");
-        write_atomic(&p, b"first").unwrap();
-        write_atomic(&p, b"second").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"second");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no temporary file is left behind");
-    }
-
-    #[test]
-    fn random_hex_has_requested_length() {
-        let a = random_hex(16);
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, random_hex(16));
     }
 }

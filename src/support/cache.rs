@@ -5,13 +5,13 @@
 //! directory inside the bucket and published by an atomic rename, so a reader never sees a
 //! half-built entry; a per-key lock makes concurrent builders of one key build it once.
 
+use crate::support::digest;
+use crate::support::fs::write_atomic;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-
-use crate::fsutil;
 
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by lockstep.\n\
@@ -85,7 +85,7 @@ impl Cache {
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let tag = self.root.join("CACHEDIR.TAG");
         if !tag.exists() {
-            fsutil::write_atomic(&tag, CACHEDIR_TAG.as_bytes()).map_err(io_err(&tag))?;
+            write_atomic(&tag, CACHEDIR_TAG.as_bytes()).map_err(io_err(&tag))?;
         }
         Ok(dir)
     }
@@ -136,7 +136,7 @@ impl Cache {
 /// maps as `BTreeMap`, so field order and map order are fixed and the JSON is canonical.
 pub fn content_key<T: Serialize>(value: &T) -> String {
     let json = serde_json::to_vec(value).expect("cache keys serialize to JSON");
-    fsutil::sha256_hex(&json)
+    digest::sha256_hex(&json)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub fn download(url: &str, dir: &Path) -> Result<PathBuf, FetchError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
-        .user_agent(format!("lockstep/{}", crate::VERSION))
+        .user_agent(format!("lockstep/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
     let response = agent.get(url).call().map_err(|e| http(e.to_string()))?;
