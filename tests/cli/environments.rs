@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::conda::{self, make_channel, standard_packages};
+use crate::support::uv::path_with_uv;
 use crate::support::*;
 
 /// uv's and pip's download caches, shared by all tests (and test runs) so that PyPI is
@@ -40,19 +41,20 @@ fn network_settings() -> Vec<(String, String)> {
 /// `lockstep` with the shared installer caches and the network settings.
 fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
     let mut cmd = ctx.lockstep();
-    cmd.env("UV_CACHE_DIR", shared_cache("uv")).env("PIP_CACHE_DIR", shared_cache("pip")).envs(network_settings());
+    cmd.env("PATH", path_with_uv())
+        .env("UV_CACHE_DIR", shared_cache("uv"))
+        .env("PIP_CACHE_DIR", shared_cache("pip"))
+        .envs(network_settings());
     cmd
 }
 
 fn lockstep_process(ctx: &TestContext) -> std::process::Command {
     let mut cmd = ctx.lockstep_process();
-    cmd.env("UV_CACHE_DIR", shared_cache("uv")).env("PIP_CACHE_DIR", shared_cache("pip")).envs(network_settings());
+    cmd.env("PATH", path_with_uv())
+        .env("UV_CACHE_DIR", shared_cache("uv"))
+        .env("PIP_CACHE_DIR", shared_cache("pip"))
+        .envs(network_settings());
     cmd
-}
-
-fn require_uv() {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("uv").is_file());
-    assert!(found, "these tests need uv on PATH: pip install uv (.ci/run installs it)");
 }
 
 const SIX_PROJECT: &str = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six, sys; print(six.__version__, sys.prefix)'\"\n";
@@ -86,7 +88,6 @@ fn package<'a>(env: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn python_env_through_uv_is_built_once_and_reused() {
-    require_uv();
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     let out = lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone();
@@ -154,7 +155,6 @@ fn the_pip_fallback_builds_without_uv() {
 
 #[test]
 fn a_changed_requirements_file_gives_a_new_environment() {
-    require_uv();
     let ctx = TestContext::new();
     let env_yaml = format!("python: \"{}\"\ndependencies:\n  - -r requirements.txt\n", python_minor());
     let project = ctx.project(
@@ -180,7 +180,6 @@ fn a_changed_requirements_file_gives_a_new_environment() {
 
 #[test]
 fn four_concurrent_runs_build_one_environment() {
-    require_uv();
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     let children: Vec<_> = (0..4)
@@ -210,7 +209,6 @@ fn four_concurrent_runs_build_one_environment() {
 
 #[test]
 fn a_build_killed_midway_leaves_nothing_usable_and_the_next_run_builds() {
-    require_uv();
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     let mut child =
@@ -230,12 +228,11 @@ fn a_build_killed_midway_leaves_nothing_usable_and_the_next_run_builds() {
 
 #[test]
 fn a_lock_rebuilds_the_same_environment() {
-    require_uv();
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     let r = json(&lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone());
     let recorded: lockstep::env::EnvRecord = serde_json::from_value(r["environment"].clone()).unwrap();
-    let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
+    let other_cache = lockstep::support::cache::Cache::at(ctx.work.join("other-cache"));
     let env = lockstep::env::from_lock(&recorded).unwrap();
     let prepared = env.prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache }).unwrap();
     let rebuilt = prepared.record().lock().unwrap().clone();
@@ -247,7 +244,6 @@ fn a_lock_rebuilds_the_same_environment() {
 
 #[test]
 fn env_prune_removes_unused_environments() {
-    require_uv();
     let ctx = TestContext::new();
     ctx.project("p", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &six_env(&python_minor()))]);
     lockstep(&ctx).args(["run", "p"]).assert().success();
@@ -268,7 +264,6 @@ fn env_prune_removes_unused_environments() {
 
 #[test]
 fn a_conda_project_runs_with_virtualenv_as_mlflow_converts_it() {
-    require_uv();
     let ctx = TestContext::new();
     let conda = format!(
         "name: c\nchannels: [conda-forge]\ndependencies:\n  - python={}\n  - numpy\n  - pip:\n    - six==1.16.0\n",
@@ -301,7 +296,6 @@ fn conda_versions(env: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn conda_solves_installs_and_activates_from_a_local_channel() {
-    require_uv();
     let ctx = TestContext::new();
     let channel = make_channel(&ctx.work.join("channel"), &standard_packages());
     let (_, py_version) = conda::system_python();
@@ -359,7 +353,7 @@ fn a_conda_lock_rebuilds_the_same_packages() {
     conda_project(&ctx, &channel, "  - greeter\n  - activator\n", "greet");
     let r = json(&lockstep(&ctx).args(["run", "c", "--json"]).assert().success().get_output().clone());
     let recorded: lockstep::env::EnvRecord = serde_json::from_value(r["environment"].clone()).unwrap();
-    let other_cache = lockstep::cache::Cache::at(ctx.work.join("other-cache"));
+    let other_cache = lockstep::support::cache::Cache::at(ctx.work.join("other-cache"));
     let prepared = lockstep::env::from_lock(&recorded)
         .unwrap()
         .prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache })
@@ -402,7 +396,6 @@ fn expect_env_error(cmd: &mut assert_cmd::Command, ctx: &TestContext, message: &
 
 #[test]
 fn python_env_bad_input() {
-    require_uv();
     let ctx = TestContext::new();
     let py = python_minor();
     ctx.project(
@@ -489,7 +482,6 @@ fn conda_bad_input() {
 
 #[test]
 fn the_sklearn_example_trains_in_its_python_env() {
-    require_uv();
     let ctx = TestContext::new();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sklearn");
     let out = lockstep(&ctx)
@@ -550,7 +542,6 @@ fn an_external_micromamba_builds_when_asked_for() {
 
 #[test]
 fn verify_rebuilds_a_virtualenv_from_its_lock_and_status_sees_a_changed_spec() {
-    require_uv();
     let ctx = TestContext::new();
     let manifest = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six; open(\\\"out.txt\\\", \\\"w\\\").write(six.__version__)'\"\n    outputs: [out.txt]\n";
     let project = ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", &six_env(&python_minor()))]);

@@ -10,6 +10,7 @@ pub mod git;
 pub mod http;
 pub mod mlflow;
 pub mod snapshot;
+pub mod uv;
 
 pub use context::*;
 pub use git::{GitDaemon, GitHttpServer};
