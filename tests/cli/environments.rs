@@ -415,7 +415,7 @@ fn python_env_bad_input() {
     ctx.project("no-python", &[("MLproject", SIX_PROJECT), ("python_env.yaml", "python: '3.99'\n")]);
     let err =
         expect_env_error(lockstep(&ctx).args(["run", "no-python"]), &ctx, "no Python interpreter matches python 3.99");
-    assert!(err.contains("hint: install Python 3.99"), "{err}");
+    assert!(err.contains("hint: looked in PATH (python3.99, python3, python)"), "{err}");
     let unknown = format!("python: '{py}'\ndependencies:\n  - lockstep-no-such-package-xyz==1.0\n");
     ctx.project("unknown-pkg", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &unknown)]);
     expect_env_error(lockstep(&ctx).args(["run", "unknown-pkg"]), &ctx, "lockstep-no-such-package-xyz");

@@ -10,6 +10,7 @@ mod examples;
 mod git_sources;
 mod hostile_records;
 mod init;
+mod interpreters;
 mod lifecycle;
 mod local_runs;
 mod network;

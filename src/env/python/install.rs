@@ -12,7 +12,7 @@ use crate::env::EnvError;
 use crate::env::cache::{Activation, BuildOutput};
 use crate::env::lock::{EnvLock, LOCK_SCHEMA, PyPackage, current_platform};
 use crate::env::requirements::Requirements;
-use crate::env::tool::{ToolCommand, ToolFailure, install_error};
+use crate::env::tool::{ToolCommand, install_error};
 
 /// Write requirement lines to a new file in `inputs`.
 pub(super) fn write_input(inputs: &Path, reqs: &Requirements) -> Result<PathBuf, EnvError> {
@@ -38,7 +38,7 @@ pub fn install_requirements(
     let input = write_input(inputs, reqs)?;
     match installer {
         Installer::Uv(uv) => {
-            let pylock = uv_resolve(uv, Some(python.as_os_str()), &input, project_dir, what)?;
+            let pylock = uv_resolve(uv, python, &input, project_dir, what)?;
             uv_install(uv, python, &pylock, project_dir, what)?;
             pylock_artifacts(&pylock)
         }
@@ -57,26 +57,23 @@ pub fn install_requirements(
     }
 }
 
-/// Resolve the requirements of `input` for the interpreter `python` selects (a path or a
-/// version request; the default one when `None`) into a pylock.toml next to it.
+/// Resolve the requirements of `input` for the interpreter `python` into a pylock.toml next
+/// to it.
 pub(super) fn uv_resolve(
     uv: &Path,
-    python: Option<&std::ffi::OsStr>,
+    python: &Path,
     input: &Path,
     project_dir: &Path,
     what: &str,
 ) -> Result<PathBuf, EnvError> {
     let stem = input.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let pylock = input.with_file_name(format!("pylock.{stem}.toml"));
-    let mut cmd = ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml"]);
-    if let Some(p) = python {
-        cmd = cmd.args([std::ffi::OsStr::new("--python"), p]);
-    }
-    cmd.args(["--output-file"])
+    ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml", "--python"])
+        .arg_path(python)
+        .args(["--output-file"])
         .arg_path(&pylock)
         .arg_path(input)
         .dir(project_dir)
-        .env_default("UV_PYTHON_DOWNLOADS", "never")
         .run(&format!("resolving {what} with uv"))
         .map_err(|f| install_error(&format!("installing {what}"), f))?;
     Ok(pylock)
@@ -148,41 +145,33 @@ fn locked_requirement(p: &PyPackage) -> String {
     }
 }
 
-/// Create the virtualenv itself, with an interpreter matching `python`.
-pub(super) fn create_venv(installer: &Installer, python: Option<&str>, tmp: &Path) -> Result<(), EnvError> {
+/// The interpreter a virtualenv for `python` (a version request) is made from.
+pub(super) fn base_interpreter(installer: &Installer, python: Option<&str>) -> Result<PathBuf, EnvError> {
+    let uv = match installer {
+        Installer::Uv(uv) => Some(uv.as_path()),
+        Installer::Pip => None,
+    };
+    find_interpreter(python, uv)
+}
+
+/// Create the virtualenv itself, from the interpreter `base`.
+pub(super) fn create_venv(installer: &Installer, base: &Path, tmp: &Path) -> Result<(), EnvError> {
     match installer {
         Installer::Uv(uv) => {
-            let mut cmd = ToolCommand::new(uv, ["venv", "--quiet", "--relocatable", "--no-config"]);
-            if let Some(v) = python {
-                cmd = cmd.args(["--python", v]);
-            }
-            // uv would try to download a missing interpreter, which hangs without a network:
-            // only when the user allows it.
-            cmd.arg_path(tmp)
-                .env_default("UV_PYTHON_DOWNLOADS", "never")
+            ToolCommand::new(uv, ["venv", "--quiet", "--relocatable", "--no-config", "--python"])
+                .arg_path(base)
+                .arg_path(tmp)
                 .run("creating the virtualenv with uv")
-                .map_err(|f| venv_error(python, f))?;
+                .map_err(|f| install_error("creating the virtualenv with uv", f))?;
         }
         Installer::Pip => {
-            let interpreter = find_interpreter(python)?;
-            ToolCommand::new(&interpreter, ["-m", "venv"])
+            ToolCommand::new(base, ["-m", "venv"])
                 .arg_path(tmp)
-                .run(&format!("creating the virtualenv with {}", interpreter.display()))
+                .run(&format!("creating the virtualenv with {}", base.display()))
                 .map_err(|f| install_error("creating the virtualenv (python -m venv)", f))?;
         }
     }
     Ok(())
-}
-
-fn venv_error(python: Option<&str>, failure: ToolFailure) -> EnvError {
-    let lower = failure.output.to_lowercase();
-    // uv stops at the first interpreter of the requested version that does not run (a pyenv
-    // shim of an inactive version, a broken link): that is no usable match either.
-    let broken = lower.contains("failed to inspect python interpreter") || lower.contains("querying python at");
-    if lower.contains("no interpreter found") || lower.contains("no python") && lower.contains("found") || broken {
-        return EnvError::NoPython { request: python.unwrap_or("any").to_string(), found: failure.detail };
-    }
-    install_error("creating the virtualenv with uv", failure)
 }
 
 /// `python -m pip` with pip's chatter off.
