@@ -42,7 +42,7 @@ fn parses_entry_points_and_parameters_in_file_order() {
         params,
         [
             ("alpha", ParamType::Float, Some("0.1")),
-            ("l1", ParamType::Float, Some("1e-05")),
+            ("l1", ParamType::Float, Some("1e-5")),
             ("epochs", ParamType::Int, Some("3")),
             ("verbose", ParamType::Bool, Some("True")),
             ("data", ParamType::Path, None),

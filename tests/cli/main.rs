@@ -22,6 +22,7 @@ mod signals;
 mod store;
 mod subdir_links;
 mod tracking;
+mod yaml11;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so
 /// that none is silently left out of the binary.
