@@ -13,6 +13,7 @@ mod init;
 mod interpreters;
 mod lifecycle;
 mod local_runs;
+mod mlflow_parity;
 mod network;
 mod outputs;
 mod pack_verify;
