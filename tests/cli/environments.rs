@@ -108,6 +108,9 @@ fn python_env_through_uv_is_built_once_and_reused() {
     assert_eq!(env_dirs(&ctx), [key]);
     let child_out = err.lines().find(|l| l.starts_with("1.16.0 ")).expect("the entry point printed");
     assert!(child_out.ends_with(&format!("envs-v1/{key}")), "the run used the cached env: {child_out}");
+    let site = ctx.cache.join("envs-v1").join(key).join(format!("lib/python{}/site-packages", python_minor()));
+    let compiled = fs::read_dir(site.join("__pycache__")).map(|d| d.flatten().count()).unwrap_or(0);
+    assert!(compiled > 0, "byte code is compiled when the environment is built: {}", site.display());
 
     let before = fs::metadata(ctx.cache.join("envs-v1").join(key)).unwrap().modified().unwrap();
     let out = lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone();

@@ -45,7 +45,7 @@ pub fn install_requirements(
         Installer::Pip => {
             let report = input.with_extension("report.json");
             pip(python)
-                .args(["install", "--no-input", "--no-compile", "--report"])
+                .args(["install", "--no-input", "--report"])
                 .arg_path(&report)
                 .args(["--requirement"])
                 .arg_path(&input)
@@ -87,7 +87,7 @@ pub(super) fn uv_install(
     project_dir: &Path,
     what: &str,
 ) -> Result<(), EnvError> {
-    let install = ToolCommand::new(uv, ["pip", "install", "--quiet", "--python"])
+    let install = ToolCommand::new(uv, ["pip", "install", "--quiet", "--compile-bytecode", "--python"])
         .arg_path(python)
         .args(["--requirements"])
         .arg_path(pylock)
@@ -123,9 +123,10 @@ pub fn install_locked(
         fs::write(&input, lines.join("\n") + "\n").map_err(EnvError::io(&input))?;
         let cmd = match installer {
             Installer::Uv(uv) => {
-                ToolCommand::new(uv, ["pip", "install", "--quiet", "--no-deps", "--python"]).arg_path(python)
+                ToolCommand::new(uv, ["pip", "install", "--quiet", "--compile-bytecode", "--no-deps", "--python"])
+                    .arg_path(python)
             }
-            Installer::Pip => pip(python).args(["install", "--no-input", "--no-compile", "--no-deps"]),
+            Installer::Pip => pip(python).args(["install", "--no-input", "--no-deps"]),
         };
         let cmd = if hashes { cmd.args(["--require-hashes"]) } else { cmd };
         cmd.args(["--requirement"])

@@ -29,8 +29,9 @@ pub use inspect::{Artifacts, installed_packages};
 use install::{base_interpreter, create_venv, finish, uv_install, uv_resolve, write_input};
 pub use install::{install_locked, install_requirements, installer_version};
 
-/// The layout version of Python environments: part of every key.
-const LAYOUT: u32 = 1;
+/// The layout version of Python environments: part of every key. 2: byte code compiled at
+/// build time.
+const LAYOUT: u32 = 2;
 
 /// Where a Python environment's requirements come from.
 #[derive(Debug, Clone)]
