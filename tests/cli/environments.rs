@@ -93,6 +93,15 @@ fn python_env_through_uv_is_built_once_and_reused() {
     let out = lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone();
     let err = stderr(&out);
     assert!(err.contains("built the virtualenv environment"), "{err}");
+    for phase in [
+        "creating the virtualenv",
+        "resolving the build dependencies",
+        "installing the build dependencies",
+        "resolving the dependencies",
+        "installing the dependencies",
+    ] {
+        assert_eq!(err.lines().filter(|l| l.contains(phase)).count(), 1, "one line for {phase:?}: {err}");
+    }
     let r = json(&out);
     assert_eq!(r["status"], "FINISHED");
     let env = &r["environment"];

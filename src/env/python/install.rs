@@ -13,6 +13,7 @@ use crate::env::cache::{Activation, BuildOutput};
 use crate::env::lock::{EnvLock, LOCK_SCHEMA, PyPackage, current_platform};
 use crate::env::requirements::Requirements;
 use crate::env::tool::{ToolCommand, install_error};
+use crate::support::progress::Progress;
 
 /// Write requirement lines to a new file in `inputs`.
 pub(super) fn write_input(inputs: &Path, reqs: &Requirements) -> Result<PathBuf, EnvError> {
@@ -94,14 +95,12 @@ pub(super) fn uv_install(
         .dir(project_dir);
     // The resolution just refreshed uv's view of the index: when the pinned artifacts are in
     // uv's cache, installing them needs no network (and no second round of revalidation,
-    // which would double the time); otherwise they are downloaded.
-    if install.clone().args(["--offline"]).run(&format!("installing {what} with uv")).is_ok() {
+    // which would double the time); otherwise they are downloaded. One phase, one line.
+    let _installing = Progress::start(format!("installing {what} with uv"));
+    if install.clone().args(["--offline"]).run_quiet().is_ok() {
         return Ok(());
     }
-    install
-        .run(&format!("downloading and installing {what} with uv"))
-        .map(drop)
-        .map_err(|f| install_error(&format!("installing {what}"), f))
+    install.run_quiet().map(drop).map_err(|f| install_error(&format!("installing {what}"), f))
 }
 
 /// Install exactly `packages` (no dependency resolution) into the environment of `python`.
