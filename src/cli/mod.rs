@@ -197,7 +197,17 @@ fn init(args: args::InitArgs) -> Result<i32, CommandError> {
     for path in written {
         writeln!(out, "{}", path.display())?;
     }
+    crate::support::ui::note(&format!("next: lockstep run {}", shell_word(&args.dir.to_string_lossy())));
     Ok(0)
+}
+
+/// `word` as one shell word, quoted only when it needs to be.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@+".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn hash(args: args::HashArgs) -> Result<i32, CommandError> {
