@@ -29,6 +29,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Runs(args) => runs(args),
         Command::Show(args) => show(args),
+        Command::Logs(args) => logs(args),
         Command::Pack(args) => pack(args),
         Command::Unpack(args) => unpack(args),
         Command::Verify(args) => verify(args),
@@ -118,6 +119,14 @@ fn show(args: args::ShowArgs) -> Result<i32, CommandError> {
         true => render::json(&record)?,
         false => render::show(&mut io::stdout().lock(), &record)?,
     }
+    Ok(0)
+}
+
+fn logs(args: args::LogsArgs) -> Result<i32, CommandError> {
+    use commands::logs::{LogStream, LogsOptions};
+    let stream = if args.stderr { LogStream::Stderr } else { LogStream::Stdout };
+    let opts = LogsOptions { store: args.store.store, run: args.run, stream, follow: args.follow };
+    commands::logs::logs(&opts, &mut io::stdout().lock())?;
     Ok(0)
 }
 
