@@ -13,7 +13,7 @@ use crate::commands::CommandError as Error;
 use crate::env::{self, EnvManager};
 use crate::manifest::Manifest;
 use crate::pipeline;
-use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
+use crate::record::{RunDir, RunRecord, Store};
 use crate::source::{self, Exclusions, SourceKind, git};
 use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
@@ -85,14 +85,14 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let found = pipeline::lookup(target, &Store::open(store)?, caller_dir)?;
     found.check_recorded_project()?;
     let (record, run_dir) = (&found.record, found.run_dir());
-    let (source, project_dir) = source_status(record, run_dir, &cache)?;
+    let (source, project_dir) = source_status(record, run_dir.as_ref(), &cache)?;
     let environment = environment_status(record, project_dir.as_deref(), source.same)?;
     Ok(StatusReport { run_id: record.run_id.clone(), source, environment })
 }
 
 fn source_status(
     record: &RunRecord,
-    run_dir: Option<&Path>,
+    run_dir: Option<&RunDir>,
     cache: &Cache,
 ) -> Result<(PartStatus, Option<PathBuf>), Error> {
     let info = &record.source;
@@ -117,7 +117,7 @@ fn source_status(
                 return Ok((part(true, format!("{} unchanged (tree {})", dir.display(), short(expected))), Some(dir)));
             }
             let changes = run_dir
-                .map(|d| d.join(SOURCE_TREE_FILE))
+                .map(RunDir::source_tree)
                 .and_then(|p| fs::read_to_string(p).ok())
                 .map(|listing| changed_files(&listing, &tree.listing(), &outputs, in_place))
                 .unwrap_or_default();

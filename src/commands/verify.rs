@@ -175,12 +175,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
 fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id: &str) -> Result<Planned, Error> {
     let original = &found.record;
     let pending = session.store.create_run(run_id)?;
-    let workdir = pending.dir().join("work");
+    let workdir = pending.dir().work();
     let src = match found.archive() {
         Some(path) => rebuild_from_archive(path, original, &opts.caller_dir, session, &workdir)?,
         None => {
             let outputs: Vec<String> = original.outputs.iter().map(|o| o.path.clone()).collect();
-            let patch = found.run_dir().map(|d| d.join("dirty.patch"));
+            let patch = found.run_dir().map(|d| d.dirty_patch());
             let request = RebuildRequest {
                 info: &original.source,
                 outputs: &outputs,

@@ -123,7 +123,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
             }
             ParamValue::Url(url) => {
                 ui::note(&format!("downloading {url}"));
-                let dir = pending.dir().join("inputs").join(&p.name);
+                let dir = pending.dir().input(&p.name);
                 (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
             }
         };
