@@ -12,6 +12,7 @@ use crate::env::{self, PrepareContext, RunContext};
 use crate::exec::{self, Echo, Interrupts};
 use crate::record::{self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, TrackingTarget};
 use crate::source::{self, ResolvedSource};
+use crate::support::cache::CacheBucket;
 use crate::support::docker_engine::EngineError;
 use crate::support::ui;
 
@@ -119,7 +120,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             server.environment_ready(&record);
         }
         let extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
-        let pycache_dir = cache.root().join("pycache-v1");
+        let pycache_dir = cache.bucket_path(CacheBucket::Pycache);
         let run = RunContext {
             run_id: &run_id,
             run_dir: run_dir.path(),

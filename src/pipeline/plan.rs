@@ -12,7 +12,7 @@ use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, Prepare
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{PendingRun, Store};
 use crate::source::{self, ResolvedSource};
-use crate::support::cache::{Cache, KeyLock};
+use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
 use crate::support::ui;
 
@@ -83,11 +83,8 @@ pub fn check_store_outside(store: &Store, uri: &str, caller_dir: &Path) -> Resul
 /// every store) keyed by the canonical directory.
 pub fn lock_in_place(cache: &Cache, dir: &Path) -> Result<KeyLock, Error> {
     let key = digest::sha256_hex(dir.as_os_str().as_encoded_bytes());
-    cache.try_lock(IN_PLACE_BUCKET, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
+    cache.try_lock(CacheBucket::InPlace, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
 }
-
-/// The cache bucket of the locks of directories with a run in place.
-const IN_PLACE_BUCKET: &str = "inplace-v1";
 
 /// Stands in for a value naming the run's own directories when the command's pieces are
 /// rendered: no argument, path or URL holds a NUL.

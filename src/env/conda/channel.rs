@@ -10,7 +10,7 @@ use rattler_conda_types::{Channel, ChannelConfig, RepoData, RepoDataRecord};
 use serde::{Deserialize, Serialize};
 
 use super::super::EnvError;
-use crate::support::cache::Cache;
+use crate::support::cache::{Cache, CacheBucket};
 
 /// The variable naming a mirror that replaces `https://conda.anaconda.org` for named channels.
 const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
@@ -133,9 +133,6 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// The cache bucket of remote repodata.
-const REPODATA_BUCKET: &str = "repodata-v1";
-
 #[derive(Serialize)]
 struct RepodataKey<'a> {
     schema: u32,
@@ -153,7 +150,7 @@ struct Validators {
 /// `If-Modified-Since`) and reused on 304; a new body replaces it atomically. A cache that
 /// cannot be written only costs the next download.
 fn cached_get(cache: &Cache, url: &str) -> Result<Vec<u8>, HttpError> {
-    let dir = cache.bucket(REPODATA_BUCKET).ok();
+    let dir = cache.bucket(CacheBucket::Repodata).ok();
     let key = crate::support::cache::content_key(&RepodataKey { schema: 1, url });
     let (body_path, meta_path) = match &dir {
         Some(d) => (Some(d.join(format!("{key}.body"))), Some(d.join(format!("{key}.meta.json")))),

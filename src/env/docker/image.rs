@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DockerError, WORKDIR};
 use crate::source::tree::{Exclusions, FileMode, TreeEntry, hash_tree};
-use crate::support::cache::{self, Cache};
+use crate::support::cache::{self, Cache, CacheBucket};
 use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
 use crate::support::ui;
 
@@ -200,7 +200,7 @@ pub fn ensure_project(
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
     // Concurrent runs of one project build its image once.
-    let _lock = cache.lock("docker-v1", &key)?;
+    let _lock = cache.lock(CacheBucket::Docker, &key)?;
     if let Some(image) = inspect(engine, &tag)? {
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
