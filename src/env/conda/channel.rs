@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::EnvError;
 use crate::support::cache::{Cache, CacheBucket};
+use crate::support::http;
 
 /// The variable naming a mirror that replaces `https://conda.anaconda.org` for named channels.
 const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
@@ -123,12 +124,10 @@ pub enum HttpError {
 /// response.
 pub fn agent() -> ureq::Agent {
     let secs = std::env::var("LOCKSTEP_CONDA_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(30u64);
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(secs.clamp(1, 600))))
+    http::agent_builder(Duration::from_secs(secs.clamp(1, 600)))
         .timeout_recv_response(Some(Duration::from_secs(secs.clamp(1, 600))))
         .timeout_recv_body(Some(Duration::from_secs(secs.clamp(1, 600) * 20)))
         .http_status_as_error(false)
-        .user_agent(format!("lockstep/{}", crate::VERSION))
         .build()
         .into()
 }
