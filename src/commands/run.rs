@@ -69,7 +69,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     {
         return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
-    session.checked(planned.prepare_before_start(&session.cache))?;
+    session.checked(planned.prepare_before_start(&session.cache, &session.exclusions))?;
     let how = Execution {
         run_id,
         run_name: opts.run_name.clone(),

@@ -13,8 +13,8 @@ use crate::commands::CommandError as Error;
 use crate::env::{self, EnvManager};
 use crate::manifest::Manifest;
 use crate::pipeline;
-use crate::record::{RunDir, RunRecord, Store};
-use crate::source::{self, Exclusions, SourceKind, git};
+use crate::record::{RunDir, RunRecord, Store, store_exclusions};
+use crate::source::{self, SourceKind, git};
 use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
@@ -109,8 +109,8 @@ fn source_status(
             let in_place = record.outputs_dir == dir;
             let outputs: Vec<String> = record.outputs.iter().map(|o| o.path.clone()).collect();
             let stat_cache = source::stat_cache_file(cache, &dir)?;
-            let tree = source::hash_tree(&dir, &Exclusions::default(), Some(&stat_cache))
-                .map_err(source::SourceError::from)?;
+            let tree =
+                source::hash_tree(&dir, &store_exclusions(), Some(&stat_cache)).map_err(source::SourceError::from)?;
             let tree = source::without_outputs(tree, &outputs, in_place);
             let expected = info.input_tree_sha256.as_deref().unwrap_or(&info.tree_sha256);
             if tree.sha256 == expected {

@@ -188,6 +188,7 @@ fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id:
                 patch: patch.as_deref(),
                 local_dir: opts.source_dir.as_deref(),
                 caller_dir: &opts.caller_dir,
+                exclusions: &session.exclusions,
             };
             source::rebuild(&request, &session.cache, &workdir)?
         }
@@ -209,7 +210,7 @@ fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id:
         }
         .into());
     }
-    planned.prepare_before_start(&session.cache)?;
+    planned.prepare_before_start(&session.cache, &session.exclusions)?;
     planned.verifies = Some(original.run_id.clone());
     Ok(planned)
 }

@@ -113,7 +113,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     let result = (|| -> Result<i32, Error> {
         let prepared = match prepared {
             Some(p) => p,
-            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, exclusions, cache })?,
         };
         record.environment = prepared.record();
         if let Some(server) = server.as_mut() {

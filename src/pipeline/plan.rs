@@ -11,7 +11,7 @@ use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{PendingRun, Store};
-use crate::source::{self, ResolvedSource};
+use crate::source::{self, Exclusions, ResolvedSource};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
 use crate::support::ui;
@@ -194,9 +194,9 @@ impl Planned {
     /// Build a virtualenv or conda environment now, before the run exists, so that a spec
     /// that cannot be built is bad input that leaves no run. (Docker builds after the record:
     /// a failed image build is a FAILED run; `local` has nothing to build.)
-    pub fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
+    pub fn prepare_before_start(&mut self, cache: &Cache, exclusions: &Exclusions) -> Result<(), Error> {
         if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
-            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache };
+            let ctx = PrepareContext { project_dir: &self.src.project_dir, exclusions, cache };
             self.prepared = Some(self.environment.prepare(ctx)?);
         }
         Ok(())

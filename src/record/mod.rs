@@ -19,7 +19,7 @@ use crate::support::error_class::ErrorClass;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use run_dir::RunDir;
-pub use store::{ActiveRun, PendingRun, Store};
+pub use store::{ActiveRun, PendingRun, Store, store_exclusions};
 pub use tracking::{ServerRun, TrackingTarget};
 
 /// The schema of `record.json`.

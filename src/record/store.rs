@@ -19,9 +19,21 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use super::{RECORD_SCHEMA, RecordError, RunDir, RunRecord, RunStatus};
-use crate::source::tree::STORE_MARKER;
+use crate::source::Exclusions;
 
 const LIVE_DIR: &str = "live";
+/// The file that marks a directory as a lockstep store (it holds the record schema), so that
+/// walks of a project skip it wherever it is.
+const STORE_MARKER: &str = ".lockstep-store";
+/// The default store's name (`./.lockstep`), which a packed archive's metadata directory
+/// shares: walks skip every directory so named, marked or not.
+const LOCKSTEP_DIR: &str = ".lockstep";
+
+/// What every walk of a project leaves out for lockstep's sake: its stores, by their marker,
+/// and every `.lockstep` directory.
+pub fn store_exclusions() -> Exclusions {
+    Exclusions::default().named(LOCKSTEP_DIR).marked_by(STORE_MARKER)
+}
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A run store.
@@ -65,6 +77,12 @@ impl Store {
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// What a walk of a project leaves out when runs are recorded in this store: every store,
+    /// and this one even before it has its marker.
+    pub fn exclusions(&self) -> Exclusions {
+        store_exclusions().dir(self.root.clone())
     }
 
     fn runs_dir(&self) -> PathBuf {

@@ -187,6 +187,7 @@ pub fn ensure_project(
     project_name: Option<&str>,
     tree_sha256: &str,
     project_dir: &Path,
+    exclusions: &Exclusions,
 ) -> Result<ProjectImage, DockerError> {
     let dockerfile = render_dockerfile(base, tree_sha256);
     let key = cache::content_key(&ImageKey {
@@ -205,8 +206,7 @@ pub fn ensure_project(
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
     // Hashed afresh: a build happens once per tree, and the context must be exactly the tree.
-    let tree = hash_tree(project_dir, &Exclusions::default(), None)
-        .map_err(|e| DockerError::Context { message: e.to_string() })?;
+    let tree = hash_tree(project_dir, exclusions, None).map_err(|e| DockerError::Context { message: e.to_string() })?;
     if tree.sha256 != tree_sha256 {
         return Err(DockerError::TreeChanged { path: project_dir.to_path_buf() });
     }
