@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::CommandError;
-use crate::record::{RunStatus, Store};
+use crate::record::{RunDir, RunStatus, Store};
 use crate::support::error_class::{Classify, ErrorClass};
 
 /// Which of the two logs.
@@ -22,8 +22,15 @@ pub enum LogStream {
 impl LogStream {
     fn file_name(self) -> &'static str {
         match self {
-            LogStream::Stdout => "stdout.log",
-            LogStream::Stderr => "stderr.log",
+            LogStream::Stdout => RunDir::STDOUT_LOG,
+            LogStream::Stderr => RunDir::STDERR_LOG,
+        }
+    }
+
+    fn path(self, dir: &RunDir) -> PathBuf {
+        match self {
+            LogStream::Stdout => dir.stdout_log(),
+            LogStream::Stderr => dir.stderr_log(),
         }
     }
 }
@@ -73,7 +80,7 @@ const POLL: Duration = Duration::from_millis(200);
 pub fn logs(opts: &LogsOptions, out: &mut dyn Write) -> Result<(), CommandError> {
     let store = Store::open(&opts.store)?;
     let record = store.find(&opts.run)?;
-    let path = store.run_dir(&record.run_id).join(opts.stream.file_name());
+    let path = opts.stream.path(&store.run_dir(&record.run_id));
     let mut file = File::open(&path).map_err(|_| LogsError::NoLog {
         run_id: record.run_id.clone(),
         stream: opts.stream,

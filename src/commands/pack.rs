@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use super::CommandError;
 use crate::manifest::Manifest;
-use crate::record::{RunRecord, Store};
+use crate::record::{RunRecord, Store, store_exclusions};
 use crate::source::archive::{
     Node, PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile, link_stays_inside, name_problem, shown,
 };
 use crate::source::tree::{FileMode, Tree, digest_entries};
-use crate::source::{self, Exclusions, SourceKind, SourceRequest};
+use crate::source::{self, SourceKind, SourceRequest};
 use crate::support::cache::Cache;
 use crate::support::digest;
 use crate::support::error_class::{Classify, ErrorClass};
@@ -150,12 +150,12 @@ fn write_pack(opts: &PackOptions, run: Option<&RunRecord>, cache: &Cache) -> Res
         version: opts.version.as_deref(),
         isolated: false,
         caller_dir: &opts.caller_dir,
-        exclusions: Exclusions::default(),
+        exclusions: store_exclusions(),
     };
     let src = source::resolve(&request, cache, &scratch.path().join("work"))?;
     let mut tree = match src.tree {
         Some(tree) => tree,
-        None => source::hash_tree(&src.project_dir, &Exclusions::default(), None).map_err(source::SourceError::from)?,
+        None => source::hash_tree(&src.project_dir, &store_exclusions(), None).map_err(source::SourceError::from)?,
     };
     if let Some(run) = run {
         tree = tree_of_run(tree, run)?;

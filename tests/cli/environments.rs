@@ -340,7 +340,11 @@ fn a_conda_lock_rebuilds_the_same_packages() {
     let other_cache = lockstep::support::cache::Cache::at(ctx.work.join("other-cache"));
     let prepared = lockstep::env::from_lock(&recorded)
         .unwrap()
-        .prepare(lockstep::env::PrepareContext { project_dir: &ctx.work, cache: &other_cache })
+        .prepare(lockstep::env::PrepareContext {
+            project_dir: &ctx.work,
+            exclusions: &lockstep::record::store_exclusions(),
+            cache: &other_cache,
+        })
         .unwrap();
     let rebuilt = prepared.record().lock().unwrap().clone();
     let original = recorded.lock().unwrap();
