@@ -56,7 +56,7 @@ pub enum EnvError {
         downloads: String,
     },
     /// An installer (uv, pip, conda) failed.
-    #[error("{what} failed: {detail} (command: {command})")]
+    #[error("{what} failed (command: {command}); its last words:\n{detail}")]
     Install {
         /// What was being done.
         what: String,
