@@ -298,7 +298,7 @@ fn push(
             Ok(())
         }
         Some(cause) => Err(TrackingError::Incomplete {
-            run_id: record.run_id.clone(),
+            run_id: record.run_id.to_string(),
             uri: client.uri().to_string(),
             missing: missing.join(", "),
             cause: Box::new(cause),
@@ -447,10 +447,10 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(name) = &record.run_name {
         tags.push(("mlflow.runName", name.clone()));
     }
-    tags.push((RUN_ID_TAG, record.run_id.clone()));
+    tags.push((RUN_ID_TAG, record.run_id.to_string()));
     tags.push(("lockstep.record.schema", RECORD_SCHEMA.into()));
     tags.push(("lockstep.version", crate::VERSION.into()));
-    tags.push(("lockstep.tree_sha256", s.tree_sha256.clone()));
+    tags.push(("lockstep.tree_sha256", s.tree_sha256.to_string()));
     tags.push(("lockstep.dirty", s.dirty.to_string()));
     if let Some(patch) = &s.patch_sha256 {
         tags.push(("lockstep.patch_sha256", patch.clone()));
@@ -564,7 +564,7 @@ pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget)
     let client = &target.client;
     // A server that is down or failing gets sync's own advice, not that of a run's start.
     let unreached = |e: TrackingError| match e.is_transient() {
-        true => TrackingError::SyncFailed { run_id: record.run_id.clone(), cause: Box::new(e) },
+        true => TrackingError::SyncFailed { run_id: record.run_id.to_string(), cause: Box::new(e) },
         false => e,
     };
     let (experiment, info) = (|| {
