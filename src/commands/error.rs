@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, pack, status, verify};
+use super::{init, logs, pack, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,9 @@ pub enum CommandError {
     /// Writing a starter project.
     #[error(transparent)]
     Init(#[from] init::InitError),
+    /// Printing a run's logs.
+    #[error(transparent)]
+    Logs(#[from] logs::LogsError),
     /// Verifying a run.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
@@ -100,6 +103,7 @@ impl Classify for CommandError {
             CommandError::Cache(_) | CommandError::Io(_) | CommandError::Json(_) => ErrorClass::Internal,
             CommandError::Download(e) => e.class(),
             CommandError::Init(e) => e.class(),
+            CommandError::Logs(e) => e.class(),
             CommandError::Pack(e) => e.class(),
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
@@ -115,6 +119,7 @@ impl Classify for CommandError {
             CommandError::Record(e) => e.hint(),
             CommandError::Tracking(e) => e.hint(),
             CommandError::Init(e) => return e.hints(),
+            CommandError::Logs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),

@@ -115,7 +115,16 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
                 let base = if *from_project { src.project_dir.as_path() } else { caller_dir };
                 let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
                 if !abs.exists() {
-                    return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
+                    let in_project = (!*from_project && path.is_relative())
+                        .then(|| src.project_dir.join(path))
+                        .filter(|candidate| candidate.exists());
+                    return Err(ManifestError::PathNotFound {
+                        name: p.name.clone(),
+                        path: abs,
+                        given: !*from_project,
+                        in_project,
+                    }
+                    .into());
                 }
                 (abs.to_string_lossy().into_owned(), *from_project)
             }
