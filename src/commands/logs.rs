@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::CommandError;
 use crate::record::{RunDir, RunStatus, Store};
 use crate::support::error_class::{Classify, ErrorClass};
+use crate::support::ids::RunId;
 
 /// Which of the two logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub enum LogsError {
     #[error("run {run_id} has no {} (looked for {})", .stream.file_name(), .path.display())]
     NoLog {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// Which log.
         stream: LogStream,
         /// Where it was looked for.

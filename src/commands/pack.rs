@@ -24,6 +24,7 @@ use crate::support::cache::Cache;
 use crate::support::digest;
 use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::gzip::ParallelGzEncoder;
+use crate::support::ids::RunId;
 
 /// The gzip level: zlib's default, the size `tar czf` gives.
 const LEVEL: u32 = 6;
@@ -41,7 +42,7 @@ pub enum PackError {
     #[error("the project's files are not those run {run_id} ran on ({detail})")]
     RunMismatch {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// What differs.
         detail: String,
     },
@@ -121,7 +122,7 @@ pub struct Packed {
     /// Its size in bytes.
     pub bytes: u64,
     /// The run whose record it holds.
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
 }
 
 /// Pack a project, with a run's record when asked for.
@@ -195,7 +196,7 @@ fn tree_of_run(tree: Tree, run: &RunRecord) -> Result<Tree, PackError> {
         _ => (run.source.tree_sha256.clone(), tree.entries),
     };
     let sha256 = digest_entries(&entries);
-    if sha256 != expected {
+    if expected != sha256 {
         return Err(PackError::RunMismatch {
             run_id: run.run_id.clone(),
             detail: format!(

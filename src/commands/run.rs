@@ -1,6 +1,6 @@
 //! `lockstep run`: plan, optionally reuse, prepare and execute one run.
 
-use crate::support::ids::random_hex;
+use crate::support::ids::{RunId, random_hex};
 use std::path::PathBuf;
 
 use crate::commands::CommandError as Error;
@@ -62,7 +62,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         ui::warn("no tracking server is given (--tracking-uri or MLFLOW_TRACKING_URI): the experiment id is ignored");
     }
     let session = Session::open(&opts.store)?;
-    let run_id = random_hex(16);
+    let run_id = RunId::from(random_hex(16));
     let mut planned = session.checked(plan(opts, &args, &session, &run_id))?;
     if opts.reuse
         && let Some(record) = pipeline::find_equivalent(&session.store, &planned)?

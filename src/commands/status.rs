@@ -17,6 +17,7 @@ use crate::record::{HostInfo, RunDir, RunRecord, Store, store_exclusions};
 use crate::source::{self, SourceKind, git};
 use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
+use crate::support::ids::RunId;
 use crate::support::ids::short;
 
 /// Files listed as changed, at most.
@@ -29,7 +30,7 @@ pub enum StatusError {
     #[error("the project directory of run {run_id}, {}, does not exist here", .path.display())]
     ProjectGone {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// The recorded directory.
         path: PathBuf,
     },
@@ -37,7 +38,7 @@ pub enum StatusError {
     #[error("the archive of run {run_id}, {}, is not a regular file", .path.display())]
     NotAnArchiveFile {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// The recorded archive.
         path: PathBuf,
     },
@@ -65,7 +66,7 @@ pub struct PartStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The source.
     pub source: PartStatus,
     /// The environment.

@@ -40,7 +40,7 @@ pub fn sync(opts: &SyncOptions) -> Result<Synced, CommandError> {
     )?;
     let found = store.find(&opts.run)?;
     let (active, mut record) = store.reopen(&found.run_id)?;
-    let no_server = || TrackingError::NoServer { run_id: record.run_id.clone() };
+    let no_server = || TrackingError::NoServer { run_id: record.run_id.to_string() };
     let target = match (target, &record.tracking) {
         (Some(t), _) => t,
         (None, Some(r)) => TrackingTarget::resolve(Some(&r.uri), None, None)?.ok_or_else(no_server)?,

@@ -21,5 +21,5 @@ pub fn unpack(uri: &str, dest: &Path, caller_dir: &Path) -> Result<String, Comma
         let _ = fs::remove_dir_all(dest);
     }
     let _ = fs::remove_dir_all(dest.with_extension("download"));
-    Ok(result?.info.tree_sha256)
+    Ok(result?.info.tree_sha256.into())
 }

@@ -6,7 +6,7 @@
 //! recorded order) are planned on it, and the re-run is an ordinary run whose record points to
 //! the run it verifies. Its command must be the recorded one.
 
-use crate::support::ids::random_hex;
+use crate::support::ids::{RunId, random_hex};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub enum VerifyError {
     #[error("the re-run of run {run_id} would run `{now}`, not the recorded `{recorded}`")]
     CommandChanged {
         /// The run.
-        run_id: String,
+        run_id: RunId,
         /// The command the run ran.
         recorded: String,
         /// The command the re-run would run.
@@ -96,9 +96,9 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     /// The run verified.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The verification run.
-    pub verification_run_id: String,
+    pub verification_run_id: RunId,
     /// The verdict.
     pub result: Verdict,
     /// The re-run's status.
@@ -127,7 +127,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         found.check_recorded_project()?;
     }
     let original = &found.record;
-    let run_id = random_hex(16);
+    let run_id = RunId::from(random_hex(16));
     let planned = session.checked(plan_rerun(&found, opts, &session, &run_id))?;
     ui::note(&format!("verifying run {} by re-running it as run {run_id}", original.run_id));
     let how = Execution {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::support::ids::EnvKey;
 use serde::{Deserialize, Deserializer, Serialize, de};
 
 /// The schema of the lock's fields in a record.
@@ -16,7 +17,7 @@ pub struct EnvLock {
     pub lock_schema: String,
     /// The environment's cache key (a directory name in the cache).
     #[serde(deserialize_with = "key_name")]
-    pub key: String,
+    pub key: EnvKey,
     /// The tool that installed the packages, with its version (`uv 0.13.9`, `pip 23.2.1`,
     /// `lockstep`, `micromamba 2.0.5`).
     pub installer: String,
@@ -133,8 +134,8 @@ fn file_name<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<String, D::
     Ok(value)
 }
 
-fn key_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    file_name(d, "the lock's key")
+fn key_name<'de, D: Deserializer<'de>>(d: D) -> Result<EnvKey, D::Error> {
+    file_name(d, "the lock's key").map(EnvKey::from)
 }
 
 fn conda_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::EnvSpec;
 use crate::source::Exclusions;
 use crate::support::cache::Cache;
+use crate::support::ids::EnvKey;
 
 pub use cache::{EnvEntry, PruneReport, list, prune};
 pub use docker::{ContainerOutputs, ContainerSpec, DockerEnvironment, DockerError, DockerFlags, DockerPlan};
@@ -205,7 +206,7 @@ pub trait Environment {
     fn manager(&self) -> EnvManager;
     /// The content key of the environment this will prepare, when the manager has one
     /// (computed from the spec, without building anything).
-    fn key(&self) -> Option<String> {
+    fn key(&self) -> Option<EnvKey> {
         None
     }
     /// Build the environment or reuse a built one.

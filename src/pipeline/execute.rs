@@ -14,12 +14,13 @@ use crate::record::{self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, ServerR
 use crate::source::{self, ResolvedSource};
 use crate::support::cache::CacheBucket;
 use crate::support::docker_engine::EngineError;
+use crate::support::ids::{RunId, TreeHash};
 use crate::support::ui;
 
 /// How a planned run is executed and labelled, beyond what its plan holds.
 pub struct Execution<'a> {
     /// The run's id (its directory's name).
-    pub run_id: String,
+    pub run_id: RunId,
     /// `--run-name`.
     pub run_name: Option<String>,
     /// `--experiment-name`.
@@ -206,14 +207,14 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
 
 /// For a local source, the tree hash without the paths a run wrote into it (when its outputs
 /// stayed in the project directory).
-fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<String> {
+fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote_in_tree: bool) -> Option<TreeHash> {
     let tree = src.tree.as_ref()?;
     if !wrote_in_tree || outputs.is_empty() {
         // Nothing to leave out: no copy of a large tree.
-        return Some(tree.sha256.clone());
+        return Some(tree.sha256.clone().into());
     }
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-    Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256)
+    Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256.into())
 }
 
 /// Create the run on the tracking server, after every check passed and before the RUNNING

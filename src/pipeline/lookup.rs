@@ -123,10 +123,10 @@ fn check_record(record: &RunRecord, path: &Path) -> Result<(), RecordError> {
     env::check_file_name("run_id", &record.run_id).map_err(bad)?;
     let info = &record.source;
     let digests = [
-        ("source.tree_sha256", Some(&info.tree_sha256)),
-        ("source.input_tree_sha256", info.input_tree_sha256.as_ref()),
-        ("source.archive_sha256", info.archive_sha256.as_ref()),
-        ("source.patch_sha256", info.patch_sha256.as_ref()),
+        ("source.tree_sha256", Some(info.tree_sha256.as_str())),
+        ("source.input_tree_sha256", info.input_tree_sha256.as_deref()),
+        ("source.archive_sha256", info.archive_sha256.as_deref()),
+        ("source.patch_sha256", info.patch_sha256.as_deref()),
     ];
     for (field, value) in digests {
         if let Some(v) = value.filter(|v| v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit())) {

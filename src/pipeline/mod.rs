@@ -19,6 +19,7 @@ mod session;
 use std::path::PathBuf;
 
 use crate::support::error_class::ErrorClass;
+use crate::support::ids::RunId;
 
 pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};
@@ -42,7 +43,7 @@ pub enum RunError {
         /// The signal.
         signal: i32,
         /// The run.
-        run_id: String,
+        run_id: RunId,
     },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]

@@ -14,6 +14,7 @@ use crate::record::{PendingRun, Store};
 use crate::source::{self, Exclusions, ResolvedSource};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
+use crate::support::ids::RunId;
 use crate::support::ui;
 
 /// How a run's environment is chosen, with the Docker flags for docker_env projects.
@@ -59,7 +60,7 @@ pub struct Planned {
     /// The environment, when it is prepared before the run starts.
     pub prepared: Option<Box<dyn PreparedEnv>>,
     /// The run this one verifies.
-    pub verifies: Option<String>,
+    pub verifies: Option<RunId>,
     /// The lock of the project directory, held by a run in place.
     pub in_place: Option<KeyLock>,
 }

@@ -33,7 +33,7 @@ fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {
         (Some(tree), Some(input)) => {
             let written: Vec<String> = run.outputs.iter().map(|o| o.path.clone()).collect();
             let in_place = run.outputs_dir == src.project_dir;
-            &source::without_outputs(tree.clone(), &written, in_place).sha256 == input
+            input == &source::without_outputs(tree.clone(), &written, in_place).sha256
         }
         _ => run.source.tree_sha256 == src.info.tree_sha256 && run.source.kind == src.info.kind,
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::env::EnvRecord;
 use crate::source::SourceInfo;
 use crate::support::error_class::ErrorClass;
+use crate::support::ids::RunId;
 
 pub use host::{Gpu, HostInfo};
 pub use logged::Logged;
@@ -139,7 +140,7 @@ pub struct RunRecord {
     /// Always [`RECORD_SCHEMA`].
     pub schema: String,
     /// 32 hex digits, like MLflow's run ids.
-    pub run_id: String,
+    pub run_id: RunId,
     /// `--run-name`, if given.
     pub run_name: Option<String>,
     /// `--experiment-name`, if given.
@@ -181,7 +182,7 @@ pub struct RunRecord {
     pub cwd: Option<PathBuf>,
     /// For a `lockstep verify` run, the run it re-ran.
     #[serde(default)]
-    pub verifies: Option<String>,
+    pub verifies: Option<RunId>,
     /// For a `lockstep verify` run, how its outputs compared with the original's.
     #[serde(default)]
     pub verification: Option<VerificationSummary>,
@@ -253,7 +254,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
             branch: None,
             repo_url: None,
             subdirectory: None,
-            tree_sha256: "0".repeat(64),
+            tree_sha256: "0".repeat(64).into(),
             dirty: false,
             patch_sha256: None,
             archive_sha256: None,

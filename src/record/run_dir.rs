@@ -35,8 +35,6 @@ impl RunDir {
     pub const STDOUT_LOG: &str = "stdout.log";
     /// The name of the entry point's stderr log.
     pub const STDERR_LOG: &str = "stderr.log";
-    /// The name of the record.
-    pub const RECORD: &str = "record.json";
 
     /// The run directory at `path`.
     pub fn new(path: PathBuf) -> RunDir {
@@ -50,7 +48,7 @@ impl RunDir {
 
     /// `record.json`.
     pub fn record(&self) -> PathBuf {
-        self.path.join(Self::RECORD)
+        self.path.join("record.json")
     }
 
     /// `.lock`, held by the runner while it lives.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 mod resolve;
 mod safe_dest;
 
+use crate::support::ids::RunId;
 use safe_dest::SafeDest;
 pub(crate) use safe_dest::{Node, link_stays_inside, name_problem, shown};
 
@@ -49,7 +50,7 @@ pub struct PackManifest {
     /// The tree hash of the packed files.
     pub tree_sha256: String,
     /// The run whose record is packed along, if any.
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     /// Every packed file, sorted by path.
     pub files: Vec<PackedFile>,
 }

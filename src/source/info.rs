@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::support::ids::TreeHash;
 use serde::{Deserialize, Serialize};
 
 /// How the project's files arrived.
@@ -47,7 +48,7 @@ pub struct SourceInfo {
     /// The project's directory inside the repository or source, if not its root.
     pub subdirectory: Option<String>,
     /// The tree hash of the project's files (see the README for its definition).
-    pub tree_sha256: String,
+    pub tree_sha256: TreeHash,
     /// Whether the files differ from the commit.
     pub dirty: bool,
     /// The sha256 of the captured dirty patch, when dirty.
@@ -59,5 +60,5 @@ pub struct SourceInfo {
     /// what `status`, `run --reuse` and `pack --run` compare a directory against. Equal to
     /// `tree_sha256` when the run wrote nothing inside the tree.
     #[serde(default)]
-    pub input_tree_sha256: Option<String>,
+    pub input_tree_sha256: Option<TreeHash>,
 }

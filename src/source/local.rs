@@ -84,7 +84,7 @@ pub(crate) fn resolve_local(
             branch: None,
             repo_url: None,
             subdirectory: subdirectory.clone(),
-            tree_sha256: tree.sha256.clone(),
+            tree_sha256: tree.sha256.clone().into(),
             dirty: false,
             patch_sha256: None,
             archive_sha256: None,

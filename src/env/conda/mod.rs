@@ -28,6 +28,7 @@ use super::spec::{CondaEnvSpec, parse_conda_env};
 use super::tool::{ToolCommand, find_on_path, install_error};
 use super::{EnvError, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::support::cache::{Cache, content_key};
+use crate::support::ids::EnvKey;
 use crate::support::progress::Progress;
 use crate::support::ui;
 
@@ -131,8 +132,8 @@ impl Environment for CondaEnvironment {
         EnvManager::Conda
     }
 
-    fn key(&self) -> Option<String> {
-        self.plan(false).ok().map(|(_, key)| key)
+    fn key(&self) -> Option<EnvKey> {
+        self.plan(false).ok().map(|(_, key)| key.into())
     }
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
@@ -284,7 +285,7 @@ fn finish(
     };
     let lock = EnvLock {
         lock_schema: LOCK_SCHEMA.into(),
-        key: key.to_string(),
+        key: key.into(),
         installer,
         platform: current_platform().into(),
         python,

@@ -212,7 +212,7 @@ pub(super) fn finish(
     let packages = installed_packages(tmp, artifacts)?;
     let lock = EnvLock {
         lock_schema: LOCK_SCHEMA.into(),
-        key: key.to_string(),
+        key: key.into(),
         installer: installer_version,
         platform: current_platform().into(),
         python: Some(python),

@@ -24,6 +24,7 @@ use crate::support::cache::content_key;
 use crate::support::progress::Progress;
 use crate::support::ui;
 
+use crate::support::ids::EnvKey;
 use inspect::pylock_artifacts;
 pub use inspect::{Artifacts, installed_packages};
 use install::{base_interpreter, create_venv, finish, uv_install, uv_resolve, write_input};
@@ -168,8 +169,8 @@ impl Environment for PythonEnvironment {
         self.manager
     }
 
-    fn key(&self) -> Option<String> {
-        self.plan(false).ok().map(|(_, _, key)| key)
+    fn key(&self) -> Option<EnvKey> {
+        self.plan(false).ok().map(|(_, _, key)| key.into())
     }
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {

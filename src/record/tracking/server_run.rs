@@ -225,7 +225,7 @@ pub(super) fn push(
             Ok(())
         }
         Some(cause) => Err(TrackingError::Incomplete {
-            run_id: record.run_id.clone(),
+            run_id: record.run_id.to_string(),
             uri: client.uri().to_string(),
             missing: missing.join(", "),
             cause: Box::new(cause),

@@ -26,7 +26,7 @@ pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget)
     let client = &target.client;
     // A server that is down or failing gets sync's own advice, not that of a run's start.
     let unreached = |e: TrackingError| match e.is_transient() {
-        true => TrackingError::SyncFailed { run_id: record.run_id.clone(), cause: Box::new(e) },
+        true => TrackingError::SyncFailed { run_id: record.run_id.to_string(), cause: Box::new(e) },
         false => e,
     };
     let (experiment, info) = (|| {

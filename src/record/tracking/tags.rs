@@ -39,10 +39,10 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(name) = &record.run_name {
         tags.push(("mlflow.runName", name.clone()));
     }
-    tags.push((RUN_ID_TAG, record.run_id.clone()));
+    tags.push((RUN_ID_TAG, record.run_id.to_string()));
     tags.push(("lockstep.record.schema", RECORD_SCHEMA.into()));
     tags.push(("lockstep.version", crate::VERSION.into()));
-    tags.push(("lockstep.tree_sha256", s.tree_sha256.clone()));
+    tags.push(("lockstep.tree_sha256", s.tree_sha256.to_string()));
     tags.push(("lockstep.dirty", s.dirty.to_string()));
     if let Some(patch) = &s.patch_sha256 {
         tags.push(("lockstep.patch_sha256", patch.clone()));

@@ -55,7 +55,7 @@ pub(crate) fn resolve_archive(
         branch: None,
         repo_url: None,
         subdirectory: sub.map(|s| s.to_string_lossy().into_owned()),
-        tree_sha256: tree.sha256,
+        tree_sha256: tree.sha256.into(),
         dirty: false,
         patch_sha256: None,
         archive_sha256: Some(digest::hex(&digest)),

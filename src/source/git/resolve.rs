@@ -80,7 +80,7 @@ pub(crate) fn finish_checkout(
         branch: resolved.branch,
         repo_url: Some(repo_url.to_string()),
         subdirectory: sub.map(|s| s.to_string_lossy().into_owned()),
-        tree_sha256,
+        tree_sha256: tree_sha256.into(),
         dirty: false,
         patch_sha256: None,
         archive_sha256: None,

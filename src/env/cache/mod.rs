@@ -12,7 +12,6 @@
 
 use crate::support::clock::now_ms;
 use crate::support::fs::write_atomic;
-use crate::support::ids::random_hex;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,6 +22,14 @@ use serde::{Deserialize, Serialize};
 use super::lock::EnvLock;
 use super::{EnvError, EnvManager, EnvRecord, PreparedEnv};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
+
+mod prune;
+mod relocate;
+
+pub use prune::{EnvEntry, PruneReport, list, prune};
+use relocate::relocate;
+pub use relocate::relocate_tree;
+pub(crate) use relocate::replace_all;
 
 const META: &str = "lockstep-env.json";
 const META_SCHEMA: &str = "lockstep.env/v1";
@@ -231,265 +238,6 @@ fn remove_if_present(path: &Path) -> Result<(), EnvError> {
     }
 }
 
-/// Replace the temporary path by the final one in the files tools write it into: the
-/// scripts in `bin/` (shebangs), symbolic links there, and `pyvenv.cfg`.
-fn relocate(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
-    let (from, to) = (tmp.as_os_str().as_encoded_bytes(), prefix.as_os_str().as_encoded_bytes());
-    debug_assert_eq!(from.len(), to.len());
-    let mut candidates = vec![tmp.join("pyvenv.cfg")];
-    if let Ok(entries) = fs::read_dir(tmp.join("bin")) {
-        candidates.extend(entries.flatten().map(|e| e.path()));
-    }
-    for path in candidates {
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-        if meta.file_type().is_symlink() {
-            let target = fs::read_link(&path).map_err(EnvError::io(&path))?;
-            let bytes = target.as_os_str().as_encoded_bytes();
-            if let Some(new) = replace_all(bytes, from, to) {
-                let new = PathBuf::from(String::from_utf8_lossy(&new).into_owned());
-                fs::remove_file(&path).map_err(EnvError::io(&path))?;
-                std::os::unix::fs::symlink(new, &path).map_err(EnvError::io(&path))?;
-            }
-        } else if meta.is_file() && meta.len() < 64 * 1024 * 1024 {
-            let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
-            if let Some(new) = replace_all(&bytes, from, to) {
-                rewrite(&path, &new, meta.permissions())?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Replace the temporary path by the final one in every file of the environment: for
-/// environments made by other tools (an external conda), which write the prefix anywhere.
-pub fn relocate_tree(tmp: &Path, prefix: &Path) -> Result<(), EnvError> {
-    let (from, to) = (tmp.as_os_str().as_encoded_bytes(), prefix.as_os_str().as_encoded_bytes());
-    let mut stack = vec![tmp.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).map_err(EnvError::io(&dir))?.flatten() {
-            let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.file_type().is_symlink() {
-                let target = fs::read_link(&path).map_err(EnvError::io(&path))?;
-                if let Some(new) = replace_all(target.as_os_str().as_encoded_bytes(), from, to) {
-                    fs::remove_file(&path).map_err(EnvError::io(&path))?;
-                    std::os::unix::fs::symlink(String::from_utf8_lossy(&new).as_ref(), &path)
-                        .map_err(EnvError::io(&path))?;
-                }
-            } else if meta.is_file() {
-                let bytes = fs::read(&path).map_err(EnvError::io(&path))?;
-                if let Some(new) = replace_all(&bytes, from, to) {
-                    rewrite(&path, &new, meta.permissions())?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Replace a file by a new one with `bytes`: a hard link into a package cache must not be
-/// changed in place.
-fn rewrite(path: &Path, bytes: &[u8], permissions: fs::Permissions) -> Result<(), EnvError> {
-    fs::remove_file(path).map_err(EnvError::io(path))?;
-    fs::write(path, bytes).map_err(EnvError::io(path))?;
-    fs::set_permissions(path, permissions).map_err(EnvError::io(path))
-}
-
-/// `haystack` with every `from` replaced by `to`, or `None` when there is none.
-pub(crate) fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
-    if from.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    let mut found = false;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-            found = true;
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    found.then_some(out)
-}
-
-/// A built environment as `env list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EnvEntry {
-    /// Its key.
-    pub key: String,
-    /// The manager that built it.
-    pub manager: EnvManager,
-    /// Its interpreter's version, if it has one.
-    pub python: Option<String>,
-    /// How many packages it holds (conda and Python).
-    pub packages: usize,
-    /// Its size on disk in bytes.
-    pub size: u64,
-    /// When it was built, ms since the epoch.
-    pub created_ms: u64,
-    /// When a run last used it, ms since the epoch.
-    pub last_used_ms: u64,
-    /// Its directory.
-    pub path: PathBuf,
-}
-
-/// The built environments of the cache, most recently used first.
-pub fn list(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
-    let bucket = cache.bucket_path(CacheBucket::Envs);
-    let Ok(entries) = fs::read_dir(&bucket) else { return Ok(vec![]) };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let dir = entry.path();
-        let Some(meta) = read_meta(&dir) else { continue };
-        let lock_file = bucket.join(".locks").join(format!("{name}.lock"));
-        let last_used_ms = fs::metadata(&lock_file)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(meta.created_ms);
-        out.push(EnvEntry {
-            key: name,
-            manager: meta.manager,
-            python: meta.lock.python.as_ref().map(|p| p.version.clone()),
-            packages: meta.lock.packages.len() + meta.lock.conda_packages.len(),
-            size: dir_size(&dir),
-            created_ms: meta.created_ms,
-            last_used_ms,
-            path: dir,
-        });
-    }
-    out.sort_by(|a, b| b.last_used_ms.cmp(&a.last_used_ms).then_with(|| a.key.cmp(&b.key)));
-    Ok(out)
-}
-
-/// What `env prune` did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PruneReport {
-    /// Keys of the environments removed.
-    pub removed: Vec<String>,
-    /// Keys of environments that qualified but are in use by a run.
-    pub in_use: Vec<String>,
-    /// Bytes freed.
-    pub freed: u64,
-}
-
-/// Remove environments last used before `cutoff_ms` (all of them with `None`), skipping those
-/// in use, and what interrupted builds left behind, skipping the builds in progress.
-pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
-    let bucket = cache.bucket_path(CacheBucket::Envs);
-    let mut report = PruneReport::default();
-    let Ok(entries) = fs::read_dir(&bucket) else { return Ok(report) };
-    let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    let listed: BTreeMap<String, EnvEntry> = list(cache)?.into_iter().map(|e| (e.key.clone(), e)).collect();
-    let lock_keys = lock_keys(&bucket);
-    for name in names {
-        if name == ".locks" {
-            continue;
-        }
-        let dir = bucket.join(&name);
-        if name.starts_with(".del") {
-            // What a pruner killed while removing left; nothing refers to it any more.
-            report.freed += dir_size(&dir);
-            let _ = fs::remove_dir_all(&dir);
-            continue;
-        }
-        let rest = name.strip_prefix(INPUTS_PREFIX).or_else(|| name.strip_prefix(".tmp"));
-        let _held = match rest {
-            // A temporary directory's name lacks the first four characters of its key: every
-            // key it may belong to must be free, or a build of it is in progress.
-            Some(rest) => {
-                let mut held = Vec::new();
-                let mut building = false;
-                for key in lock_keys.iter().filter(|k| k.get(4..) == Some(rest)) {
-                    match cache.try_lock(CacheBucket::Envs, key)? {
-                        Some(lock) => held.push(lock),
-                        None => {
-                            building = true;
-                            break;
-                        }
-                    }
-                }
-                if building {
-                    continue;
-                }
-                held
-            }
-            None => {
-                let qualifies = match (listed.get(&name), cutoff_ms) {
-                    (Some(entry), Some(cutoff)) => entry.last_used_ms < cutoff,
-                    _ => true,
-                };
-                if !qualifies {
-                    continue;
-                }
-                match cache.try_lock(CacheBucket::Envs, &name)? {
-                    Some(lock) => vec![lock],
-                    None => {
-                        report.in_use.push(name);
-                        continue;
-                    }
-                }
-            }
-        };
-        let size = dir_size(&dir);
-        // Renamed first, so that the environment disappears at once, never half-removed.
-        let doomed = bucket.join(format!(".del{}", random_hex(8)));
-        match fs::rename(&dir, &doomed) {
-            Ok(()) => {}
-            // Another pruner was first.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(EnvError::io(&dir)(e)),
-        }
-        fs::remove_dir_all(&doomed).map_err(EnvError::io(&doomed))?;
-        if rest.is_none() {
-            report.removed.push(name);
-        }
-        report.freed += size;
-    }
-    report.removed.sort();
-    Ok(report)
-}
-
-/// The keys that have a user lock file in the bucket.
-fn lock_keys(bucket: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(bucket.join(".locks")) else { return vec![] };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".lock").map(str::to_string))
-        .filter(|k| !k.ends_with(BUILD_LOCK_SUFFIX))
-        .collect()
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file() {
-                use std::os::unix::fs::MetadataExt;
-                total += meta.blocks() * 512;
-            }
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,11 +341,5 @@ mod tests {
             assert!(!bucket.join(&name).exists(), "{name} is gone");
         }
         assert_eq!(prune(&cache, None).unwrap().in_use, [KEY], "the builder uses what it built");
-    }
-
-    #[test]
-    fn replace_all_replaces_every_occurrence() {
-        assert_eq!(replace_all(b"a/tmp/x a/tmp/y", b"/tmp", b"/fin").unwrap(), b"a/fin/x a/fin/y");
-        assert!(replace_all(b"nothing", b"/tmp", b"/fin").is_none());
     }
 }
