@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 mod hashing;
 mod listing;
+mod path_hash;
 mod stamps;
 mod stat_cache;
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The stat data of a project's files, as a walk found them: what the outputs of a run are
 //! found by.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::TreeError;
+use super::path_hash::{PathMap, path_map};
 use super::walk::{Exclusions, Walked, walk};
 
 /// The stat data of a project's regular files as a walk found them, ignore rules not applied
@@ -14,7 +14,7 @@ use super::walk::{Exclusions, Walked, walk};
 #[derive(Debug, Default, Clone)]
 pub struct FileStamps {
     /// Keyed by the path's bytes: hashing a `Path` would parse its components each time.
-    files: HashMap<OsString, FileStamp>,
+    files: PathMap<OsString, FileStamp>,
 }
 
 /// What tells a changed file: size, modification and change times, inode.
@@ -33,7 +33,7 @@ impl FileStamps {
     }
 
     pub(super) fn of(found: &[Walked]) -> FileStamps {
-        let mut files = HashMap::with_capacity(found.len());
+        let mut files = path_map(found.len());
         for w in found.iter().filter(|w| !w.is_link) {
             files.insert(w.rel.clone().into_os_string(), w.key.stamp());
         }

@@ -180,7 +180,7 @@ fn read_dir(
                 }
                 let ignored = dir.ignored || ignored_by(&rules, &abs, true);
                 let rules = if ignored { None } else { rules.clone() };
-                pending.push(DirTask { abs, rel: dir.rel.join(name), rules, ignored });
+                pending.push(DirTask { abs, rel: child(&dir.rel, name), rules, ignored });
             }
             kind @ (Kind::File | Kind::Link) if name != ".git" => {
                 // The absolute path is only made where ignore rules need it: a walk for
@@ -188,7 +188,7 @@ fn read_dir(
                 let ignored = dir.ignored || (rules.is_some() && ignored_by(&rules, &dir.abs.join(name), false));
                 let st = listing.stat(i).map_err(io_err(dir.abs.join(name)))?;
                 found.push(Walked {
-                    rel: dir.rel.join(name),
+                    rel: child(&dir.rel, name),
                     key: StatKey::of(&st),
                     is_link: kind == Kind::Link,
                     ignored,
@@ -198,6 +198,14 @@ fn read_dir(
         }
     }
     Ok(())
+}
+
+/// `parent/name` in one allocation of the right size (`Path::join` copies, then grows).
+fn child(parent: &Path, name: &OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(parent.as_os_str().len() + 1 + name.len());
+    path.push(parent);
+    path.push(name);
+    path
 }
 
 /// The rules that apply in `dir`: its own ignore files over its parent's rules.

@@ -257,14 +257,27 @@ fn own_children() -> Option<Vec<ProcStat>> {
         // thread has a list at all does the kernel keep none (then the whole table is read).
         let Ok(list) = std::fs::read_to_string(task.path().join("children")) else { continue };
         listed = true;
-        for pid in list.split_ascii_whitespace().filter_map(|p| p.parse().ok()) {
-            if let Some(p) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(pid, &s))
-            {
-                children.push(p);
-            }
-        }
+        children.extend(list.split_ascii_whitespace().filter_map(|p| p.parse().ok()).filter_map(child_stat));
     }
     listed.then_some(children)
+}
+
+/// One of lockstep's children as [`ProcStat`], from two system calls instead of a read of its
+/// `/proc/PID/stat` (whose entry the kernel would then also have to drop when it is reaped):
+/// its group from `getpgid`, whether it is a zombie from a `waitid` that reaps nothing.
+fn child_stat(pid: i32) -> Option<ProcStat> {
+    // SAFETY: getpgid and waitid take plain values; waitid writes only into the zeroed
+    // siginfo it is given, and WNOWAIT leaves the child to be reaped by its owner.
+    unsafe {
+        let pgrp = libc::getpgid(pid);
+        if pgrp < 0 {
+            return None;
+        }
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        let zombie = rc == 0 && info.si_pid() != 0;
+        Some(ProcStat { pid, state: if zombie { b'Z' } else { b'S' }, ppid: std::process::id() as i32, pgrp })
+    }
 }
 
 fn process_table() -> Vec<ProcStat> {
@@ -320,6 +333,24 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         churn.join().unwrap();
         assert_eq!(missing, 0, "looks that fell back to the whole process table");
+    }
+
+    #[test]
+    fn children_are_told_apart_without_their_proc_stat() {
+        let mut live = std::process::Command::new("sleep").arg("300").process_group(0).spawn().unwrap();
+        let mut dead = std::process::Command::new("true").process_group(0).spawn().unwrap();
+        let (live_pid, dead_pid) = (live.id() as i32, dead.id() as i32);
+        assert!(matches!(ExitWatch::start(dead_pid).wait(Duration::from_secs(10)), Some(Ok(()))));
+        let children = own_children().expect("this kernel lists children");
+        let find = |pid| *children.iter().find(|p| p.pid == pid).expect("a child is listed");
+        let me = std::process::id() as i32;
+        assert_eq!(find(dead_pid), ProcStat { pid: dead_pid, state: b'Z', ppid: me, pgrp: dead_pid });
+        let alive = find(live_pid);
+        assert_eq!((alive.ppid, alive.pgrp), (me, live_pid));
+        assert_ne!(alive.state, b'Z');
+        live.kill().unwrap();
+        live.wait().unwrap();
+        dead.wait().unwrap();
     }
 
     #[test]
