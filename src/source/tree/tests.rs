@@ -24,7 +24,8 @@ fn project_walker(root: &Path, exclusions: &Exclusions, ignore_rules: bool) -> W
     let exclusions = exclusions.clone();
     builder.filter_entry(move |e| {
         let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-        !exclusions.skips(e.path(), e.file_name(), is_dir) && !(is_dir && e.path().join(STORE_MARKER).exists())
+        let store = is_dir && e.path().join(STORE_MARKER).exists();
+        !(store || exclusions.skips(e.path(), e.file_name(), is_dir))
     });
     builder
 }
