@@ -1,8 +1,9 @@
 //! The tree hash: one content hash of a project's files, with a stat cache for speed.
 //!
 //! Definition (also in the README): walk the project directory without following symbolic
-//! links; leave out every `.git` entry, every directory named `.lockstep` or holding a
-//! `.lockstep-store` marker (lockstep's stores), and every path ignored by a `.gitignore` or
+//! links; leave out every `.git` entry, the directories the caller excludes (every directory
+//! named `.lockstep` or holding a `.lockstep-store` marker: lockstep's stores, which
+//! `record::store` names), and every path ignored by a `.gitignore` or
 //! `.lockstepignore` file inside the project (parent directories and global git settings do
 //! not count). Each remaining regular file or symbolic link gives one entry
 //! `"{mode} {sha256} {path}\0"` where `mode` is `100644`, `100755` (owner-executable) or
@@ -38,9 +39,6 @@ use walk::walk;
 
 /// The prefix that versions the tree hash definition.
 pub const TREE_HASH_VERSION: &str = "lockstep-tree/v1";
-
-/// The file that marks a directory as a lockstep store, so that walks skip it.
-pub const STORE_MARKER: &str = ".lockstep-store";
 
 /// The kind of a tree entry, as a git-style mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

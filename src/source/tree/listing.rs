@@ -88,7 +88,8 @@ impl Listing {
     }
 
     /// Whether an entry is called `name`.
-    pub(super) fn has(&self, name: &str) -> bool {
+    pub(super) fn has(&self, name: impl AsRef<OsStr>) -> bool {
+        let name = name.as_ref();
         (0..self.len()).any(|i| self.name(i) == name)
     }
 

@@ -1,40 +1,69 @@
 //! The walk of a project: every regular file and symbolic link, without `.git` and stores,
 //! marked where ignore files leave it out of the tree.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+use super::TreeError;
 use super::listing::{Kind, Listing};
 use super::stat_cache::StatKey;
-use super::{STORE_MARKER, TreeError};
 
 /// Trees with at most this many files are walked on one thread.
 pub(super) const SMALL_TREE: usize = 256;
 
-/// Decides which directories a walk of a project leaves out: `.git`, and lockstep's stores.
+/// Decides which directories a walk of a project leaves out: `.git` always, and those the
+/// caller names, by path, by name, or by a marker file inside them. The walk knows nothing
+/// of what they are (lockstep's stores, say).
 #[derive(Debug, Clone, Default)]
 pub struct Exclusions {
     dirs: Vec<PathBuf>,
+    names: Vec<OsString>,
+    markers: Vec<OsString>,
 }
 
 impl Exclusions {
-    /// Also leave out these directories (absolute paths), such as the store of this run.
-    pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Exclusions {
-        Exclusions { dirs: dirs.into_iter().collect() }
+    /// Also leave out this directory (an absolute path).
+    pub fn dir(mut self, dir: PathBuf) -> Exclusions {
+        self.dirs.push(dir);
+        self
+    }
+
+    /// Also leave out every directory of this name.
+    pub fn named(mut self, name: &str) -> Exclusions {
+        self.names.push(name.into());
+        self
+    }
+
+    /// Also leave out every directory that holds a file of this name.
+    pub fn marked_by(mut self, file: &str) -> Exclusions {
+        self.markers.push(file.into());
+        self
     }
 
     /// Whether the walk should skip this entry (and, for a directory, everything below it),
-    /// by its name and path; a store elsewhere is known by its marker, once it is read (a
-    /// look at the listing read anyway, not one more `stat` per directory).
+    /// by its name and path; a directory with a marker is known once it is read (see
+    /// [`Exclusions::marks`]).
     pub(super) fn skips(&self, path: &Path, name: &OsStr, is_dir: bool) -> bool {
         if name == ".git" {
             return true;
         }
-        is_dir && (name == ".lockstep" || self.dirs.iter().any(|d| d == path))
+        is_dir && (self.names.iter().any(|n| n == name) || self.dirs.iter().any(|d| d == path))
+    }
+
+    /// Whether a directory whose entries are `listing` holds one of the markers: a look at
+    /// the listing read anyway, not one more `stat` per directory and marker.
+    fn marks(&self, listing: &Listing) -> bool {
+        self.markers.iter().any(|m| listing.has(m))
+    }
+
+    /// The markers, for the reference walker of the tests.
+    #[cfg(test)]
+    pub(super) fn markers(&self) -> &[OsString] {
+        &self.markers
     }
 }
 
@@ -166,7 +195,7 @@ fn read_dir(
     let io_err = |path: PathBuf| move |source| TreeError::Io { path, source };
     let listing = Listing::read(&dir.abs).map_err(io_err(dir.abs.clone()))?;
     // The root is the project itself, never left out.
-    if !dir.rel.as_os_str().is_empty() && listing.has(STORE_MARKER) {
+    if !dir.rel.as_os_str().is_empty() && exclusions.marks(&listing) {
         return Ok(());
     }
     let rules = if dir.ignored { None } else { dir_rules(dir, &listing) };
