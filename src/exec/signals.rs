@@ -4,10 +4,9 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::thread::JoinHandle;
 
+use signal_hook::SigId;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::{Handle, Signals};
 
 use crate::support::cancel;
 use crate::support::process::kill_group;
@@ -15,33 +14,36 @@ use crate::support::process::kill_group;
 /// SIGINT and SIGTERM, caught from the start of a run to its end.
 ///
 /// The first one received is recorded in the cancellation flag (the run is then KILLED) and
-/// every one is forwarded to the process group of the running child, if any.
+/// every one is forwarded to the process group of the running child, if any. Both happen in
+/// the signal handler itself (an atomic store and `killpg`, both async-signal-safe): no thread
+/// waits for signals, so a run does not pay for starting one.
 #[derive(Debug)]
 pub struct Interrupts {
     child_group: Arc<AtomicI32>,
-    handle: Handle,
-    thread: Option<JoinHandle<()>>,
+    ids: Vec<SigId>,
 }
 
 impl Interrupts {
     /// Start catching SIGINT and SIGTERM.
     pub fn install() -> io::Result<Interrupts> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        let handle = signals.handle();
         let child_group = Arc::new(AtomicI32::new(0));
-        let thread = {
-            let child_group = child_group.clone();
-            std::thread::spawn(move || {
-                for sig in signals.forever() {
+        let mut interrupts = Interrupts { child_group, ids: Vec::new() };
+        for sig in [SIGINT, SIGTERM] {
+            let group = interrupts.child_group.clone();
+            // SAFETY: the action only does an atomic compare-and-swap, an atomic load and
+            // killpg, all async-signal-safe; it allocates nothing and takes no lock.
+            let id = unsafe {
+                signal_hook::low_level::register(sig, move || {
                     cancel::request(sig);
-                    let group = child_group.load(Ordering::SeqCst);
+                    let group = group.load(Ordering::SeqCst);
                     if group > 0 {
                         kill_group(group, sig);
                     }
-                }
-            })
-        };
-        Ok(Interrupts { child_group, handle, thread: Some(thread) })
+                })
+            }?;
+            interrupts.ids.push(id);
+        }
+        Ok(interrupts)
     }
 
     /// The first signal received, if any.
@@ -61,9 +63,8 @@ impl Interrupts {
 
 impl Drop for Interrupts {
     fn drop(&mut self) {
-        self.handle.close();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
         }
     }
 }

@@ -32,9 +32,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Take a snapshot of `root`.
     pub fn take(root: &Path, exclusions: &Exclusions) -> Result<Snapshot, RecordError> {
-        let files = FileStamps::take(root, exclusions).map_err(|e| match e {
-            TreeError::Io { path, source } => RecordError::Io { path, source },
-        })?;
+        let files = FileStamps::take(root, exclusions).map_err(record_error)?;
         Ok(Snapshot { files })
     }
 
@@ -52,15 +50,16 @@ pub fn collect_outputs(
     globs: &[String],
     exclusions: &Exclusions,
 ) -> Result<Vec<OutputFile>, RecordError> {
-    let after = Snapshot::take(root, exclusions)?;
     let set = glob_set(globs);
-    let paths: Vec<&PathBuf> = after
-        .files
-        .iter()
-        .filter(|(path, stamp)| before.files.get(path) != Some(*stamp) || (!set.is_empty() && set.is_match(path)))
-        .map(|(path, _)| path)
-        .collect();
-    hash_files(root, paths)
+    let paths =
+        before.files.changed(root, exclusions, |path| !set.is_empty() && set.is_match(path)).map_err(record_error)?;
+    hash_files(root, paths.iter().map(PathBuf::as_path).collect())
+}
+
+fn record_error(e: TreeError) -> RecordError {
+    match e {
+        TreeError::Io { path, source } => RecordError::Io { path, source },
+    }
 }
 
 fn glob_set(globs: &[String]) -> globset::GlobSet {
@@ -75,7 +74,7 @@ fn glob_set(globs: &[String]) -> globset::GlobSet {
 }
 
 /// Hash the files at `paths` (relative to `root`), sorted by path bytes.
-fn hash_files(root: &Path, mut paths: Vec<&PathBuf>) -> Result<Vec<OutputFile>, RecordError> {
+fn hash_files(root: &Path, mut paths: Vec<&Path>) -> Result<Vec<OutputFile>, RecordError> {
     paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     paths
         .into_iter()
@@ -95,13 +94,8 @@ pub fn matching_files(root: &Path, globs: &[String], exclusions: &Exclusions) ->
     }
     let set = glob_set(globs);
     let snapshot = Snapshot::take(root, exclusions)?;
-    let mut out: Vec<String> = snapshot
-        .files
-        .iter()
-        .map(|(p, _)| p)
-        .filter(|p| set.is_match(p))
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let mut out: Vec<String> =
+        snapshot.files.paths().filter(|p| set.is_match(p)).map(|p| p.to_string_lossy().into_owned()).collect();
     out.sort();
     Ok(out)
 }
@@ -113,7 +107,7 @@ pub fn list_outputs(dir: &Path) -> Result<Vec<OutputFile>, RecordError> {
         return Ok(Vec::new());
     }
     let all = Snapshot::take(dir, &super::store_exclusions())?;
-    hash_files(dir, all.files.iter().map(|(p, _)| p).collect())
+    hash_files(dir, all.files.paths().collect())
 }
 
 /// Move the outputs out of a per-run working directory into `dest`, keeping their paths.

@@ -1,12 +1,11 @@
 //! The stat cache of a tree hash: the digests of files whose stat data has not changed since
 //! the last walk, so that an unchanged tree is hashed without reading its files.
 
-use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::path_hash::{PathMap, path_map};
 use super::{FileMode, FileStamp};
 
 /// Files whose stat data changed less than this before the cache was written are rehashed
@@ -27,13 +26,13 @@ impl StatKey {
         FileStamp { size: self.size, mtime_ns: self.mtime_ns, ctime_ns: self.ctime_ns, ino: self.ino }
     }
 
-    pub(super) fn of(meta: &fs::Metadata) -> StatKey {
+    pub(super) fn of(st: &libc::stat64) -> StatKey {
         StatKey {
-            size: meta.size(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            ino: meta.ino(),
-            mode: meta.mode(),
+            size: st.st_size as u64,
+            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            ino: st.st_ino,
+            mode: st.st_mode,
         }
     }
 }
@@ -42,7 +41,7 @@ impl StatKey {
 #[derive(Debug, Default)]
 pub(super) struct StatCache {
     pub(super) written_ns: i64,
-    pub(super) entries: HashMap<Vec<u8>, (StatKey, FileMode, [u8; 32])>,
+    pub(super) entries: PathMap<Vec<u8>, (StatKey, FileMode, [u8; 32])>,
 }
 
 const STAT_CACHE_MAGIC: &[u8] = b"lockstep-statcache/v1\n";
@@ -89,7 +88,7 @@ impl StatCache {
         }
         let written_ns = u64_of(&mut r)? as i64;
         let count = u64_of(&mut r)? as usize;
-        let mut entries = HashMap::with_capacity(count.min(1 << 20));
+        let mut entries = path_map(count.min(1 << 20));
         for _ in 0..count {
             let len = u32::from_le_bytes(take(&mut r, 4)?.try_into().ok()?) as usize;
             let path = take(&mut r, len)?.to_vec();

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -76,14 +77,27 @@ pub fn become_subreaper() {
 /// Waits for a child to exit without reaping it: until it is reaped, its zombie keeps its pid
 /// and the id of its group from being given to another process, so that the group can still
 /// be signalled safely.
+///
+/// A pidfd (Linux 5.3 and later) is polled on the waiting thread; only where the kernel has
+/// none does a thread block in `waitid` for it.
 #[derive(Debug)]
-pub struct ExitWatch {
-    rx: mpsc::Receiver<io::Result<()>>,
+pub struct ExitWatch(Watch);
+
+#[derive(Debug)]
+enum Watch {
+    Pidfd(OwnedFd),
+    Thread(mpsc::Receiver<io::Result<()>>),
 }
 
 impl ExitWatch {
     /// Watch the child `pid`.
     pub fn start(pid: i32) -> ExitWatch {
+        // SAFETY: pidfd_open takes a pid and flags; a descriptor it returns is owned here.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor from pidfd_open, owned by nothing else.
+            return ExitWatch(Watch::Pidfd(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let result = loop {
@@ -102,15 +116,31 @@ impl ExitWatch {
             };
             let _ = tx.send(result);
         });
-        ExitWatch { rx }
+        ExitWatch(Watch::Thread(rx))
     }
 
     /// Whether the child exited within `timeout`; `Some(Err)` if it cannot be waited for.
     pub fn wait(&self, timeout: Duration) -> Option<io::Result<()>> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(result) => Some(result),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(io::Error::other("the wait thread ended"))),
+        match &self.0 {
+            Watch::Pidfd(fd) => {
+                // A pidfd turns readable when its process exits (before it is reaped).
+                let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+                // SAFETY: polls one live descriptor through a pollfd on this stack.
+                match unsafe { libc::poll(&mut poll, 1, ms) } {
+                    0 => None,
+                    n if n > 0 => Some(Ok(())),
+                    _ => {
+                        let err = io::Error::last_os_error();
+                        (err.kind() != io::ErrorKind::Interrupted).then_some(Err(err))
+                    }
+                }
+            }
+            Watch::Thread(rx) => match rx.recv_timeout(timeout) {
+                Ok(result) => Some(result),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(io::Error::other("the wait thread ended"))),
+            },
         }
     }
 }
@@ -220,16 +250,34 @@ struct ProcStat {
 /// lockstep's children, from every thread's `children` list; `None` where the kernel has none.
 fn own_children() -> Option<Vec<ProcStat>> {
     let mut children = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let list = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
-        for pid in list.split_ascii_whitespace().filter_map(|p| p.parse().ok()) {
-            if let Some(p) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(pid, &s))
-            {
-                children.push(p);
-            }
-        }
+    let mut listed = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread that ended since the directory was read has no list any more; its children
+        // went to another thread, which [`end_group`]'s second look reads again. Only when no
+        // thread has a list at all does the kernel keep none (then the whole table is read).
+        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else { continue };
+        listed = true;
+        children.extend(list.split_ascii_whitespace().filter_map(|p| p.parse().ok()).filter_map(child_stat));
     }
-    Some(children)
+    listed.then_some(children)
+}
+
+/// One of lockstep's children as [`ProcStat`], from two system calls instead of a read of its
+/// `/proc/PID/stat` (whose entry the kernel would then also have to drop when it is reaped):
+/// its group from `getpgid`, whether it is a zombie from a `waitid` that reaps nothing.
+fn child_stat(pid: i32) -> Option<ProcStat> {
+    // SAFETY: getpgid and waitid take plain values; waitid writes only into the zeroed
+    // siginfo it is given, and WNOWAIT leaves the child to be reaped by its owner.
+    unsafe {
+        let pgrp = libc::getpgid(pid);
+        if pgrp < 0 {
+            return None;
+        }
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        let zombie = rc == 0 && info.si_pid() != 0;
+        Some(ProcStat { pid, state: if zombie { b'Z' } else { b'S' }, ppid: std::process::id() as i32, pgrp })
+    }
 }
 
 fn process_table() -> Vec<ProcStat> {
@@ -263,6 +311,46 @@ mod tests {
         let stat = "4242 (a) S 1 (b)) Z 17 4242 4242 0 -1 4194560";
         assert_eq!(parse_stat(4242, stat), Some(ProcStat { pid: 4242, state: b'Z', ppid: 17, pgrp: 4242 }));
         assert_eq!(parse_stat(1, "1 (init"), None);
+    }
+
+    #[test]
+    fn threads_that_end_meanwhile_do_not_hide_the_children_lists() {
+        // Each look at the lists used to give up (and read the whole process table) when one
+        // thread ended between the listing of the threads and the read of its list.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let short: Vec<_> = (0..8)
+                        .map(|i| std::thread::spawn(move || std::thread::sleep(Duration::from_micros(50 * i))))
+                        .collect();
+                    short.into_iter().for_each(|t| t.join().unwrap());
+                }
+            })
+        };
+        let missing = (0..2000).filter(|_| own_children().is_none()).count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
+        assert_eq!(missing, 0, "looks that fell back to the whole process table");
+    }
+
+    #[test]
+    fn children_are_told_apart_without_their_proc_stat() {
+        let mut live = std::process::Command::new("sleep").arg("300").process_group(0).spawn().unwrap();
+        let mut dead = std::process::Command::new("true").process_group(0).spawn().unwrap();
+        let (live_pid, dead_pid) = (live.id() as i32, dead.id() as i32);
+        assert!(matches!(ExitWatch::start(dead_pid).wait(Duration::from_secs(10)), Some(Ok(()))));
+        let children = own_children().expect("this kernel lists children");
+        let find = |pid| *children.iter().find(|p| p.pid == pid).expect("a child is listed");
+        let me = std::process::id() as i32;
+        assert_eq!(find(dead_pid), ProcStat { pid: dead_pid, state: b'Z', ppid: me, pgrp: dead_pid });
+        let alive = find(live_pid);
+        assert_eq!((alive.ppid, alive.pgrp), (me, live_pid));
+        assert_ne!(alive.state, b'Z');
+        live.kill().unwrap();
+        live.wait().unwrap();
+        dead.wait().unwrap();
     }
 
     #[test]
