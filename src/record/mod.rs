@@ -1,8 +1,10 @@
 //! Run records: the store, `record.json`, the outputs of a run, and tracking on an MLflow
 //! server.
 
+pub mod logged;
 pub mod mlflow;
 mod outputs;
+mod run_dir;
 mod store;
 pub mod tracking;
 
@@ -15,9 +17,11 @@ use crate::env::EnvRecord;
 use crate::source::SourceInfo;
 use crate::support::error_class::ErrorClass;
 
+pub use logged::Logged;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
-pub use store::{ActiveRun, PendingRun, Store};
+pub use run_dir::RunDir;
+pub use store::{ActiveRun, PendingRun, Store, store_exclusions};
 pub use tracking::{ServerRun, TrackingTarget};
 
 /// The schema of `record.json`.
@@ -168,9 +172,6 @@ impl HostInfo {
     }
 }
 
-/// The file in a run's directory that lists a local source's files as hashed before the run.
-pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
-
 /// `record.json`: everything known about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -226,6 +227,10 @@ pub struct RunRecord {
     /// The run's copy on an MLflow tracking server, if it has one.
     #[serde(default)]
     pub tracking: Option<TrackingRecord>,
+    /// What the script logged through the mlflow client (absent in records made before it
+    /// was kept, and when it logged nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<Logged>,
 }
 
 /// How a verification run's outputs compared with those of the run it re-ran.
@@ -301,6 +306,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         verifies: None,
         verification: None,
         tracking: None,
+        logged: None,
     }
 }
 
