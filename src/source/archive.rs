@@ -158,12 +158,12 @@ pub enum ArchiveError {
 pub fn extract(archive: &Path, format: ArchiveFormat, dest: &Path) -> Result<(), ArchiveError> {
     let max_bytes =
         std::env::var("LOCKSTEP_ARCHIVE_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
-    let (name, extract_format): (_, fn(&Path, &mut SafeDest) -> Result<(), ArchiveError>) = match format {
-        ArchiveFormat::TarGz => ("tar.gz", extract_tar_gz),
-        ArchiveFormat::Zip => ("zip", extract_zip),
-    };
+    let name = if format == ArchiveFormat::Zip { "zip" } else { "tar.gz" };
     let mut out = SafeDest::new(archive, name, dest, max_bytes)?;
-    let result = extract_format(archive, &mut out);
+    let result = match format {
+        ArchiveFormat::TarGz => extract_tar_gz(archive, &mut out),
+        ArchiveFormat::Zip => extract_zip(archive, &mut out),
+    };
     if result.is_err() {
         out.remove_links();
     }
