@@ -16,6 +16,7 @@ mod network;
 mod outputs;
 mod pack_verify;
 mod param_order;
+mod provenance;
 mod races;
 mod signals;
 mod store;
