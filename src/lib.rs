@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod env;
 pub mod exec;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod manifest;

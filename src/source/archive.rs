@@ -153,14 +153,22 @@ pub enum ArchiveError {
 /// Extract `archive` into `dest` (created if missing), refusing absolute paths, `..`,
 /// links that point outside (directly or through other links), hard links to files outside,
 /// device files, damaged archives, and archives that expand beyond the size limit. On an
-/// error, what was extracted so far stays inside `dest`, for the caller to remove.
+/// error, what was extracted so far stays inside `dest`, for the caller to remove, less the
+/// links: links are checked only once everything is extracted, so one that an error cut
+/// short may point anywhere.
 pub fn extract(archive: &Path, format: ArchiveFormat, dest: &Path) -> Result<(), ArchiveError> {
     let max_bytes =
         std::env::var("LOCKSTEP_ARCHIVE_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
-    match format {
-        ArchiveFormat::TarGz => extract_tar_gz(archive, &mut SafeDest::new(archive, "tar.gz", dest, max_bytes)?),
-        ArchiveFormat::Zip => extract_zip(archive, &mut SafeDest::new(archive, "zip", dest, max_bytes)?),
+    let name = if format == ArchiveFormat::Zip { "zip" } else { "tar.gz" };
+    let mut out = SafeDest::new(archive, name, dest, max_bytes)?;
+    let result = match format {
+        ArchiveFormat::TarGz => extract_tar_gz(archive, &mut out),
+        ArchiveFormat::Zip => extract_zip(archive, &mut out),
+    };
+    if result.is_err() {
+        out.remove_links();
     }
+    result
 }
 
 fn extract_tar_gz(archive: &Path, out: &mut SafeDest) -> Result<(), ArchiveError> {
@@ -362,6 +370,22 @@ mod tests {
         assert!(err.contains(reason), "{err}");
         let outside: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(outside, ["out"], "nothing is written beside the target");
+        assert_eq!(links_in(&dir.path().join("out")), Vec::<PathBuf>::new(), "a refused archive leaves no link");
+    }
+
+    /// The symbolic links under `dir`, not followed.
+    fn links_in(dir: &Path) -> Vec<PathBuf> {
+        let mut links = Vec::new();
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() {
+                links.push(path);
+            } else if kind.is_dir() {
+                links.extend(links_in(&path));
+            }
+        }
+        links
     }
 
     const FILE: tar::EntryType = tar::EntryType::Regular;
@@ -400,6 +424,20 @@ mod tests {
             &[("l", tar::EntryType::Symlink, b"", "sub"), ("l/evil", FILE, b"x", "")],
             "passes through a symbolic link",
         );
+    }
+
+    #[test]
+    fn a_link_out_of_the_tree_is_removed_when_a_later_entry_is_refused() {
+        // Found by the archive fuzz target: the link is refused only at the end, which the
+        // refused write through it never reaches.
+        let (result, dir) = try_extract(&[
+            ("l", tar::EntryType::Symlink, b"", "../outside"),
+            ("in", tar::EntryType::Symlink, b"", "d"),
+            ("l/f", FILE, b"x", ""),
+        ]);
+        assert!(result.unwrap_err().to_string().contains("passes through a symbolic link"));
+        assert_eq!(links_in(&dir.path().join("out")), Vec::<PathBuf>::new());
+        assert!(!dir.path().join("outside").exists());
     }
 
     #[test]

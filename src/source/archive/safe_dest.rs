@@ -414,6 +414,27 @@ impl SafeDest {
         Ok(())
     }
 
+    /// Remove the links made so far (those still there as links): after an error, what
+    /// stays in the target must not point outside it, and links are checked only at the end.
+    pub(super) fn remove_links(&self) {
+        for link in &self.links {
+            let comps: Vec<&[u8]> = link.as_os_str().as_bytes().split(|b| *b == b'/').collect();
+            let Some((leaf, dirs)) = comps.split_last() else { continue };
+            // Its directories, not through links; gone or replaced, and the link is gone too.
+            let dir = dirs.iter().try_fold(None::<OwnedFd>, |dir, comp| {
+                let parent = dir.as_ref().map_or(self.root_fd.as_raw_fd(), AsRawFd::as_raw_fd);
+                open_dir_at(parent, &cstring(comp)).ok().map(Some)
+            });
+            let Some(dir) = dir else { continue };
+            let parent = dir.as_ref().map_or(self.root_fd.as_raw_fd(), AsRawFd::as_raw_fd);
+            let leaf = cstring(leaf);
+            if matches!(node_at(parent, &leaf), Ok(Node::Link(_))) {
+                // SAFETY: `leaf` is a valid C string.
+                unsafe { libc::unlinkat(parent, leaf.as_ptr(), 0) };
+            }
+        }
+    }
+
     /// Check, with everything extracted, that every link the archive made resolves inside
     /// the root: a link may point through other links (`y -> x/l/..` with `x/l -> ..`).
     pub(super) fn finish(&self) -> Result<(), ArchiveError> {
