@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, pack, status, verify};
+use super::{init, pack, runs, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,9 @@ pub enum CommandError {
     /// Checking a run's status.
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    /// Choosing the runs to list.
+    #[error(transparent)]
+    Runs(#[from] runs::RunsError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -91,7 +94,7 @@ impl CommandError {
 impl Classify for CommandError {
     fn class(&self) -> ErrorClass {
         match self {
-            CommandError::Manifest(_) => ErrorClass::User,
+            CommandError::Manifest(_) | CommandError::Runs(_) => ErrorClass::User,
             CommandError::Source(e) => e.class(),
             CommandError::Env(e) => e.class(),
             CommandError::Exec(e) => e.class(),
@@ -118,6 +121,7 @@ impl Classify for CommandError {
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
+            CommandError::Runs(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Fetch(_)
             | CommandError::Verify(_)
