@@ -5,6 +5,7 @@ mod support;
 mod archive_safety;
 mod bad_input;
 mod docker;
+mod embedded_tracking;
 mod environments;
 mod examples;
 mod git_sources;

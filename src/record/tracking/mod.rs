@@ -8,6 +8,7 @@
 //! `lockstep.run_id`, so that a sync finds the run it made before instead of making another.
 
 mod lookup;
+mod readback;
 mod server_run;
 mod sync;
 mod tags;
