@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, pack, status, verify};
+use super::{diff, init, pack, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,9 @@ pub enum CommandError {
     /// Checking a run's status.
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    /// Comparing two runs.
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -103,6 +106,7 @@ impl Classify for CommandError {
             CommandError::Pack(e) => e.class(),
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
+            CommandError::Diff(e) => e.class(),
             CommandError::Run(e) => e.class(),
         }
     }
@@ -118,6 +122,7 @@ impl Classify for CommandError {
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
+            CommandError::Diff(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Fetch(_)
             | CommandError::Verify(_)

@@ -4,6 +4,7 @@ mod support;
 
 mod archive_safety;
 mod bad_input;
+mod diff;
 mod docker;
 mod environments;
 mod examples;
