@@ -98,6 +98,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         verifies,
         verification: None,
         tracking: None,
+        logged: None,
     };
     let mut server = match tracking {
         Some(target) => Some(start_server_run(target, &mut record, interrupts)?),

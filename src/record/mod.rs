@@ -1,6 +1,7 @@
 //! Run records: the store, `record.json`, the outputs of a run, and tracking on an MLflow
 //! server.
 
+pub mod logged;
 pub mod mlflow;
 mod outputs;
 mod store;
@@ -15,6 +16,7 @@ use crate::env::EnvRecord;
 use crate::source::SourceInfo;
 use crate::support::error_class::ErrorClass;
 
+pub use logged::Logged;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use store::{ActiveRun, PendingRun, Store};
@@ -226,6 +228,10 @@ pub struct RunRecord {
     /// The run's copy on an MLflow tracking server, if it has one.
     #[serde(default)]
     pub tracking: Option<TrackingRecord>,
+    /// What the script logged through the mlflow client (absent in records made before it
+    /// was kept, and when it logged nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<Logged>,
 }
 
 /// How a verification run's outputs compared with those of the run it re-ran.
@@ -301,6 +307,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         verifies: None,
         verification: None,
         tracking: None,
+        logged: None,
     }
 }
 
