@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::commands::diff::{Change, FileChange, FilesDiff, RunDiff, ValueDiff};
+use crate::commands::diff::{Change, FileChange, FilesDiff, MetricDiff, RunDiff, ValueDiff};
 use crate::support::ids::short;
 
 use super::render::format_time;
@@ -76,6 +76,10 @@ pub(crate) fn diff(out: &mut impl Write, d: &RunDiff) -> io::Result<()> {
     t.row("started", format_time(d.a.start_time), format_time(d.b.start_time), "");
 
     values(&mut t, "parameters", &d.parameters);
+    if d.logged {
+        values(&mut t, "logged params", &d.logged_params);
+        metrics(&mut t, &d.metrics);
+    }
 
     let (s, same) = (&d.source, if d.source.same { "same files" } else { "different files" });
     t.heading(format!("source: {same}"));
@@ -103,7 +107,8 @@ pub(crate) fn diff(out: &mut impl Write, d: &RunDiff) -> io::Result<()> {
         t.compare("python", dash(&e.a.python), dash(&e.b.python));
     }
     if e.a.image_id.is_some() || e.b.image_id.is_some() {
-        let image = |i: &Option<String>| dash(&i.as_deref().map(|i| short(i.trim_start_matches("sha256:")).to_string()));
+        let image =
+            |i: &Option<String>| dash(&i.as_deref().map(|i| short(i.trim_start_matches("sha256:")).to_string()));
         t.compare("image", image(&e.a.image_id), image(&e.b.image_id));
     }
     if !e.packages.is_empty() || e.same_packages > 0 {
@@ -115,6 +120,11 @@ pub(crate) fn diff(out: &mut impl Write, d: &RunDiff) -> io::Result<()> {
     }
 
     files(&mut t, "outputs", &d.outputs);
+    for (title, logged) in [("artifacts", &d.artifacts), ("model files", &d.models)] {
+        if logged.same > 0 || !logged.changes.is_empty() {
+            files(&mut t, title, logged);
+        }
+    }
     t.write(out)
 }
 
@@ -131,6 +141,23 @@ fn values(t: &mut Table, title: &str, values: &[ValueDiff]) {
         };
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         t.row(format!("  {}", v.key), dash(&v.a), dash(&v.b), change);
+    }
+}
+
+/// The logged metrics: each run's last value, and the delta.
+fn metrics(t: &mut Table, metrics: &[MetricDiff]) {
+    t.heading("metrics: last values");
+    for m in metrics {
+        let value =
+            |s: &Option<crate::record::logged::MetricSummary>| s.map_or("-".to_string(), |s| s.last.to_string());
+        let note = match (&m.a, &m.b, m.delta) {
+            (Some(_), None, _) => Change::Removed.name().to_string(),
+            (None, Some(_), _) => Change::Added.name().to_string(),
+            (_, _, Some(delta)) => format_delta(delta),
+            (Some(a), Some(b), None) if a.last.to_bits() == b.last.to_bits() => "0".to_string(),
+            _ => Change::Changed.name().to_string(),
+        };
+        t.row(format!("  {}", m.key), value(&m.a), value(&m.b), note);
     }
 }
 

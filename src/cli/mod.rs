@@ -188,8 +188,12 @@ fn status(args: args::StatusArgs) -> Result<i32, CommandError> {
 }
 
 fn diff(args: args::DiffArgs) -> Result<i32, CommandError> {
-    let opts =
-        commands::diff::DiffOptions { a: args.a, b: args.b, store: args.store.store, caller_dir: std::env::current_dir()? };
+    let opts = commands::diff::DiffOptions {
+        a: args.a,
+        b: args.b,
+        store: args.store.store,
+        caller_dir: std::env::current_dir()?,
+    };
     let diff = commands::diff::diff(&opts)?;
     match args.json {
         true => render::json(&diff)?,

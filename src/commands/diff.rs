@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::commands::CommandError as Error;
 use crate::env::EnvRecord;
 use crate::pipeline::{self, FoundRun};
+use crate::record::logged::{Logged, MetricSummary};
 use crate::record::{OutputFile, RunRecord, RunStatus, SOURCE_TREE_FILE, Store};
 use crate::support::error_class::ErrorClass;
 
@@ -101,6 +102,20 @@ pub struct ValueDiff {
     pub b: Option<String>,
     /// Whether both runs have it with the same value.
     pub same: bool,
+}
+
+/// A metric either run's script logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricDiff {
+    /// Its name.
+    pub key: String,
+    /// Its summary in the first run (last value, its step, min, max, number of points).
+    pub a: Option<MetricSummary>,
+    /// Its summary in the second run.
+    pub b: Option<MetricSummary>,
+    /// The second run's last value minus the first's; none when a run lacks the metric or a
+    /// value is not finite.
+    pub delta: Option<f64>,
 }
 
 /// The source of one run.
@@ -205,6 +220,16 @@ pub struct RunDiff {
     pub b: RunSide,
     /// The entry point's parameters, by name.
     pub parameters: Vec<ValueDiff>,
+    /// Whether either run's script logged anything through the mlflow client.
+    pub logged: bool,
+    /// The params the scripts logged, by name.
+    pub logged_params: Vec<ValueDiff>,
+    /// The metrics the scripts logged, by name.
+    pub metrics: Vec<MetricDiff>,
+    /// The artifacts the scripts logged, by path under the artifact root.
+    pub artifacts: FilesDiff,
+    /// The files of the models the scripts logged, as `<model name>/<path>`.
+    pub models: FilesDiff,
     /// The sources.
     pub source: SourceDiff,
     /// The environments.
@@ -226,10 +251,17 @@ pub fn diff(opts: &DiffOptions) -> Result<RunDiff, Error> {
 
 fn compare_runs(a: &FoundRun, b: &FoundRun) -> RunDiff {
     let (ra, rb) = (&a.record, &b.record);
+    let none = Logged::default();
+    let (la, lb) = (ra.logged.as_ref().unwrap_or(&none), rb.logged.as_ref().unwrap_or(&none));
     RunDiff {
         a: side(ra),
         b: side(rb),
         parameters: values(&ra.parameters, &rb.parameters),
+        logged: ra.logged.is_some() || rb.logged.is_some(),
+        logged_params: values(&la.params, &lb.params),
+        metrics: metrics(&la.metrics, &lb.metrics),
+        artifacts: files_diff(&la.artifacts, &lb.artifacts),
+        models: files_diff(&model_files(la), &model_files(lb)),
         source: source_diff(a, b),
         environment: env_diff(&ra.environment, &rb.environment),
         outputs: files_diff(&ra.outputs, &rb.outputs),
@@ -254,6 +286,30 @@ pub(crate) fn values(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>)
             let (a, b) = (a.get(k).cloned(), b.get(k).cloned());
             ValueDiff { key: k.clone(), same: a.is_some() && a == b, a, b }
         })
+        .collect()
+}
+
+/// Every metric of either run, with both summaries and the delta of the last values.
+fn metrics(a: &BTreeMap<String, MetricSummary>, b: &BTreeMap<String, MetricSummary>) -> Vec<MetricDiff> {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .map(|k| {
+            let (a, b) = (a.get(k).copied(), b.get(k).copied());
+            let delta = match (a, b) {
+                (Some(x), Some(y)) => Some(y.last - x.last).filter(|d| d.is_finite()),
+                _ => None,
+            };
+            MetricDiff { key: k.clone(), a, b, delta }
+        })
+        .collect()
+}
+
+/// The files of a run's logged models, named by model: model ids differ from run to run.
+fn model_files(logged: &Logged) -> Vec<OutputFile> {
+    logged
+        .models
+        .iter()
+        .flat_map(|m| m.files.iter().map(|f| OutputFile { path: format!("{}/{}", m.name, f.path), ..f.clone() }))
         .collect()
 }
 
@@ -469,6 +525,30 @@ mod tests {
         let changes = listing_changes(before, after, &BTreeSet::from(["out.txt".to_string()]));
         let seen: Vec<(&str, Change)> = changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
         assert_eq!(seen, [("mode.sh", Change::Changed), ("new.py", Change::Added)]);
+    }
+
+    #[test]
+    fn metric_deltas_are_of_the_last_values_and_only_of_finite_ones() {
+        let m = |last: f64| MetricSummary { last, step: 3, min: last, max: last, count: 4 };
+        let a = BTreeMap::from([
+            ("acc".to_string(), m(0.5)),
+            ("loss".to_string(), m(1.0)),
+            ("nan".to_string(), m(f64::NAN)),
+        ]);
+        let b =
+            BTreeMap::from([("acc".to_string(), m(0.75)), ("nan".to_string(), m(1.0)), ("new".to_string(), m(2.0))]);
+        let d = metrics(&a, &b);
+        let seen: Vec<(&str, Option<f64>, bool, bool)> =
+            d.iter().map(|m| (m.key.as_str(), m.delta, m.a.is_some(), m.b.is_some())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("acc", Some(0.25), true, true),
+                ("loss", None, true, false),
+                ("nan", None, true, true),
+                ("new", None, false, true)
+            ]
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ fn json_holds_the_same_comparison() {
     assert_eq!((d["a"]["run_id"].as_str(), d["b"]["run_id"].as_str()), (Some(a.as_str()), Some(b.as_str())));
     assert_eq!(d["a"]["run_name"], "first");
     let alpha = &d["parameters"][0];
-    assert_eq!((&alpha["key"], &alpha["a"], &alpha["b"], &alpha["same"]), (&"alpha".into(), &"0.5".into(), &"0.7".into(), &false.into()));
+    assert_eq!(
+        (&alpha["key"], &alpha["a"], &alpha["b"], &alpha["same"]),
+        (&"alpha".into(), &"0.5".into(), &"0.7".into(), &false.into())
+    );
     assert_eq!(d["parameters"][1]["same"], true, "name=world in both");
     assert_eq!(d["source"]["same"], false);
     let files: Vec<(&str, &str)> = d["source"]["files"]
@@ -79,4 +82,52 @@ fn bad_arguments_are_the_users_errors() {
         .hint("`lockstep runs` lists the runs");
     ctx.run(["diff", &a]).status(2).stderr_has("<B>");
     assert_eq!(ctx.records().len(), 2, "diff records nothing");
+}
+
+/// Give a run's record what a script would have logged.
+fn log_into(ctx: &TestContext, run_id: &str, logged: serde_json::Value) {
+    let path = ctx.store().join("runs").join(run_id).join("record.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    record["logged"] = logged;
+    fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+}
+
+#[test]
+fn logged_metrics_have_deltas() {
+    let (ctx, a, b) = two_runs();
+    let summary =
+        |last: serde_json::Value| serde_json::json!({"last": last, "step": 9, "min": 0.1, "max": 0.9, "count": 10});
+    let artifact = |sha: &str| serde_json::json!({"path": "plots/loss.png", "size": 3, "sha256": sha.repeat(64)});
+    log_into(
+        &ctx,
+        &a,
+        serde_json::json!({
+            "params": {"lr": "0.1", "layers": "2"},
+            "metrics": {"rmse": summary(0.5.into()), "r2": summary(0.25.into()), "gone": summary(1.0.into())},
+            "artifacts": [artifact("a")],
+        }),
+    );
+    log_into(
+        &ctx,
+        &b,
+        serde_json::json!({
+            "params": {"lr": "0.01", "layers": "2"},
+            "metrics": {"rmse": summary(0.375.into()), "r2": summary(0.3.into()), "new": summary("NaN".into())},
+            "artifacts": [artifact("b")],
+        }),
+    );
+    let text = ctx.run(["diff", &a, &b]).success().transcript();
+    snapshot::settings(&ctx).bind(|| insta::assert_snapshot!("diff_logged", text));
+    let d = ctx.run(["diff", &a, &b, "--json"]).success().json();
+    let rmse = d["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "rmse").unwrap();
+    assert_eq!(
+        (&rmse["a"]["last"], &rmse["b"]["last"], &rmse["delta"]),
+        (&0.5.into(), &0.375.into(), &(-0.125).into())
+    );
+    let new = d["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "new").unwrap();
+    assert_eq!(
+        (&new["a"], &new["b"]["last"], &new["delta"]),
+        (&serde_json::Value::Null, &"NaN".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(d["artifacts"]["changes"][0]["change"], "changed");
 }
