@@ -2,6 +2,7 @@
 
 mod args;
 mod diff;
+mod logged;
 mod render;
 mod report;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
 use crate::exec::Echo;
+use crate::record::RunStatus;
 use crate::support::ids::short;
 use crate::support::ui;
 use args::{Cli, Command, EnvCommand, TemplateArg};
@@ -103,7 +105,20 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
 }
 
 fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
-    let list = commands::runs::runs(&args.store.store)?;
+    let status = args.status.map(|s| match s {
+        args::StatusArg::Running => RunStatus::Running,
+        args::StatusArg::Finished => RunStatus::Finished,
+        args::StatusArg::Failed => RunStatus::Failed,
+        args::StatusArg::Killed => RunStatus::Killed,
+    });
+    let opts = commands::runs::RunsOptions {
+        experiment: args.experiment,
+        status,
+        params: args.params,
+        metrics: args.metrics,
+        sort: args.sort,
+    };
+    let list = commands::runs::runs(&args.store.store, &opts)?;
     for p in &list.problems {
         ui::warn(&p.to_string());
     }

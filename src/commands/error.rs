@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{diff, init, pack, status, verify};
+use super::{diff, init, pack, runs, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum CommandError {
     /// Comparing two runs.
     #[error(transparent)]
     Diff(#[from] diff::DiffError),
+    /// Choosing the runs to list.
+    #[error(transparent)]
+    Runs(#[from] runs::RunsError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -94,7 +97,7 @@ impl CommandError {
 impl Classify for CommandError {
     fn class(&self) -> ErrorClass {
         match self {
-            CommandError::Manifest(_) => ErrorClass::User,
+            CommandError::Manifest(_) | CommandError::Runs(_) => ErrorClass::User,
             CommandError::Source(e) => e.class(),
             CommandError::Env(e) => e.class(),
             CommandError::Exec(e) => e.class(),
@@ -123,6 +126,7 @@ impl Classify for CommandError {
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
             CommandError::Diff(e) => e.hint(),
+            CommandError::Runs(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Fetch(_)
             | CommandError::Verify(_)

@@ -6,6 +6,7 @@ mod archive_safety;
 mod bad_input;
 mod diff;
 mod docker;
+mod embedded_tracking;
 mod environments;
 mod examples;
 mod git_sources;
