@@ -22,7 +22,9 @@ mod races;
 mod signals;
 mod store;
 mod subdir_links;
+mod sync_logged;
 mod tracking;
+mod verify_logged;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so
 /// that none is silently left out of the binary.

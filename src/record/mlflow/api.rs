@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::{CREATE, Payload, READ, WRITE};
-use super::{MAX_PARAMS_TAGS_PER_BATCH, MlflowClient, TrackingError};
+use super::{MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MlflowClient, TrackingError};
+use crate::record::logged::MetricPoint;
 use crate::support::text::percent_encode;
 
 /// An experiment, as the server describes it.
@@ -139,6 +140,29 @@ impl MlflowClient {
             let body = json!({ "run_id": run_id, "params": pairs(p), "tags": pairs(t), "metrics": [] });
             self.post("runs/log-batch", &body, WRITE)?;
         }
+    }
+
+    /// Log metric points (each key with its value, step and timestamp), in as many
+    /// `runs/log-batch` requests as the API's limit of 1,000 metrics a batch needs. MLflow's
+    /// stores keep a point once however often it is logged.
+    pub fn log_metrics(&self, run_id: &str, points: &[(String, MetricPoint)]) -> Result<(), TrackingError> {
+        for chunk in points.chunks(MAX_METRICS_PER_BATCH) {
+            let metrics: Vec<Value> = chunk
+                .iter()
+                .map(|(key, p)| {
+                    let value = match p.value {
+                        v if v.is_nan() => json!("NaN"),
+                        v if v == f64::INFINITY => json!("Infinity"),
+                        v if v == f64::NEG_INFINITY => json!("-Infinity"),
+                        v => json!(v),
+                    };
+                    json!({ "key": key, "value": value, "timestamp": p.timestamp, "step": p.step })
+                })
+                .collect();
+            let body = json!({ "run_id": run_id, "params": [], "tags": [], "metrics": metrics });
+            self.post("runs/log-batch", &body, WRITE)?;
+        }
+        Ok(())
     }
 
     /// Set a run's status and end time.

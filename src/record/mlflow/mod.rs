@@ -19,6 +19,8 @@ pub use auth::Secret;
 pub use client::{MlflowClient, first_contact_timeout};
 pub use error::TrackingError;
 
+/// Most metric points one `runs/log-batch` request may carry.
+pub const MAX_METRICS_PER_BATCH: usize = 1000;
 /// Most params, and most tags, one `runs/log-batch` request may carry.
 pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
 /// The longest parameter value an MLflow server accepts.
