@@ -22,6 +22,8 @@ pub(crate) enum Command {
     Runs(ListArgs),
     /// Show one run.
     Show(ShowArgs),
+    /// Print a run's stdout (or stderr) log; --follow keeps printing until the run ends.
+    Logs(LogsArgs),
     /// Write a deterministic .tar.gz of a project (and optionally a run's record).
     Pack(PackArgs),
     /// Extract an archive safely (checking it against its manifest) and print its tree hash.
@@ -263,6 +265,20 @@ pub(crate) struct ShowArgs {
     /// Print the record as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct LogsArgs {
+    /// A run id or a unique prefix of one.
+    pub(crate) run: String,
+    /// Print the stderr log instead of the stdout log.
+    #[arg(long)]
+    pub(crate) stderr: bool,
+    /// Keep printing what the run writes until it ends.
+    #[arg(short, long)]
+    pub(crate) follow: bool,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }

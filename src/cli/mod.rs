@@ -32,6 +32,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Runs(args) => runs(args),
         Command::Show(args) => show(args),
+        Command::Logs(args) => logs(args),
         Command::Pack(args) => pack(args),
         Command::Unpack(args) => unpack(args),
         Command::Verify(args) => verify(args),
@@ -138,6 +139,14 @@ fn show(args: args::ShowArgs) -> Result<i32, CommandError> {
     Ok(0)
 }
 
+fn logs(args: args::LogsArgs) -> Result<i32, CommandError> {
+    use commands::logs::{LogStream, LogsOptions};
+    let stream = if args.stderr { LogStream::Stderr } else { LogStream::Stdout };
+    let opts = LogsOptions { store: args.store.store, run: args.run, stream, follow: args.follow };
+    commands::logs::logs(&opts, &mut io::stdout().lock())?;
+    Ok(0)
+}
+
 fn pack(args: args::PackArgs) -> Result<i32, CommandError> {
     let opts = commands::pack::PackOptions {
         uri: args.uri,
@@ -229,7 +238,17 @@ fn init(args: args::InitArgs) -> Result<i32, CommandError> {
     for path in written {
         writeln!(out, "{}", path.display())?;
     }
+    crate::support::ui::note(&format!("next: lockstep run {}", shell_word(&args.dir.to_string_lossy())));
     Ok(0)
+}
+
+/// `word` as one shell word, quoted only when it needs to be.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@+".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn hash(args: args::HashArgs) -> Result<i32, CommandError> {

@@ -12,7 +12,7 @@ use crate::commands::CommandError as Error;
 use crate::env::EnvRecord;
 use crate::pipeline::{self, FoundRun};
 use crate::record::logged::{Logged, MetricSummary};
-use crate::record::{OutputFile, RunRecord, RunStatus, SOURCE_TREE_FILE, Store};
+use crate::record::{OutputFile, RunRecord, RunStatus, Store};
 use crate::support::error_class::ErrorClass;
 
 /// Errors of `diff`'s own input.
@@ -327,7 +327,7 @@ fn source_side(r: &RunRecord) -> SourceSide {
 fn source_diff(a: &FoundRun, b: &FoundRun) -> SourceDiff {
     let (sa, sb) = (source_side(&a.record), source_side(&b.record));
     let same = sa.tree_sha256 == sb.tree_sha256 && sa.commit == sb.commit;
-    let listing = |f: &FoundRun| f.run_dir().and_then(|d| fs::read_to_string(d.join(SOURCE_TREE_FILE)).ok());
+    let listing = |f: &FoundRun| f.run_dir().and_then(|d| fs::read_to_string(d.source_tree()).ok());
     let files = match (listing(a), listing(b)) {
         (Some(la), Some(lb)) => {
             let mut written = written_in_place(&a.record);

@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{diff, init, pack, runs, status, verify};
+use super::{diff, init, logs, pack, runs, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,16 @@ pub enum CommandError {
     Cache(#[from] cache::CacheError),
     /// Downloading a file.
     #[error(transparent)]
-    Fetch(#[from] http::FetchError),
+    Download(#[from] http::DownloadError),
     /// Packing a project.
     #[error(transparent)]
     Pack(#[from] pack::PackError),
     /// Writing a starter project.
     #[error(transparent)]
     Init(#[from] init::InitError),
+    /// Printing a run's logs.
+    #[error(transparent)]
+    Logs(#[from] logs::LogsError),
     /// Verifying a run.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
@@ -104,8 +107,9 @@ impl Classify for CommandError {
             CommandError::Record(e) => e.class(),
             CommandError::Tracking(e) => e.class(),
             CommandError::Cache(_) | CommandError::Io(_) | CommandError::Json(_) => ErrorClass::Internal,
-            CommandError::Fetch(_) => ErrorClass::User,
+            CommandError::Download(e) => e.class(),
             CommandError::Init(e) => e.class(),
+            CommandError::Logs(e) => e.class(),
             CommandError::Pack(e) => e.class(),
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
@@ -122,13 +126,14 @@ impl Classify for CommandError {
             CommandError::Record(e) => e.hint(),
             CommandError::Tracking(e) => e.hint(),
             CommandError::Init(e) => return e.hints(),
+            CommandError::Logs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
             CommandError::Diff(e) => e.hint(),
             CommandError::Runs(e) => e.hint(),
             CommandError::Cache(_)
-            | CommandError::Fetch(_)
+            | CommandError::Download(_)
             | CommandError::Verify(_)
             | CommandError::Status(_)
             | CommandError::Io(_)
@@ -152,5 +157,18 @@ mod tests {
         assert_eq!((io.class(), io.exit_code()), (ErrorClass::Internal, 1));
         assert!(io.hints().is_empty());
         assert_eq!(CommandError::from(pipeline::RunError::Interrupted { signal: 15 }).exit_code(), 143);
+    }
+
+    #[test]
+    fn a_download_that_cannot_be_saved_exits_as_internal() {
+        let saving = || http::DownloadError::Io {
+            url: "https://h/x.csv".into(),
+            path: "/run/inputs/data/x.csv".into(),
+            source: io::Error::from(io::ErrorKind::StorageFull),
+        };
+        assert_eq!(CommandError::from(saving()).exit_code(), 1);
+        assert_eq!(CommandError::from(source::SourceError::from(saving())).exit_code(), 1, "an archive's download");
+        let refused = http::DownloadError::Http { url: "https://h/x.csv".into(), message: "http status: 404".into() };
+        assert_eq!(CommandError::from(refused).exit_code(), 2);
     }
 }

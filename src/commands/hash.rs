@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::CommandError;
-use crate::source::{self, Exclusions, SourceError, Tree};
+use crate::record::store_exclusions;
+use crate::source::{self, SourceError, Tree};
 use crate::support::cache::Cache;
 
 /// Hash the tree of `dir`, through the stat cache unless `use_cache` is false.
@@ -16,5 +17,5 @@ pub fn hash(dir: &Path, use_cache: bool) -> Result<Tree, CommandError> {
         true => Some(source::stat_cache_file(&Cache::from_env().map_err(SourceError::from)?, &dir)?),
         false => None,
     };
-    Ok(source::hash_tree(&dir, &Exclusions::default(), stat_cache.as_deref()).map_err(SourceError::from)?)
+    Ok(source::hash_tree(&dir, &store_exclusions(), stat_cache.as_deref()).map_err(SourceError::from)?)
 }

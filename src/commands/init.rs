@@ -40,12 +40,22 @@ macro_rules! file {
 
 impl Template {
     fn files(self) -> &'static [TemplateFile] {
-        const PYTHON: &[TemplateFile] =
-            &[file!("python", "MLproject"), file!("python", "python_env.yaml"), file!("python", "train.py")];
-        const CONDA: &[TemplateFile] =
-            &[file!("conda", "MLproject"), file!("conda", "conda.yaml"), file!("conda", "train.py")];
-        const DOCKER: &[TemplateFile] = &[file!("docker", "MLproject"), file!("docker", "train.py")];
-        const SHELL: &[TemplateFile] = &[file!("shell", "MLproject"), file!("shell", "run.sh", true)];
+        const PYTHON: &[TemplateFile] = &[
+            file!("python", "MLproject"),
+            file!("python", "python_env.yaml"),
+            file!("python", "train.py"),
+            file!("python", ".gitignore"),
+        ];
+        const CONDA: &[TemplateFile] = &[
+            file!("conda", "MLproject"),
+            file!("conda", "conda.yaml"),
+            file!("conda", "train.py"),
+            file!("conda", ".gitignore"),
+        ];
+        const DOCKER: &[TemplateFile] =
+            &[file!("docker", "MLproject"), file!("docker", "train.py"), file!("docker", ".gitignore")];
+        const SHELL: &[TemplateFile] =
+            &[file!("shell", "MLproject"), file!("shell", "run.sh", true), file!("shell", ".gitignore")];
         match self {
             Template::Python => PYTHON,
             Template::Conda => CONDA,

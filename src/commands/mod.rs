@@ -7,6 +7,7 @@ pub mod env;
 pub mod error;
 pub mod hash;
 pub mod init;
+pub mod logs;
 pub mod pack;
 pub mod run;
 pub mod runs;

@@ -5,22 +5,23 @@
 //! no user names, mtime 0) and the gzip stream has no time stamp, so the same tree always
 //! gives the same bytes, wherever it came from.
 
-use crate::support::digest;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
 use crate::manifest::Manifest;
-use crate::record::{RunRecord, Store};
+use crate::record::{RunRecord, Store, store_exclusions};
 use crate::source::archive::{
     Node, PACK_MANIFEST, PACK_RECORD, PACK_SCHEMA, PackManifest, PackedFile, link_stays_inside, name_problem, shown,
 };
 use crate::source::tree::{FileMode, Tree, digest_entries};
-use crate::source::{self, Exclusions, SourceKind, SourceRequest};
+use crate::source::{self, SourceKind, SourceRequest};
 use crate::support::cache::Cache;
+use crate::support::digest;
 use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::gzip::ParallelGzEncoder;
 
@@ -97,7 +98,8 @@ pub struct PackOptions {
     pub uri: String,
     /// A branch, tag or commit, for git sources.
     pub version: Option<String>,
-    /// The archive to write; by default `<name>-<12 hex of tree hash>.tar.gz` here.
+    /// The archive to write; by default `<name>-<12 hex of tree hash>.tar.gz` here, or
+    /// `<name>-<tree>-run-<12 hex of run id>.tar.gz` with a run's record.
     pub output: Option<PathBuf>,
     /// The id (or prefix) of a run of this project whose record goes into the archive.
     pub run: Option<String>,
@@ -148,12 +150,12 @@ fn write_pack(opts: &PackOptions, run: Option<&RunRecord>, cache: &Cache) -> Res
         version: opts.version.as_deref(),
         isolated: false,
         caller_dir: &opts.caller_dir,
-        exclusions: Exclusions::default(),
+        exclusions: store_exclusions(),
     };
     let src = source::resolve(&request, cache, &scratch.path().join("work"))?;
     let mut tree = match src.tree {
         Some(tree) => tree,
-        None => source::hash_tree(&src.project_dir, &Exclusions::default(), None).map_err(source::SourceError::from)?,
+        None => source::hash_tree(&src.project_dir, &store_exclusions(), None).map_err(source::SourceError::from)?,
     };
     if let Some(run) = run {
         tree = tree_of_run(tree, run)?;
@@ -167,7 +169,12 @@ fn write_pack(opts: &PackOptions, run: Option<&RunRecord>, cache: &Cache) -> Res
     let path = opts.output.clone().unwrap_or_else(|| {
         let safe: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-        PathBuf::from(format!("{safe}-{}.tar.gz", crate::support::ids::short(&tree.sha256)))
+        let tree = crate::support::ids::short(&tree.sha256);
+        // The run's id is part of the name: two runs of one tree are two different archives.
+        match run {
+            Some(run) => PathBuf::from(format!("{safe}-{tree}-run-{}.tar.gz", crate::support::ids::short(&run.run_id))),
+            None => PathBuf::from(format!("{safe}-{tree}.tar.gz")),
+        }
     });
     let path = opts.caller_dir.join(path);
     let bytes = write_archive(&path, &src.project_dir, &tree, run)?;
@@ -301,6 +308,8 @@ fn write_archive(path: &Path, root: &Path, tree: &Tree, run: Option<&RunRecord>)
     file.flush().map_err(io_err)?;
     drop(file);
     let bytes = tmp.as_file().metadata().map_err(io_err)?.len();
+    // tempfile creates 0600; an archive is made to be shared, as any file `tar` writes.
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(io_err)?;
     tmp.persist(path).map_err(|e| io_err(e.error))?;
     Ok(bytes)
 }

@@ -69,7 +69,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     {
         return Ok(RunOutcome { record, exit_code: 0, reused: true });
     }
-    session.checked(planned.prepare_before_start(&session.cache))?;
+    session.checked(planned.prepare_before_start(&session.cache, &session.exclusions))?;
     let how = Execution {
         run_id,
         run_name: opts.run_name.clone(),
@@ -93,7 +93,7 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         caller_dir: &opts.caller_dir,
         exclusions: session.exclusions.clone(),
     };
-    let src = source::resolve(&request, &session.cache, &pending.dir().join("work"))?;
+    let src = source::resolve(&request, &session.cache, &pending.dir().work())?;
     let in_place = match src.in_place {
         true => Some(pipeline::lock_in_place(&session.cache, &src.project_dir)?),
         false => None,

@@ -14,8 +14,8 @@ use crate::commands::diff::{Change, listing_changes};
 use crate::env::{self, EnvManager};
 use crate::manifest::Manifest;
 use crate::pipeline;
-use crate::record::{RunRecord, SOURCE_TREE_FILE, Store};
-use crate::source::{self, Exclusions, SourceKind, git};
+use crate::record::{RunDir, RunRecord, Store, store_exclusions};
+use crate::source::{self, SourceKind, git};
 use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
@@ -86,14 +86,14 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let found = pipeline::lookup(target, &Store::open(store)?, caller_dir)?;
     found.check_recorded_project()?;
     let (record, run_dir) = (&found.record, found.run_dir());
-    let (source, project_dir) = source_status(record, run_dir, &cache)?;
+    let (source, project_dir) = source_status(record, run_dir.as_ref(), &cache)?;
     let environment = environment_status(record, project_dir.as_deref(), source.same)?;
     Ok(StatusReport { run_id: record.run_id.clone(), source, environment })
 }
 
 fn source_status(
     record: &RunRecord,
-    run_dir: Option<&Path>,
+    run_dir: Option<&RunDir>,
     cache: &Cache,
 ) -> Result<(PartStatus, Option<PathBuf>), Error> {
     let info = &record.source;
@@ -110,15 +110,15 @@ fn source_status(
             let in_place = record.outputs_dir == dir;
             let outputs: Vec<String> = record.outputs.iter().map(|o| o.path.clone()).collect();
             let stat_cache = source::stat_cache_file(cache, &dir)?;
-            let tree = source::hash_tree(&dir, &Exclusions::default(), Some(&stat_cache))
-                .map_err(source::SourceError::from)?;
+            let tree =
+                source::hash_tree(&dir, &store_exclusions(), Some(&stat_cache)).map_err(source::SourceError::from)?;
             let tree = source::without_outputs(tree, &outputs, in_place);
             let expected = info.input_tree_sha256.as_deref().unwrap_or(&info.tree_sha256);
             if tree.sha256 == expected {
                 return Ok((part(true, format!("{} unchanged (tree {})", dir.display(), short(expected))), Some(dir)));
             }
             let changes = run_dir
-                .map(|d| d.join(SOURCE_TREE_FILE))
+                .map(RunDir::source_tree)
                 .and_then(|p| fs::read_to_string(p).ok())
                 .map(|listing| changed_files(&listing, &tree.listing(), &outputs, in_place))
                 .unwrap_or_default();

@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 
 use super::CommandError;
-use crate::source::{self, ArchiveFormat, Exclusions, SourceError, SourceRequest};
+use crate::record::store_exclusions;
+use crate::source::{self, ArchiveFormat, SourceError, SourceRequest};
 
 /// Extract an archive into `dest` (which must not exist yet) with the same checks as a run
 /// from it, and return its tree hash. A failed extraction leaves nothing at `dest`.
@@ -13,7 +14,7 @@ pub fn unpack(uri: &str, dest: &Path, caller_dir: &Path) -> Result<String, Comma
     if dest.exists() {
         return Err(SourceError::DestinationExists { path: dest.to_path_buf() }.into());
     }
-    let request = SourceRequest { uri, version: None, isolated: true, caller_dir, exclusions: Exclusions::default() };
+    let request = SourceRequest { uri, version: None, isolated: true, caller_dir, exclusions: store_exclusions() };
     let location = uri.split('#').next().unwrap_or(uri);
     let result = source::resolve_archive(&request, dest, location, format, None);
     if result.is_err() {

@@ -150,8 +150,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     let files = compare::compare(original, &rerun, &rules);
     let rerun_dir = session.store.run_dir(&rerun.run_id);
     let logged = compare::compare_logged(
-        RunFiles { record: original, dir: found.run_dir() },
-        RunFiles { record: &rerun, dir: Some(&rerun_dir) },
+        RunFiles { record: original, dir: found.run_dir().as_ref().map(|d| d.path()) },
+        RunFiles { record: &rerun, dir: Some(rerun_dir.path()) },
         &rules,
     );
     let matches = files.iter().map(|f| f.result).chain(logged.metrics.iter().map(|m| m.result));
@@ -213,12 +213,12 @@ fn counts(results: impl Iterator<Item = Comparison>) -> ComparedCounts {
 fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id: &str) -> Result<Planned, Error> {
     let original = &found.record;
     let pending = session.store.create_run(run_id)?;
-    let workdir = pending.dir().join("work");
+    let workdir = pending.dir().work();
     let src = match found.archive() {
         Some(path) => rebuild_from_archive(path, original, &opts.caller_dir, session, &workdir)?,
         None => {
             let outputs: Vec<String> = original.outputs.iter().map(|o| o.path.clone()).collect();
-            let patch = found.run_dir().map(|d| d.join("dirty.patch"));
+            let patch = found.run_dir().map(|d| d.dirty_patch());
             let request = RebuildRequest {
                 info: &original.source,
                 outputs: &outputs,
@@ -226,6 +226,7 @@ fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id:
                 patch: patch.as_deref(),
                 local_dir: opts.source_dir.as_deref(),
                 caller_dir: &opts.caller_dir,
+                exclusions: &session.exclusions,
             };
             source::rebuild(&request, &session.cache, &workdir)?
         }
@@ -247,7 +248,7 @@ fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id:
         }
         .into());
     }
-    planned.prepare_before_start(&session.cache)?;
+    planned.prepare_before_start(&session.cache, &session.exclusions)?;
     planned.verifies = Some(original.run_id.clone());
     Ok(planned)
 }

@@ -22,10 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::EnvLock;
 use super::{EnvError, EnvManager, EnvRecord, PreparedEnv};
-use crate::support::cache::{Cache, KeyLock};
+use crate::support::cache::{Cache, CacheBucket, KeyLock};
 
-/// The bucket of built environments.
-pub const BUCKET: &str = "envs-v1";
 const META: &str = "lockstep-env.json";
 const META_SCHEMA: &str = "lockstep.env/v1";
 
@@ -76,10 +74,10 @@ pub fn obtain(
     manager: EnvManager,
     build: impl FnOnce(&Path, &Path) -> Result<BuildOutput, EnvError>,
 ) -> Result<BuiltEnv, EnvError> {
-    let bucket = cache.bucket(BUCKET)?;
+    let bucket = cache.bucket(CacheBucket::Envs)?;
     let dir = bucket.join(key);
     if dir.join(META).is_file() {
-        let in_use = cache.lock_shared(BUCKET, key)?;
+        let in_use = cache.lock_shared(CacheBucket::Envs, key)?;
         // A pruner may have removed it between the check and the lock: then it is built.
         if let Some(meta) = read_meta(&dir) {
             touch(&bucket, key);
@@ -89,8 +87,8 @@ pub fn obtain(
     // Builders of one key take turns on its build lock. The shared lock, held from before the
     // build to the end of the run, keeps a pruner (who needs it exclusively) away from the
     // build in progress and from the new environment, with no moment in between.
-    let _building = cache.lock(BUCKET, &build_lock_name(key))?;
-    let in_use = cache.lock_shared(BUCKET, key)?;
+    let _building = cache.lock(CacheBucket::Envs, &build_lock_name(key))?;
+    let in_use = cache.lock_shared(CacheBucket::Envs, key)?;
     if let Some(meta) = read_meta(&dir) {
         touch(&bucket, key);
         return Ok(BuiltEnv { dir, meta, _in_use: in_use });
@@ -335,7 +333,7 @@ pub struct EnvEntry {
 
 /// The built environments of the cache, most recently used first.
 pub fn list(cache: &Cache) -> Result<Vec<EnvEntry>, EnvError> {
-    let bucket = cache.root().join(BUCKET);
+    let bucket = cache.bucket_path(CacheBucket::Envs);
     let Ok(entries) = fs::read_dir(&bucket) else { return Ok(vec![]) };
     let mut out = Vec::new();
     for entry in entries.flatten() {
@@ -381,7 +379,7 @@ pub struct PruneReport {
 /// Remove environments last used before `cutoff_ms` (all of them with `None`), skipping those
 /// in use, and what interrupted builds left behind, skipping the builds in progress.
 pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvError> {
-    let bucket = cache.root().join(BUCKET);
+    let bucket = cache.bucket_path(CacheBucket::Envs);
     let mut report = PruneReport::default();
     let Ok(entries) = fs::read_dir(&bucket) else { return Ok(report) };
     let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
@@ -406,7 +404,7 @@ pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvEr
                 let mut held = Vec::new();
                 let mut building = false;
                 for key in lock_keys.iter().filter(|k| k.get(4..) == Some(rest)) {
-                    match cache.try_lock(BUCKET, key)? {
+                    match cache.try_lock(CacheBucket::Envs, key)? {
                         Some(lock) => held.push(lock),
                         None => {
                             building = true;
@@ -427,7 +425,7 @@ pub fn prune(cache: &Cache, cutoff_ms: Option<u64>) -> Result<PruneReport, EnvEr
                 if !qualifies {
                     continue;
                 }
-                match cache.try_lock(BUCKET, &name)? {
+                match cache.try_lock(CacheBucket::Envs, &name)? {
                     Some(lock) => vec![lock],
                     None => {
                         report.in_use.push(name);
@@ -540,7 +538,7 @@ mod tests {
             Err(EnvError::Spec { file: "f".into(), message: "broken".into() })
         });
         assert!(err.is_err());
-        let names: Vec<_> = fs::read_dir(dir.path().join(BUCKET))
+        let names: Vec<_> = fs::read_dir(dir.path().join(CacheBucket::Envs.dir_name()))
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -553,7 +551,7 @@ mod tests {
     fn leftovers_of_a_killed_build_are_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path());
-        let bucket = cache.bucket(BUCKET).unwrap();
+        let bucket = cache.bucket(CacheBucket::Envs).unwrap();
         fs::create_dir_all(bucket.join(temp_name(KEY)).join("junk")).unwrap();
         let env = obtain(&cache, KEY, EnvManager::Uv, |tmp, _| {
             assert!(!tmp.join("junk").exists());
@@ -567,9 +565,9 @@ mod tests {
     fn prune_leaves_a_build_in_progress_and_removes_a_dead_builds_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path());
-        let bucket = cache.bucket(BUCKET).unwrap();
+        let bucket = cache.bucket(CacheBucket::Envs).unwrap();
         const DEAD: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
-        drop(cache.lock(BUCKET, DEAD).unwrap());
+        drop(cache.lock(CacheBucket::Envs, DEAD).unwrap());
         for name in [temp_name(DEAD), inputs_name(DEAD)] {
             fs::create_dir_all(bucket.join(name).join("junk")).unwrap();
         }

@@ -52,7 +52,7 @@ pub enum EnvError {
         found: String,
     },
     /// An installer (uv, pip, conda) failed.
-    #[error("{what} failed: {detail} (command: {command})")]
+    #[error("{what} failed (command: {command}); its last words:\n{detail}")]
     Install {
         /// What was being done.
         what: String,

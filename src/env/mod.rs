@@ -22,6 +22,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::EnvSpec;
+use crate::source::Exclusions;
 use crate::support::cache::Cache;
 
 pub use cache::{EnvEntry, PruneReport, list, prune};
@@ -129,6 +130,8 @@ impl Invocation {
 pub struct PrepareContext<'a> {
     /// The project's files.
     pub project_dir: &'a Path,
+    /// What a walk of the project leaves out (a Docker build context is the project's tree).
+    pub exclusions: &'a Exclusions,
     /// The cache for built environments.
     pub cache: &'a Cache,
 }

@@ -24,7 +24,7 @@ pub struct ToolCommand {
 pub struct ToolFailure {
     /// The command line.
     pub command: String,
-    /// The last lines of its stderr (and stdout), joined with ` | `.
+    /// The last lines of its stderr (and stdout), one per line, indented.
     pub detail: String,
     /// All of its stderr and stdout, for classifying the failure.
     pub output: String,
@@ -95,7 +95,7 @@ impl ToolCommand {
         if let Some(dir) = &self.cwd {
             command = command.dir(dir);
         }
-        let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 4), output };
+        let failure = |output: String| ToolFailure { command: self.describe(), detail: last_lines(&output, 6), output };
         let out = command.run(process::stop_grace(), None).map_err(|e| failure(e.to_string()))?;
         if out.status.success() {
             return Ok(out.stdout);
@@ -117,11 +117,12 @@ pub fn install_error(what: &str, failure: ToolFailure) -> EnvError {
     }
 }
 
-/// The last `n` non-empty lines of a tool's output, joined with ` | `; ANSI colours removed.
+/// The last `n` non-empty lines of a tool's output, one per line and indented under the error
+/// line; ANSI colours removed.
 pub fn last_lines(text: &str, n: usize) -> String {
     let clean = strip_ansi(text);
-    let lines: Vec<&str> = clean.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
+    let lines: Vec<&str> = clean.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
 
 fn strip_ansi(text: &str) -> String {
@@ -166,7 +167,7 @@ mod tests {
     fn failures_quote_the_command_and_the_tail() {
         let err = ToolCommand::new("sh", ["-c", "echo one >&2; echo two >&2; exit 3"]).run_quiet().unwrap_err();
         assert_eq!(err.command, "sh -c 'echo one >&2; echo two >&2; exit 3'");
-        assert_eq!(err.detail, "one | two");
+        assert_eq!(err.detail, "  one\n  two");
         assert_eq!(ToolCommand::new("sh", ["-c", "printf ok"]).run_quiet().unwrap(), b"ok");
     }
 
@@ -184,6 +185,6 @@ mod tests {
 
     #[test]
     fn colours_are_removed_from_details() {
-        assert_eq!(last_lines("\x1b[31merror\x1b[0m: x\n", 2), "error: x");
+        assert_eq!(last_lines("\x1b[31merror\x1b[0m: x\n", 2), "  error: x");
     }
 }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 
-use super::{Echo, ExecError, ExecOutcome, Interrupts, PIPE_DRAIN, Termination, kill_grace};
+use super::{Echo, ExecError, ExecOutcome, Interrupts, LogFiles, PIPE_DRAIN, Termination, kill_grace};
 use crate::env::docker::lost;
 use crate::env::{ContainerOutputs, ContainerSpec};
 use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
@@ -31,15 +31,11 @@ use crate::support::ui;
 /// Run a container to its end; see the module documentation.
 pub fn execute(
     spec: &ContainerSpec,
-    logs_dir: &Path,
+    logs: &LogFiles,
     echo: Echo,
     interrupts: &Interrupts,
 ) -> Result<ExecOutcome, ExecError> {
-    let create_log = |name: &str| {
-        let path = logs_dir.join(name);
-        File::create(&path).map_err(|source| ExecError::Io { path, source })
-    };
-    let logs = (create_log("stdout.log")?, create_log("stderr.log")?);
+    let logs = logs.create()?;
     if let Some(sig) = interrupts.received() {
         return Ok(ExecOutcome {
             termination: Termination::Signaled(sig),

@@ -6,8 +6,9 @@ pub mod container;
 mod process;
 mod signals;
 
+use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::env::Invocation;
@@ -124,19 +125,35 @@ impl ExecOutcome {
     }
 }
 
-/// Run `inv`, saving its output into `logs_dir/stdout.log` and `logs_dir/stderr.log` while
-/// echoing it. A process gets the caller's environment plus its variables; a container gets
-/// only its own.
+/// The files a run's output is saved into.
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    /// The entry point's stdout (with a terminal, its one stream).
+    pub stdout: PathBuf,
+    /// The entry point's stderr.
+    pub stderr: PathBuf,
+}
+
+impl LogFiles {
+    /// Create (or truncate) both files.
+    fn create(&self) -> Result<(File, File), ExecError> {
+        let create = |path: &PathBuf| File::create(path).map_err(|source| ExecError::Io { path: path.clone(), source });
+        Ok((create(&self.stdout)?, create(&self.stderr)?))
+    }
+}
+
+/// Run `inv`, saving its output into `logs` while echoing it. A process gets the caller's
+/// environment plus its variables; a container gets only its own.
 pub fn execute(
     inv: &Invocation,
-    logs_dir: &Path,
+    logs: &LogFiles,
     echo: Echo,
     interrupts: &Interrupts,
     leftovers: Leftovers,
 ) -> Result<ExecOutcome, ExecError> {
     match inv {
-        Invocation::Process(p) => process::execute(p, logs_dir, echo, interrupts, leftovers),
-        Invocation::Container(c) => container::execute(c, logs_dir, echo, interrupts),
+        Invocation::Process(p) => process::execute(p, logs, echo, interrupts, leftovers),
+        Invocation::Container(c) => container::execute(c, logs, echo, interrupts),
     }
 }
 

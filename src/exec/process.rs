@@ -5,10 +5,9 @@
 use crate::support::clock::now_ms;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
 
-use super::{Echo, ExecError, ExecOutcome, Interrupts, Leftovers, Termination, kill_grace};
+use super::{Echo, ExecError, ExecOutcome, Interrupts, Leftovers, LogFiles, Termination, kill_grace};
 use crate::env::Process;
 use crate::support::cancel;
 use crate::support::process::{self, Command, ForegroundTty, OnCancel, Orphans, Output};
@@ -16,17 +15,14 @@ use crate::support::process::{self, Command, ForegroundTty, OnCancel, Orphans, O
 /// Run the entry point; see [`super::execute`].
 pub(super) fn execute(
     inv: &Process,
-    logs_dir: &Path,
+    logs: &LogFiles,
     echo: Echo,
     interrupts: &Interrupts,
     leftovers: Leftovers,
 ) -> Result<ExecOutcome, ExecError> {
-    let create = |name: &str| {
-        let path = logs_dir.join(name);
-        File::create(&path).map_err(|source| ExecError::Io { path, source })
-    };
-    let stdout_log = LogEcho { log: create("stdout.log")?, echo: Some(echo) };
-    let stderr_log = LogEcho { log: create("stderr.log")?, echo: Some(Echo::Stderr) };
+    let (stdout_log, stderr_log) = logs.create()?;
+    let stdout_log = LogEcho { log: stdout_log, echo: Some(echo) };
+    let stderr_log = LogEcho { log: stderr_log, echo: Some(Echo::Stderr) };
 
     match leftovers {
         Leftovers::End => process::become_subreaper(),

@@ -111,6 +111,11 @@ pub enum ManifestError {
         name: String,
         /// The absolute path that was looked for.
         path: PathBuf,
+        /// Whether the value came from `-P` (else from the manifest's default).
+        given: bool,
+        /// For a relative value given with `-P`, resolved against the caller's directory: the
+        /// same relative path inside the project, when that exists.
+        in_project: Option<PathBuf>,
     },
     /// A `{name}` placeholder in a command with no parameter of that name.
     #[error(
@@ -150,9 +155,47 @@ impl ManifestError {
             ManifestError::InvalidValue { ty: ParamType::Uri, .. } => {
                 Some("a uri needs a scheme, as in file:///data/train.csv or s3://bucket/key".into())
             }
+            ManifestError::MissingParam { name, .. } => Some(format!("give it a value: -P {name}=...")),
+            ManifestError::UnknownEntryPoint { entry_point, available, has_manifest: true } => {
+                closest(entry_point, available).map(|name| format!("did you mean `-e {name}`?"))
+            }
+            ManifestError::PathNotFound { in_project: Some(candidate), .. } => Some(format!(
+                "a relative -P path is resolved against the current directory, as `mlflow run` does; the project has {}: give that path",
+                candidate.display()
+            )),
+            ManifestError::PathNotFound { given: true, in_project: None, .. } => {
+                Some("a relative -P path is resolved against the current directory, as `mlflow run` does".into())
+            }
             _ => None,
         }
     }
+}
+
+/// The declared name closest to a mistyped one: within two edits, or its case-insensitive equal.
+fn closest<'a>(wanted: &str, available: &'a [String]) -> Option<&'a str> {
+    let wanted_lower = wanted.to_lowercase();
+    available
+        .iter()
+        .map(|name| (edit_distance(&wanted_lower, &name.to_lowercase()), name))
+        .filter(|(d, _)| *d <= 2.min(wanted.chars().count().saturating_sub(1)).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name.as_str())
+}
+
+/// Levenshtein distance, in characters; a transposition counts as two edits.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 fn unknown_entry_point_message(entry_point: &str, available: &[String], has_manifest: bool) -> String {

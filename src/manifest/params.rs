@@ -65,11 +65,18 @@ impl ParamType {
         }
         Err(match self {
             ParamType::Float => "is not a number",
+            ParamType::Int if is_integer_literal(value.trim()) => "is too large for an integer (at most 64 bits)",
             ParamType::Int => "is not an integer",
             ParamType::Bool => "is not a boolean (true, false, 1 or 0)",
             _ => "has no scheme",
         })
     }
+}
+
+/// Digits with an optional sign: an integer, however large.
+fn is_integer_literal(value: &str) -> bool {
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The scheme of a URI (`s3` in `s3://b/k`), when it has one.

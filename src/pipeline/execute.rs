@@ -12,10 +12,9 @@ use crate::env::{self, PrepareContext, RunContext};
 use crate::exec::{self, Echo, Interrupts};
 use crate::record::endpoint::{Endpoint, TopRun};
 use crate::record::logged::{ARTIFACTS_DIR, MODELS_DIR, OTHER_RUNS_DIR};
-use crate::record::{
-    self, HostInfo, Logged, RECORD_SCHEMA, RunRecord, RunStatus, SOURCE_TREE_FILE, ServerRun, Snapshot, TrackingTarget,
-};
+use crate::record::{self, HostInfo, Logged, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, TrackingTarget};
 use crate::source::{self, ResolvedSource};
+use crate::support::cache::CacheBucket;
 use crate::support::docker_engine::EngineError;
 use crate::support::ui;
 
@@ -68,12 +67,12 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         in_place: _in_place,
     } = planned;
     let stamps = src.stamps.take();
-    let run_dir = pending.dir().to_path_buf();
+    let run_dir = pending.dir().clone();
     if let Some(patch) = &src.dirty_patch {
-        let path = run_dir.join("dirty.patch");
+        let path = run_dir.dirty_patch();
         write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
     }
-    let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.join("outputs") };
+    let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.outputs() };
     let mut record = RunRecord {
         schema: RECORD_SCHEMA.to_string(),
         run_id: run_id.clone(),
@@ -107,7 +106,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         None => None,
     };
     if let Some(tree) = &src.tree {
-        let path = run_dir.join(SOURCE_TREE_FILE);
+        let path = run_dir.source_tree();
         write_atomic(&path, tree.listing().as_bytes()).map_err(record::RecordError::io(&path))?;
     }
     let active = pending.start(&record)?;
@@ -119,27 +118,27 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     let result = (|| -> Result<i32, Error> {
         let prepared = match prepared {
             Some(p) => p,
-            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, cache })?,
+            None => environment.prepare(PrepareContext { project_dir: &src.project_dir, exclusions, cache })?,
         };
         record.environment = prepared.record();
         if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
         if server.is_none() {
-            endpoint = Some(start_endpoint(&run_dir, &record)?);
+            endpoint = Some(start_endpoint(run_dir.path(), &record)?);
         }
         let mut extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
         extra.extend(endpoint.iter().flat_map(Endpoint::child_variables));
         // The mlflow client otherwise reports to a telemetry host from every run.
         extra.push(("MLFLOW_DISABLE_TELEMETRY".into(), "true".into()));
-        let pycache_dir = cache.root().join("pycache-v1");
+        let pycache_dir = cache.bucket_path(CacheBucket::Pycache);
         let shared_dirs: Vec<std::path::PathBuf> = match endpoint.is_some() && record.environment.docker().is_some() {
-            true => [ARTIFACTS_DIR, OTHER_RUNS_DIR, MODELS_DIR].iter().map(|d| run_dir.join(d)).collect(),
+            true => [ARTIFACTS_DIR, OTHER_RUNS_DIR, MODELS_DIR].iter().map(|d| run_dir.path().join(d)).collect(),
             false => Vec::new(),
         };
         let run = RunContext {
             run_id: &run_id,
-            run_dir: &run_dir,
+            run_dir: run_dir.path(),
             store_dir: session.store.root(),
             pycache_dir: &pycache_dir,
             extra: &extra,
@@ -151,8 +150,8 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         let copied_out = match invocation.container_with_outputs_inside() {
             Some(container) => {
                 let also = record::matching_files(&src.project_dir, &ep.outputs, exclusions)?;
-                container.outputs = Some(env::ContainerOutputs { dest: run_dir.join("outputs"), also });
-                record.outputs_dir = run_dir.join("outputs");
+                container.outputs = Some(env::ContainerOutputs { dest: run_dir.outputs(), also });
+                record.outputs_dir = run_dir.outputs();
                 true
             }
             None => false,
@@ -167,7 +166,8 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
         let leftovers = if keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
-        let outcome = exec::execute(&invocation, &run_dir, echo, interrupts, leftovers);
+        let logs = exec::LogFiles { stdout: run_dir.stdout_log(), stderr: run_dir.stderr_log() };
+        let outcome = exec::execute(&invocation, &logs, echo, interrupts, leftovers);
         if let Some(endpoint) = endpoint.take() {
             endpoint.stop();
         }
@@ -193,14 +193,14 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         record.source.input_tree_sha256 =
             input_tree_sha256(&src, &record.outputs, record.outputs_dir == src.project_dir);
         if !src.in_place {
-            remove_workdir(&run_dir.join("work"));
+            remove_workdir(&run_dir.work());
         }
         Ok(outcome.exit_code())
     })();
     // An endpoint left by an error before the entry point ended stops here.
     drop(endpoint);
     if server.is_none() {
-        record.logged = logged(&run_dir);
+        record.logged = logged(run_dir.path());
     }
     match result {
         Ok(exit_code) => {

@@ -9,7 +9,7 @@ use super::RunError;
 use crate::commands::CommandError as Error;
 use crate::env;
 use crate::manifest::is_project_dir;
-use crate::record::{RecordError, RunRecord, Store};
+use crate::record::{RecordError, RunDir, RunRecord, Store};
 use crate::source::archive::{self, PACK_RECORD};
 use crate::source::{self, ArchiveFormat, SourceKind};
 
@@ -17,7 +17,7 @@ use crate::source::{self, ArchiveFormat, SourceKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordPlace {
     /// In the store, in this run directory.
-    Store(PathBuf),
+    Store(RunDir),
     /// In this record file (the rest of its run directory may be beside it).
     File(PathBuf),
     /// In this archive, with the project's files.
@@ -36,10 +36,10 @@ pub struct FoundRun {
 impl FoundRun {
     /// The directory with the run's other files (`dirty.patch`, the source listing), when the
     /// record is not in an archive.
-    pub fn run_dir(&self) -> Option<&Path> {
+    pub fn run_dir(&self) -> Option<RunDir> {
         match &self.place {
-            RecordPlace::Store(dir) => Some(dir),
-            RecordPlace::File(path) => path.parent(),
+            RecordPlace::Store(dir) => Some(dir.clone()),
+            RecordPlace::File(path) => path.parent().map(|dir| RunDir::new(dir.to_path_buf())),
             RecordPlace::Archive(_) => None,
         }
     }
@@ -75,7 +75,7 @@ impl FoundRun {
 
     fn record_path(&self) -> PathBuf {
         match &self.place {
-            RecordPlace::Store(dir) => dir.join("record.json"),
+            RecordPlace::Store(dir) => dir.record(),
             RecordPlace::File(path) | RecordPlace::Archive(path) => path.clone(),
         }
     }

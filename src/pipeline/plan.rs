@@ -11,8 +11,8 @@ use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
 use crate::record::{PendingRun, Store};
-use crate::source::{self, ResolvedSource};
-use crate::support::cache::{Cache, KeyLock};
+use crate::source::{self, Exclusions, ResolvedSource};
+use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
 use crate::support::ui;
 
@@ -83,11 +83,8 @@ pub fn check_store_outside(store: &Store, uri: &str, caller_dir: &Path) -> Resul
 /// every store) keyed by the canonical directory.
 pub fn lock_in_place(cache: &Cache, dir: &Path) -> Result<KeyLock, Error> {
     let key = digest::sha256_hex(dir.as_os_str().as_encoded_bytes());
-    cache.try_lock(IN_PLACE_BUCKET, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
+    cache.try_lock(CacheBucket::InPlace, &key)?.ok_or_else(|| RunError::InPlaceBusy { dir: dir.to_path_buf() }.into())
 }
-
-/// The cache bucket of the locks of directories with a run in place.
-const IN_PLACE_BUCKET: &str = "inplace-v1";
 
 /// Stands in for a value naming the run's own directories when the command's pieces are
 /// rendered: no argument, path or URL holds a NUL.
@@ -117,13 +114,22 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
                 let base = if *from_project { src.project_dir.as_path() } else { caller_dir };
                 let abs = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
                 if !abs.exists() {
-                    return Err(ManifestError::PathNotFound { name: p.name.clone(), path: abs }.into());
+                    let in_project = (!*from_project && path.is_relative())
+                        .then(|| src.project_dir.join(path))
+                        .filter(|candidate| candidate.exists());
+                    return Err(ManifestError::PathNotFound {
+                        name: p.name.clone(),
+                        path: abs,
+                        given: !*from_project,
+                        in_project,
+                    }
+                    .into());
                 }
                 (abs.to_string_lossy().into_owned(), *from_project)
             }
             ParamValue::Url(url) => {
                 ui::note(&format!("downloading {url}"));
-                let dir = pending.dir().join("inputs").join(&p.name);
+                let dir = pending.dir().input(&p.name);
                 (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
             }
         };
@@ -197,9 +203,9 @@ impl Planned {
     /// Build a virtualenv or conda environment now, before the run exists, so that a spec
     /// that cannot be built is bad input that leaves no run. (Docker builds after the record:
     /// a failed image build is a FAILED run; `local` has nothing to build.)
-    pub fn prepare_before_start(&mut self, cache: &Cache) -> Result<(), Error> {
+    pub fn prepare_before_start(&mut self, cache: &Cache, exclusions: &Exclusions) -> Result<(), Error> {
         if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
-            let ctx = PrepareContext { project_dir: &self.src.project_dir, cache };
+            let ctx = PrepareContext { project_dir: &self.src.project_dir, exclusions, cache };
             self.prepared = Some(self.environment.prepare(ctx)?);
         }
         Ok(())

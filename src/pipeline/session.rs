@@ -29,7 +29,7 @@ impl Session {
         let cache = Cache::from_env()?;
         let store = Store::open(store)?;
         clean_up_lost_containers(&store);
-        let exclusions = Exclusions::new([store.root().to_path_buf()]);
+        let exclusions = store.exclusions();
         Ok(Session { interrupts, cache, store, exclusions })
     }
 

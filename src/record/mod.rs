@@ -5,6 +5,7 @@ pub mod endpoint;
 pub mod logged;
 pub mod mlflow;
 mod outputs;
+mod run_dir;
 mod store;
 pub mod tracking;
 
@@ -20,7 +21,8 @@ use crate::support::error_class::ErrorClass;
 pub use logged::Logged;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
-pub use store::{ActiveRun, PendingRun, Store};
+pub use run_dir::RunDir;
+pub use store::{ActiveRun, PendingRun, Store, store_exclusions};
 pub use tracking::{ServerRun, TrackingTarget};
 
 /// The schema of `record.json`.
@@ -173,9 +175,6 @@ impl HostInfo {
         }
     }
 }
-
-/// The file in a run's directory that lists a local source's files as hashed before the run.
-pub const SOURCE_TREE_FILE: &str = "source-tree.txt";
 
 /// `record.json`: everything known about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -112,7 +112,7 @@ pub fn list_outputs(dir: &Path) -> Result<Vec<OutputFile>, RecordError> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let all = Snapshot::take(dir, &Exclusions::default())?;
+    let all = Snapshot::take(dir, &super::store_exclusions())?;
     hash_files(dir, all.files.iter().map(|(p, _)| p).collect())
 }
 
@@ -131,6 +131,7 @@ pub fn move_outputs(root: &Path, outputs: &[OutputFile], dest: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::store_exclusions;
 
     #[test]
     fn new_changed_and_globbed_files_are_outputs() {
@@ -141,12 +142,12 @@ mod tests {
         fs::create_dir(root.join("models")).unwrap();
         fs::write(root.join("models/prior.bin"), "prior").unwrap();
         fs::write(root.join(".gitignore"), "new.log\n").unwrap();
-        let before = Snapshot::take(root, &Exclusions::default()).unwrap();
+        let before = Snapshot::take(root, &store_exclusions()).unwrap();
         fs::write(root.join("change.txt"), "newer content").unwrap();
         fs::write(root.join("new.log"), "ignored files count too").unwrap();
         fs::create_dir_all(root.join(".lockstep/runs")).unwrap();
         fs::write(root.join(".lockstep/runs/x"), "store is never an output").unwrap();
-        let outs = collect_outputs(root, &before, &["models/*.bin".to_string()], &Exclusions::default()).unwrap();
+        let outs = collect_outputs(root, &before, &["models/*.bin".to_string()], &store_exclusions()).unwrap();
         let paths: Vec<_> = outs.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["change.txt", "models/prior.bin", "new.log"]);
         assert_eq!(outs[0].sha256, digest::sha256_hex(b"newer content"));

@@ -18,13 +18,22 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use super::{RECORD_SCHEMA, RecordError, RunRecord, RunStatus};
-use crate::source::tree::STORE_MARKER;
+use super::{RECORD_SCHEMA, RecordError, RunDir, RunRecord, RunStatus};
+use crate::source::Exclusions;
 
-const LOCK_FILE: &str = ".lock";
-const RECORD_FILE: &str = "record.json";
 const LIVE_DIR: &str = "live";
-const WORK_DIR: &str = "work";
+/// The file that marks a directory as a lockstep store (it holds the record schema), so that
+/// walks of a project skip it wherever it is.
+const STORE_MARKER: &str = ".lockstep-store";
+/// The default store's name (`./.lockstep`), which a packed archive's metadata directory
+/// shares: walks skip every directory so named, marked or not.
+const LOCKSTEP_DIR: &str = ".lockstep";
+
+/// What every walk of a project leaves out for lockstep's sake: its stores, by their marker,
+/// and every `.lockstep` directory.
+pub fn store_exclusions() -> Exclusions {
+    Exclusions::default().named(LOCKSTEP_DIR).marked_by(STORE_MARKER)
+}
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A run store.
@@ -36,7 +45,7 @@ pub struct Store {
 /// A run directory whose run has not started yet; dropped, it is removed.
 #[derive(Debug)]
 pub struct PendingRun {
-    dir: PathBuf,
+    dir: RunDir,
     lock: Option<File>,
     mark: Option<PathBuf>,
 }
@@ -44,7 +53,7 @@ pub struct PendingRun {
 /// A started run: its record exists, and its runner holds the lock until it is dropped.
 #[derive(Debug)]
 pub struct ActiveRun {
-    dir: PathBuf,
+    dir: RunDir,
     _lock: File,
     mark: Option<PathBuf>,
     heartbeat: Option<Heartbeat>,
@@ -70,13 +79,19 @@ impl Store {
         &self.root
     }
 
+    /// What a walk of a project leaves out when runs are recorded in this store: every store,
+    /// and this one even before it has its marker.
+    pub fn exclusions(&self) -> Exclusions {
+        store_exclusions().dir(self.root.clone())
+    }
+
     fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }
 
     /// The directory of a run.
-    pub fn run_dir(&self, run_id: &str) -> PathBuf {
-        self.runs_dir().join(run_id)
+    pub fn run_dir(&self, run_id: &str) -> RunDir {
+        RunDir::new(self.runs_dir().join(run_id))
     }
 
     /// Create the store's layout: the runs directory, a marker that keeps walks out, and a
@@ -104,14 +119,14 @@ impl Store {
         self.ensure()?;
         self.sweep();
         let dir = self.run_dir(run_id);
-        fs::create_dir(&dir).map_err(RecordError::io(&dir))?;
+        fs::create_dir(dir.path()).map_err(RecordError::io(dir.path()))?;
         let mut pending = PendingRun { dir, lock: None, mark: None };
         // Locked before it has its name, so that a lock file that is free always means a
         // runner that is gone, never one that is starting.
-        let new_lock = pending.dir.join(".lock.new");
+        let new_lock = pending.dir.new_lock();
         let lock = File::create(&new_lock).map_err(RecordError::io(&new_lock))?;
         lock.lock().map_err(RecordError::io(&new_lock))?;
-        let lock_path = pending.dir.join(LOCK_FILE);
+        let lock_path = pending.dir.lock();
         fs::rename(&new_lock, &lock_path).map_err(RecordError::io(&lock_path))?;
         pending.lock = Some(lock);
         let mark = self.root.join(LIVE_DIR).join(run_id);
@@ -134,7 +149,7 @@ impl Store {
         for mark in marks.flatten() {
             let Some(run_id) = mark.file_name().to_str().map(str::to_string) else { continue };
             let dir = self.run_dir(&run_id);
-            match File::options().write(true).open(dir.join(LOCK_FILE)) {
+            match File::options().write(true).open(dir.lock()) {
                 Ok(lock) => {
                     if lock.try_lock().is_err() {
                         continue;
@@ -162,18 +177,18 @@ impl Store {
         };
         let (mut records, mut problems) = (Vec::new(), Vec::new());
         for entry in entries.flatten() {
-            let dir = entry.path();
-            if dir.join(RECORD_FILE).is_file() {
+            let dir = RunDir::new(entry.path());
+            if dir.record().is_file() {
                 match self.load_dir(&dir) {
                     Ok(r) => records.push(r),
                     Err(e) => problems.push(e),
                 }
-            } else if let Ok(lock) = File::options().write(true).open(dir.join(LOCK_FILE))
+            } else if let Ok(lock) = File::options().write(true).open(dir.lock())
                 && lock.try_lock().is_ok()
             {
                 // Left by a runner killed before its run started (by an older lockstep, or one
                 // whose mark was lost).
-                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_dir_all(dir.path());
             }
         }
         records.sort_by(|a, b| b.start_time.cmp(&a.start_time).then_with(|| a.run_id.cmp(&b.run_id)));
@@ -188,7 +203,7 @@ impl Store {
             return Err(unknown());
         }
         let exact = self.run_dir(id);
-        if exact.join(RECORD_FILE).is_file() {
+        if exact.record().is_file() {
             return self.load_dir(&exact);
         }
         let mut matches: Vec<String> = fs::read_dir(self.runs_dir())
@@ -196,7 +211,7 @@ impl Store {
                 entries
                     .flatten()
                     .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|name| name.starts_with(id) && self.run_dir(name).join(RECORD_FILE).is_file())
+                    .filter(|name| name.starts_with(id) && self.run_dir(name).record().is_file())
                     .collect()
             })
             .unwrap_or_default();
@@ -215,12 +230,12 @@ impl Store {
 
     /// Read a run's record, finalizing it as FAILED (lost) if it claims to be RUNNING but
     /// no runner holds its lock.
-    fn load_dir(&self, dir: &Path) -> Result<RunRecord, RecordError> {
-        let record = read_record(&dir.join(RECORD_FILE))?;
+    fn load_dir(&self, dir: &RunDir) -> Result<RunRecord, RecordError> {
+        let record = read_record(&dir.record())?;
         if record.status != RunStatus::Running {
             return Ok(record);
         }
-        let lock_path = dir.join(LOCK_FILE);
+        let lock_path = dir.lock();
         let Ok(lock) = File::options().write(true).open(&lock_path) else { return Ok(record) };
         if lock.try_lock().is_err() {
             return Ok(record);
@@ -234,7 +249,7 @@ impl Store {
     /// record is finalized as lost on the way.
     pub fn reopen(&self, run_id: &str) -> Result<(ActiveRun, RunRecord), RecordError> {
         let dir = self.run_dir(run_id);
-        let lock_path = dir.join(LOCK_FILE);
+        let lock_path = dir.lock();
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -251,8 +266,8 @@ impl Store {
 
 /// The record of a run whose lock the caller holds, finalized as FAILED (lost) if it still
 /// says RUNNING, its working copy removed.
-fn finalize_lost(dir: &Path) -> Result<RunRecord, RecordError> {
-    let mut record = read_record(&dir.join(RECORD_FILE))?;
+fn finalize_lost(dir: &RunDir) -> Result<RunRecord, RecordError> {
+    let mut record = read_record(&dir.record())?;
     if record.status == RunStatus::Running {
         record.status = RunStatus::Failed;
         record.failure = Some("lost: the runner ended without finalizing the run".into());
@@ -260,7 +275,7 @@ fn finalize_lost(dir: &Path) -> Result<RunRecord, RecordError> {
         // What the script logged up to the end is in the events file (a torn last line
         // dropped); an unreadable one leaves the record without it.
         if record.logged.is_none() && record.tracking.is_none() {
-            record.logged = super::Logged::load(dir).ok().flatten();
+            record.logged = super::Logged::load(dir.path()).ok().flatten();
         }
         write_record(dir, &record)?;
         remove_work(dir);
@@ -270,8 +285,8 @@ fn finalize_lost(dir: &Path) -> Result<RunRecord, RecordError> {
 
 /// When the runner of `dir` was last known alive, ms since the epoch: the newest change of
 /// its files, the lock file's heartbeat among them (0 when none can be read).
-fn last_sign_of_life(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+fn last_sign_of_life(dir: &RunDir) -> u64 {
+    let Ok(entries) = fs::read_dir(dir.path()) else { return 0 };
     entries
         .flatten()
         .filter_map(|e| e.metadata().ok())
@@ -285,9 +300,9 @@ fn last_sign_of_life(dir: &Path) -> u64 {
 
 /// Clean up after the runner of `dir`, gone (the caller holds its lock): a run that never
 /// started is removed, a lost one finalized, and any run's working copy removed.
-fn clean_up_after(dir: &Path) {
-    if !dir.join(RECORD_FILE).is_file() {
-        let _ = fs::remove_dir_all(dir);
+fn clean_up_after(dir: &RunDir) {
+    if !dir.record().is_file() {
+        let _ = fs::remove_dir_all(dir.path());
         return;
     }
     // A record that cannot be read stays as it is, for `lockstep runs` to report.
@@ -297,8 +312,8 @@ fn clean_up_after(dir: &Path) {
 
 /// Remove a run's copy or checkout of its project, which nothing needs once the run ended
 /// (up to the size of the project).
-fn remove_work(dir: &Path) {
-    let _ = fs::remove_dir_all(dir.join(WORK_DIR));
+fn remove_work(dir: &RunDir) {
+    let _ = fs::remove_dir_all(dir.work());
 }
 
 fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
@@ -307,8 +322,8 @@ fn read_record(path: &Path) -> Result<RunRecord, RecordError> {
         .map_err(|e| RecordError::BadRecord { path: path.to_path_buf(), message: e.to_string() })
 }
 
-fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RecordError> {
-    let path = dir.join(RECORD_FILE);
+fn write_record(dir: &RunDir, record: &RunRecord) -> Result<(), RecordError> {
+    let path = dir.record();
     let mut json = serde_json::to_vec_pretty(record).expect("records serialize to JSON");
     json.push(b'\n');
     write_atomic(&path, &json).map_err(RecordError::io(&path))
@@ -316,7 +331,7 @@ fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RecordError> {
 
 impl PendingRun {
     /// The run's directory.
-    pub fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &RunDir {
         &self.dir
     }
 
@@ -325,14 +340,15 @@ impl PendingRun {
         write_record(&self.dir, record)?;
         let lock = self.lock.take().expect("a pending run holds its lock");
         let heartbeat = Heartbeat::start(&lock);
-        Ok(ActiveRun { dir: std::mem::take(&mut self.dir), _lock: lock, mark: self.mark.take(), heartbeat })
+        let dir = std::mem::replace(&mut self.dir, RunDir::new(PathBuf::new()));
+        Ok(ActiveRun { dir, _lock: lock, mark: self.mark.take(), heartbeat })
     }
 }
 
 impl Drop for PendingRun {
     fn drop(&mut self) {
-        if !self.dir.as_os_str().is_empty() {
-            let _ = fs::remove_dir_all(&self.dir);
+        if !self.dir.path().as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(self.dir.path());
         }
         if let Some(mark) = &self.mark {
             let _ = fs::remove_file(mark);
@@ -360,7 +376,7 @@ impl Heartbeat {
 
 impl ActiveRun {
     /// The run's directory.
-    pub fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &RunDir {
         &self.dir
     }
 
@@ -395,9 +411,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s")).unwrap();
         let pending = store.create_run("aa11").unwrap();
-        assert!(store.run_dir("aa11").is_dir());
+        assert!(store.run_dir("aa11").path().is_dir());
         drop(pending);
-        assert!(!store.run_dir("aa11").exists());
+        assert!(!store.run_dir("aa11").path().exists());
         assert!(store.list().unwrap().0.is_empty());
         assert_eq!(fs::read_to_string(dir.path().join("s/.gitignore")).unwrap(), "*\n");
     }
@@ -428,7 +444,7 @@ mod tests {
         assert_eq!(r.status, RunStatus::Failed);
         assert!(r.failure.unwrap().starts_with("lost"));
         assert!(r.end_time.is_some());
-        let on_disk = read_record(&store.run_dir("cc33").join(RECORD_FILE)).unwrap();
+        let on_disk = read_record(&store.run_dir("cc33").record()).unwrap();
         assert_eq!(on_disk.status, RunStatus::Failed, "the record is finalized on disk");
     }
 
@@ -437,7 +453,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         drop(store.create_run("dd44").unwrap().start(&record("dd44", 1)).unwrap());
-        fs::write(store.run_dir("dd44").join(RECORD_FILE), "{ not json").unwrap();
+        fs::write(store.run_dir("dd44").record(), "{ not json").unwrap();
         let err = store.find("dd44").unwrap_err().to_string();
         assert!(err.contains("is not a valid run record"), "{err}");
         let (runs, problems) = store.list().unwrap();

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use super::archive::ArchiveError;
 use super::tree::TreeError;
 use crate::support::cache::CacheError;
-use crate::support::error_class::ErrorClass;
-use crate::support::http::FetchError;
+use crate::support::error_class::{Classify, ErrorClass};
+use crate::support::http::DownloadError;
 
 /// Errors of resolving a project source.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,7 @@ pub enum SourceError {
     Archive(#[from] ArchiveError),
     /// An archive could not be downloaded.
     #[error(transparent)]
-    Download(#[from] FetchError),
+    Download(#[from] DownloadError),
     /// A recorded source cannot be rebuilt as it was.
     #[error("the source is not the one recorded: {detail}")]
     Changed {
@@ -177,13 +177,13 @@ impl SourceError {
             | SourceError::GitNetwork { .. }
             | SourceError::GitStalled { .. }
             | SourceError::NoGit { .. }
-            | SourceError::Download(_)
             | SourceError::VersionOfArchive { .. }
             | SourceError::Changed { .. }
             | SourceError::PatchMissing
             | SourceError::CommitNotFound { .. }
             | SourceError::NotAnArchive { .. }
             | SourceError::DestinationExists { .. } => ErrorClass::User,
+            SourceError::Download(e) => e.class(),
             SourceError::Archive(ArchiveError::Io { .. }) => ErrorClass::Internal,
             SourceError::Archive(_) => ErrorClass::User,
             _ => ErrorClass::Internal,

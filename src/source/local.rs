@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::uri::{clean_subdirectory, enter_subdirectory};
 use super::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, Tree, git, tree};
-use crate::support::cache::{self, Cache};
+use crate::support::cache::{self, Cache, CacheBucket};
 
 #[derive(Serialize)]
 struct StatCacheKey<'a> {
@@ -19,7 +19,7 @@ struct StatCacheKey<'a> {
 
 pub fn stat_cache_file(cache: &Cache, dir: &Path) -> Result<PathBuf, SourceError> {
     let key = cache::content_key(&StatCacheKey { schema: 1, dir });
-    Ok(cache.bucket("treehash-v1")?.join(key))
+    Ok(cache.bucket(CacheBucket::TreeHash)?.join(key))
 }
 
 /// Resolve a local directory: in place, as an isolated copy, or at `req.version` of its

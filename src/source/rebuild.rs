@@ -31,6 +31,8 @@ pub struct RebuildRequest<'a> {
     /// The directory relative paths are resolved against; its repository is searched for the
     /// recorded commit too (a CI checkout, say).
     pub caller_dir: &'a Path,
+    /// What a walk of the rebuilt tree leaves out.
+    pub exclusions: &'a Exclusions,
 }
 
 /// Rebuild the source into `workdir`; its tree must hash as recorded.
@@ -45,7 +47,7 @@ pub fn rebuild(req: &RebuildRequest, cache: &Cache, workdir: &Path) -> Result<Re
                 version: None,
                 isolated: true,
                 caller_dir: req.caller_dir,
-                exclusions: Exclusions::default(),
+                exclusions: req.exclusions.clone(),
             };
             let location = info.uri.split('#').next().unwrap_or(&info.uri);
             let src = resolve_archive(&request, workdir, location, format, info.subdirectory.clone())?;
@@ -105,7 +107,7 @@ fn rebuild_commit(
         (Some(s), Some(shown)) => enter_subdirectory(workdir, s, shown, &format!("{origin} at {}", short(commit)))?,
         _ => workdir.to_path_buf(),
     };
-    let tree = hash_tree(&project_dir, &Exclusions::default(), None)?;
+    let tree = hash_tree(&project_dir, req.exclusions, None)?;
     same_tree(&info.tree_sha256, &tree.sha256, "source")?;
     Ok(ResolvedSource { project_dir, in_place: false, info: info.clone(), dirty_patch: None, tree: None, stamps: None })
 }
@@ -123,7 +125,7 @@ fn rebuild_local_tree(req: &RebuildRequest, cache: &Cache, workdir: &Path) -> Re
     if !dir.is_dir() {
         return Err(SourceError::NotFound { path: dir });
     }
-    let tree = hash_tree(&dir, &Exclusions::default(), Some(&stat_cache_file(cache, &dir)?))?;
+    let tree = hash_tree(&dir, req.exclusions, Some(&stat_cache_file(cache, &dir)?))?;
     let tree = without_outputs(tree, req.outputs, req.in_place);
     let expected = info.input_tree_sha256.as_deref().unwrap_or(&info.tree_sha256);
     same_tree(expected, &tree.sha256, "project directory")?;

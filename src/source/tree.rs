@@ -1,8 +1,9 @@
 //! The tree hash: one content hash of a project's files, with a stat cache for speed.
 //!
 //! Definition (also in the README): walk the project directory without following symbolic
-//! links; leave out every `.git` entry, every directory named `.lockstep` or holding a
-//! `.lockstep-store` marker (lockstep's stores), and every path ignored by a `.gitignore` or
+//! links; leave out every `.git` entry, the directories the caller excludes (every directory
+//! named `.lockstep` or holding a `.lockstep-store` marker: lockstep's stores, which
+//! `record::store` names), and every path ignored by a `.gitignore` or
 //! `.lockstepignore` file inside the project (parent directories and global git settings do
 //! not count). Each remaining regular file or symbolic link gives one entry
 //! `"{mode} {sha256} {path}\0"` where `mode` is `100644`, `100755` (owner-executable) or
@@ -14,7 +15,7 @@
 use crate::support::digest;
 use crate::support::fs::write_atomic;
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -31,9 +32,6 @@ use stat_cache::{StatCache, StatKey, now_ns};
 
 /// The prefix that versions the tree hash definition.
 pub const TREE_HASH_VERSION: &str = "lockstep-tree/v1";
-
-/// The file that marks a directory as a lockstep store, so that walks skip it.
-pub const STORE_MARKER: &str = ".lockstep-store";
 
 /// Below this many bytes to hash, threads cost more than they save.
 const PARALLEL_BYTES: u64 = 4 << 20;
@@ -126,16 +124,33 @@ pub enum TreeError {
     },
 }
 
-/// Decides which directories a walk of a project leaves out: `.git`, and lockstep's stores.
+/// Decides which directories a walk of a project leaves out: `.git` always, and those the
+/// caller names, by path, by name, or by a marker file inside them. The walk knows nothing
+/// of what they are (lockstep's stores, say).
 #[derive(Debug, Clone, Default)]
 pub struct Exclusions {
     dirs: Vec<PathBuf>,
+    names: Vec<OsString>,
+    markers: Vec<OsString>,
 }
 
 impl Exclusions {
-    /// Also leave out these directories (absolute paths), such as the store of this run.
-    pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Exclusions {
-        Exclusions { dirs: dirs.into_iter().collect() }
+    /// Also leave out this directory (an absolute path).
+    pub fn dir(mut self, dir: PathBuf) -> Exclusions {
+        self.dirs.push(dir);
+        self
+    }
+
+    /// Also leave out every directory of this name.
+    pub fn named(mut self, name: &str) -> Exclusions {
+        self.names.push(name.into());
+        self
+    }
+
+    /// Also leave out every directory that holds a file of this name.
+    pub fn marked_by(mut self, file: &str) -> Exclusions {
+        self.markers.push(file.into());
+        self
     }
 
     /// Whether the walk should skip this entry (and, for a directory, everything below it).
@@ -143,7 +158,10 @@ impl Exclusions {
         if name == ".git" {
             return true;
         }
-        is_dir && (name == ".lockstep" || self.dirs.iter().any(|d| d == path) || path.join(STORE_MARKER).exists())
+        is_dir
+            && (self.names.iter().any(|n| n == name)
+                || self.dirs.iter().any(|d| d == path)
+                || self.markers.iter().any(|m| path.join(m).exists()))
     }
 }
 
@@ -579,7 +597,7 @@ mod tests {
         for i in 0..300 {
             write(root, &format!("many/d{}/f{i}.txt", i % 7), "x");
         }
-        let exclusions = Exclusions::new([root.join("other")]);
+        let exclusions = stores().dir(root.join("other"));
         for rules in [true, false] {
             let expected = reference(root, &exclusions, rules);
             assert!(expected.len() > SMALL_TREE, "the walk goes parallel");
@@ -620,8 +638,13 @@ mod tests {
         fs::write(p, content).unwrap();
     }
 
+    /// What runs leave out: lockstep's stores, as `record::store` names them.
+    fn stores() -> Exclusions {
+        Exclusions::default().named(".lockstep").marked_by(".lockstep-store")
+    }
+
     fn hash(root: &Path) -> Tree {
-        hash_tree(root, &Exclusions::default(), None).unwrap()
+        hash_tree(root, &stores(), None).unwrap()
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The cache directory: versioned buckets, per-key file locks, content keys.
 //!
-//! Layout, after uv: `<root>/CACHEDIR.TAG` plus one directory per bucket, each named with its
-//! layout version (`git-v1`, `treehash-v1`, ...). A bucket's entries are built in a temporary
+//! Layout, after uv: `<root>/CACHEDIR.TAG` plus one directory per [`CacheBucket`], each named
+//! with its layout version (`git-v1`, `treehash-v1`, ...). A bucket's entries are built in a temporary
 //! directory inside the bucket and published by an atomic rename, so a reader never sees a
 //! half-built entry; a per-key lock makes concurrent builders of one key build it once.
 
@@ -31,6 +31,60 @@ pub enum CacheError {
         /// The underlying error.
         source: io::Error,
     },
+}
+
+/// The buckets of the cache: one directory each, named with its layout version, so that a new
+/// layout is a new name and never meets entries of the old one. Per-key locks of any bucket are
+/// `<bucket>/.locks/<key>.lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBucket {
+    /// `git-v1/`: bare mirrors of git repositories, one per remote URL (credentials stripped).
+    Git,
+    /// `treehash-v1/`: stat caches of directories' tree hashes, and memos of the tree hashes of
+    /// git commits (per commit and subdirectory).
+    TreeHash,
+    /// `pycache-v1/`: Python byte code of local runs (`PYTHONPYCACHEPREFIX`), in Python's own
+    /// layout, kept out of the projects.
+    Pycache,
+    /// `envs-v1/`: built virtualenvs and conda prefixes, one directory per environment key.
+    Envs,
+    /// `conda-pkgs-v1/`: unpacked conda packages, shared by all environments.
+    CondaPackages,
+    /// `repodata-v1/`: remote conda repodata with its HTTP validators (ETag, Last-Modified).
+    Repodata,
+    /// `docker-v1/`: only the locks that make concurrent runs build a project image once (the
+    /// images live in the Docker engine).
+    Docker,
+    /// `inplace-v1/`: only the locks that let one run at a time run in place in a directory.
+    InPlace,
+}
+
+impl CacheBucket {
+    /// Every bucket.
+    pub const ALL: [CacheBucket; 8] = [
+        CacheBucket::Git,
+        CacheBucket::TreeHash,
+        CacheBucket::Pycache,
+        CacheBucket::Envs,
+        CacheBucket::CondaPackages,
+        CacheBucket::Repodata,
+        CacheBucket::Docker,
+        CacheBucket::InPlace,
+    ];
+
+    /// The bucket's directory name, under the cache's root.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            CacheBucket::Git => "git-v1",
+            CacheBucket::TreeHash => "treehash-v1",
+            CacheBucket::Pycache => "pycache-v1",
+            CacheBucket::Envs => "envs-v1",
+            CacheBucket::CondaPackages => "conda-pkgs-v1",
+            CacheBucket::Repodata => "repodata-v1",
+            CacheBucket::Docker => "docker-v1",
+            CacheBucket::InPlace => "inplace-v1",
+        }
+    }
 }
 
 /// The root of lockstep's cache.
@@ -72,9 +126,14 @@ impl Cache {
         &self.root
     }
 
+    /// The directory of a bucket, which may not exist yet.
+    pub fn bucket_path(&self, bucket: CacheBucket) -> PathBuf {
+        self.root.join(bucket.dir_name())
+    }
+
     /// The directory of a bucket, created (with the cache's `CACHEDIR.TAG`) when missing.
-    pub fn bucket(&self, name: &str) -> Result<PathBuf, CacheError> {
-        let dir = self.root.join(name);
+    pub fn bucket(&self, bucket: CacheBucket) -> Result<PathBuf, CacheError> {
+        let dir = self.bucket_path(bucket);
         if dir.is_dir() {
             return Ok(dir);
         }
@@ -91,7 +150,7 @@ impl Cache {
     }
 
     /// Take the exclusive lock of `key` in `bucket`, waiting for its current holder.
-    pub fn lock(&self, bucket: &str, key: &str) -> Result<KeyLock, CacheError> {
+    pub fn lock(&self, bucket: CacheBucket, key: &str) -> Result<KeyLock, CacheError> {
         let (file, path) = self.lock_file(bucket, key)?;
         file.lock().map_err(|source| CacheError::Io { path, source })?;
         Ok(KeyLock { _file: file })
@@ -99,14 +158,14 @@ impl Cache {
 
     /// Take a shared lock of `key` in `bucket`: many users at once, but no exclusive holder
     /// (a builder or a pruner) at the same time.
-    pub fn lock_shared(&self, bucket: &str, key: &str) -> Result<KeyLock, CacheError> {
+    pub fn lock_shared(&self, bucket: CacheBucket, key: &str) -> Result<KeyLock, CacheError> {
         let (file, path) = self.lock_file(bucket, key)?;
         file.lock_shared().map_err(|source| CacheError::Io { path, source })?;
         Ok(KeyLock { _file: file })
     }
 
     /// Take the exclusive lock of `key` in `bucket` if nobody holds it; `None` when somebody does.
-    pub fn try_lock(&self, bucket: &str, key: &str) -> Result<Option<KeyLock>, CacheError> {
+    pub fn try_lock(&self, bucket: CacheBucket, key: &str) -> Result<Option<KeyLock>, CacheError> {
         let (file, path) = self.lock_file(bucket, key)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(KeyLock { _file: file })),
@@ -116,7 +175,7 @@ impl Cache {
     }
 
     /// The lock file of `key` in `bucket` (`<bucket>/.locks/<key>.lock`), opened.
-    fn lock_file(&self, bucket: &str, key: &str) -> Result<(File, PathBuf), CacheError> {
+    fn lock_file(&self, bucket: CacheBucket, key: &str) -> Result<(File, PathBuf), CacheError> {
         let locks = self.bucket(bucket)?.join(".locks");
         fs::create_dir_all(&locks).map_err(|source| CacheError::Io { path: locks.clone(), source })?;
         let path = locks.join(format!("{key}.lock"));
@@ -153,14 +212,34 @@ mod tests {
     fn bucket_is_tagged_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path().join("c"));
-        let b = cache.bucket("git-v1").unwrap();
+        let b = cache.bucket(CacheBucket::Git).unwrap();
+        assert_eq!(b, dir.path().join("c/git-v1"));
         assert!(b.is_dir());
         assert!(
             fs::read_to_string(dir.path().join("c/CACHEDIR.TAG"))
                 .unwrap()
                 .starts_with("Signature: 8a477f597d28d172789f06886806bc55")
         );
-        assert_eq!(cache.bucket("git-v1").unwrap(), b);
+        assert_eq!(cache.bucket(CacheBucket::Git).unwrap(), b);
+    }
+
+    /// The names are on disk in every cache: a rename would drop every entry built before.
+    #[test]
+    fn buckets_keep_their_names() {
+        let names: Vec<_> = CacheBucket::ALL.iter().map(|b| b.dir_name()).collect();
+        assert_eq!(
+            names,
+            [
+                "git-v1",
+                "treehash-v1",
+                "pycache-v1",
+                "envs-v1",
+                "conda-pkgs-v1",
+                "repodata-v1",
+                "docker-v1",
+                "inplace-v1"
+            ]
+        );
     }
 
     #[test]
@@ -175,8 +254,8 @@ mod tests {
     fn second_lock_on_a_key_waits() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(dir.path());
-        let held = cache.lock("b-v1", "k").unwrap();
-        let path = dir.path().join("b-v1/.locks/k.lock");
+        let held = cache.lock(CacheBucket::Docker, "k").unwrap();
+        let path = dir.path().join("docker-v1/.locks/k.lock");
         let other = File::options().write(true).open(&path).unwrap();
         assert!(other.try_lock().is_err(), "the key is held");
         drop(held);

@@ -51,7 +51,25 @@ fn missing_environment_file() {
 
 #[test]
 fn missing_required_parameter() {
-    good_project().run(["run", "p"]).user_error("needs parameter 'alpha' (float), which has no default");
+    good_project()
+        .run(["run", "p"])
+        .user_error("needs parameter 'alpha' (float), which has no default")
+        .hint("give it a value: -P alpha=...");
+}
+
+#[test]
+fn an_entry_point_typo_suggests_the_declared_name() {
+    good_project().run(["run", "p", "-e", "mian"]).user_error("'mian' not found").hint("did you mean `-e main`?");
+    let out = good_project().run(["run", "p", "-e", "evaluate"]).user_error("'evaluate' not found").into_output();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("did you mean"), "no far-fetched guess");
+}
+
+#[test]
+fn an_integer_too_large_says_so() {
+    let ctx = TestContext::new()
+        .file("p/MLproject", "entry_points:\n  main:\n    parameters: {n: int}\n    command: 'echo {n}'\n");
+    ctx.run(["run", "p", "-P", "n=99999999999999999999999"]).user_error("is too large for an integer");
+    ctx.run(["run", "p", "-P", "n=12a"]).user_error("is not an integer");
 }
 
 #[test]
@@ -78,7 +96,17 @@ fn a_missing_path() {
     let ctx = good_project();
     ctx.run(["run", "p", "-P", "alpha=1", "-P", "data=nope.csv"])
         .user_error("parameter 'data' is a path, but")
-        .stderr_has(&ctx.work.join("nope.csv").display().to_string());
+        .stderr_has(&ctx.work.join("nope.csv").display().to_string())
+        .hint("a relative -P path is resolved against the current directory");
+}
+
+#[test]
+fn a_missing_relative_path_that_the_project_has_is_named() {
+    let ctx = good_project();
+    let in_project = ctx.work.join("p/data.csv").display().to_string();
+    ctx.run(["run", "p", "-P", "alpha=1", "-P", "data=data.csv"])
+        .user_error("parameter 'data' is a path, but")
+        .stderr_has(&format!("the project has {in_project}: give that path"));
 }
 
 #[test]

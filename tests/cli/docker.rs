@@ -11,10 +11,16 @@ use std::process::Stdio;
 use bollard::query_parameters::ListContainersOptions;
 use lockstep::env::docker::Engine;
 use lockstep::env::docker::engine::engine_host;
+use lockstep::record::{RunDir, Store};
 use serde_json::Value;
 
 use crate::support::docker::*;
 use crate::support::*;
+
+/// The directory in the test's store of the run whose record is `r`.
+fn run_dir_of(ctx: &TestContext, r: &Value) -> RunDir {
+    Store::open(&ctx.store()).unwrap().run_dir(r["run_id"].as_str().unwrap())
+}
 
 fn record_of(out: &std::process::Output) -> Value {
     json(out)
@@ -41,9 +47,9 @@ fn build_and_run_with_parameters() {
     let r = record_of(&out);
     assert_eq!(r["status"], "FINISHED");
     assert_eq!(r["command"], "echo alpha=0.5 name='my run' > result.txt; echo hello 'my run'; echo to-stderr >&2; pwd");
-    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
-    assert!(fs::read_to_string(run_dir.join("stderr.log")).unwrap().contains("to-stderr"));
-    assert!(fs::read_to_string(run_dir.join("stdout.log")).unwrap().contains("hello my run"));
+    let run_dir = run_dir_of(&ctx, &r);
+    assert!(fs::read_to_string(run_dir.stderr_log()).unwrap().contains("to-stderr"));
+    assert!(fs::read_to_string(run_dir.stdout_log()).unwrap().contains("hello my run"));
 
     let env = &r["environment"];
     assert_eq!(env["manager"], "docker");
@@ -62,12 +68,12 @@ fn build_and_run_with_parameters() {
 
     // Outputs come out of the container; the project itself is untouched.
     assert!(!project.join("result.txt").exists());
-    assert_eq!(r["outputs_dir"], run_dir.join("outputs").display().to_string());
+    assert_eq!(r["outputs_dir"], run_dir.outputs().display().to_string());
     let outputs = r["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 1, "{outputs:?}");
     assert_eq!(outputs[0]["path"], "result.txt");
     assert_eq!(outputs[0]["sha256"], sha256_hex(b"alpha=0.5 name=my run\n"));
-    assert_eq!(fs::read_to_string(run_dir.join("outputs/result.txt")).unwrap(), "alpha=0.5 name=my run\n");
+    assert_eq!(fs::read_to_string(run_dir.outputs().join("result.txt")).unwrap(), "alpha=0.5 name=my run\n");
     assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 0, "the container is removed");
 }
 
@@ -136,8 +142,7 @@ fn volumes_and_copied_and_literal_environment_entries() {
         .get_output()
         .clone();
     let r = record_of(&out);
-    let log =
-        fs::read_to_string(ctx.store().join("runs").join(r["run_id"].as_str().unwrap()).join("stdout.log")).unwrap();
+    let log = fs::read_to_string(run_dir_of(&ctx, &r).stdout_log()).unwrap();
     assert_eq!(
         log,
         format!(
@@ -191,8 +196,7 @@ fn a_nonzero_exit_is_failed_with_its_code_and_tty_merges_output() {
 
     let out = ctx.lockstep().args(["run", "fails", "--json", "-A", "t", "--keep-container"]).assert().code(3);
     let r = record_of(out.get_output());
-    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
-    let log = fs::read_to_string(run_dir.join("stdout.log")).unwrap();
+    let log = fs::read_to_string(run_dir_of(&ctx, &r).stdout_log()).unwrap();
     assert!(log.contains("out") && log.contains("err"), "a terminal carries both streams: {log:?}");
     assert_eq!(containers_of(r["run_id"].as_str().unwrap()), 1, "--keep-container keeps it");
     let engine = Engine::connect().unwrap();
@@ -515,9 +519,9 @@ fn a_git_source_runs_from_its_commit() {
     let out = ctx.lockstep().args(["run", &url, "--json"]).assert().success().get_output().clone();
     let r = record_of(&out);
     assert_eq!(r["source"]["kind"], "git");
-    let run_dir = ctx.store().join("runs").join(r["run_id"].as_str().unwrap());
-    assert_eq!(fs::read_to_string(run_dir.join("outputs/seen.txt")).unwrap(), "committed\n");
-    assert!(!run_dir.join("work").exists(), "the checkout is removed after the run");
+    let run_dir = run_dir_of(&ctx, &r);
+    assert_eq!(fs::read_to_string(run_dir.outputs().join("seen.txt")).unwrap(), "committed\n");
+    assert!(!run_dir.work().exists(), "the checkout is removed after the run");
 }
 
 #[test]

@@ -285,6 +285,29 @@ fn a_packed_run_verifies_from_the_archive_alone() {
 }
 
 #[test]
+fn two_runs_of_one_tree_pack_to_two_archives_anyone_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = TestContext::new();
+    ctx.project(
+        "p",
+        &[("MLproject", "entry_points:\n  main:\n    command: 'echo {x}'\n    parameters: {x: string}\n")],
+    );
+    ctx.run(["run", "p", "-P", "x=1"]).success();
+    ctx.run(["run", "p", "-P", "x=2"]).success();
+    let ids: Vec<String> = ctx.records().iter().map(|r| r["run_id"].as_str().unwrap().to_string()).collect();
+    let paths: Vec<String> =
+        ids.iter().map(|id| pack(&ctx, &["p", "--run", id])["path"].as_str().unwrap().to_string()).collect();
+    assert_ne!(paths[0], paths[1], "one archive per run, not the second replacing the first");
+    for (path, id) in paths.iter().zip(&ids) {
+        assert!(path.ends_with(&format!("-run-{}.tar.gz", &id[..12])), "{path}");
+        let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{path}");
+    }
+    let plain = pack(&ctx, &["p"]);
+    assert!(!plain["path"].as_str().unwrap().contains("-run-"), "{plain}");
+}
+
+#[test]
 fn pack_with_a_run_refuses_a_changed_project() {
     let ctx = TestContext::new();
     det_project(&ctx, "p");

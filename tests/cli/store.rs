@@ -119,3 +119,36 @@ fn a_closed_stdout_is_a_quiet_exit() {
         assert_eq!(stderr(&out), "", "{args:?}");
     }
 }
+
+#[test]
+fn logs_prints_a_runs_stdout_or_stderr() {
+    let ctx =
+        TestContext::new().file("p/MLproject", "entry_points:\n  main:\n    command: 'echo to-out; echo to-err >&2'\n");
+    ctx.run(["run", "p"]).success();
+    let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
+    ctx.run(["logs", &id[..8]]).success().stdout("to-out\n");
+    ctx.run(["logs", &id, "--stderr"]).success().stdout("to-err\n");
+    ctx.run(["logs", "ffff"]).status(2).stderr_has("error: no run 'ffff'");
+    fs::remove_file(ctx.store().join("runs").join(&id).join("stdout.log")).unwrap();
+    ctx.run(["logs", &id]).status(2).stderr_has("has no stdout.log").hint("a run that failed before");
+}
+
+#[test]
+fn logs_follow_prints_until_the_run_ends() {
+    let ctx = TestContext::new().file(
+        "p/MLproject",
+        "entry_points:\n  main:\n    command: 'echo first; while [ ! -e go ]; do sleep 0.05; done; echo last'\n",
+    );
+    let mut runner =
+        ctx.lockstep_process().args(["run", "p"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert!(wait_for(std::time::Duration::from_secs(20), || ctx.run_dirs().len() == 1
+        && fs::read_to_string(ctx.run_dirs()[0].join("stdout.log")).is_ok_and(|s| s == "first\n")));
+    let id = ctx.run_dirs()[0].file_name().unwrap().to_string_lossy().into_owned();
+    let follower = ctx.lockstep_process().args(["logs", "-f", &id]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    fs::write(ctx.work.join("p/go"), "").unwrap();
+    assert!(runner.wait().unwrap().success());
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nlast\n", "what came after the follow began, too");
+}

@@ -10,7 +10,8 @@ use rattler_conda_types::{Channel, ChannelConfig, RepoData, RepoDataRecord};
 use serde::{Deserialize, Serialize};
 
 use super::super::EnvError;
-use crate::support::cache::Cache;
+use crate::support::cache::{Cache, CacheBucket};
+use crate::support::http;
 
 /// The variable naming a mirror that replaces `https://conda.anaconda.org` for named channels.
 const ALIAS_VAR: &str = "LOCKSTEP_CONDA_CHANNEL_ALIAS";
@@ -123,18 +124,13 @@ pub enum HttpError {
 /// response.
 pub fn agent() -> ureq::Agent {
     let secs = std::env::var("LOCKSTEP_CONDA_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(30u64);
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(secs.clamp(1, 600))))
+    http::agent_builder(Duration::from_secs(secs.clamp(1, 600)))
         .timeout_recv_response(Some(Duration::from_secs(secs.clamp(1, 600))))
         .timeout_recv_body(Some(Duration::from_secs(secs.clamp(1, 600) * 20)))
         .http_status_as_error(false)
-        .user_agent(format!("lockstep/{}", crate::VERSION))
         .build()
         .into()
 }
-
-/// The cache bucket of remote repodata.
-const REPODATA_BUCKET: &str = "repodata-v1";
 
 #[derive(Serialize)]
 struct RepodataKey<'a> {
@@ -153,7 +149,7 @@ struct Validators {
 /// `If-Modified-Since`) and reused on 304; a new body replaces it atomically. A cache that
 /// cannot be written only costs the next download.
 fn cached_get(cache: &Cache, url: &str) -> Result<Vec<u8>, HttpError> {
-    let dir = cache.bucket(REPODATA_BUCKET).ok();
+    let dir = cache.bucket(CacheBucket::Repodata).ok();
     let key = crate::support::cache::content_key(&RepodataKey { schema: 1, url });
     let (body_path, meta_path) = match &dir {
         Some(d) => (Some(d.join(format!("{key}.body"))), Some(d.join(format!("{key}.meta.json")))),

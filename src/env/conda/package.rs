@@ -11,11 +11,8 @@ use rattler_digest::digest::Digest;
 use super::super::EnvError;
 use super::super::lock::{CondaPackage, check_file_name};
 use super::channel::agent;
-use crate::support::cache::{Cache, content_key};
+use crate::support::cache::{Cache, CacheBucket, content_key};
 use crate::support::progress::Progress;
-
-/// The bucket of unpacked conda packages.
-pub const BUCKET: &str = "conda-pkgs-v1";
 
 /// The unpacked package of `pkg`: from the cache, or downloaded, verified and unpacked now.
 pub fn unpacked(cache: &Cache, pkg: &CondaPackage, progress: &Progress) -> Result<PathBuf, EnvError> {
@@ -26,14 +23,14 @@ pub fn unpacked(cache: &Cache, pkg: &CondaPackage, progress: &Progress) -> Resul
     {
         check_file_name(field, value).map_err(|message| package_err(pkg, message))?;
     }
-    let bucket = cache.bucket(BUCKET)?;
+    let bucket = cache.bucket(CacheBucket::CondaPackages)?;
     let stem = archive_stem(&pkg.filename);
     let key = format!("{stem}-{}", &content_key(&(&pkg.url, &pkg.sha256, &pkg.md5))[..16]);
     let dir = bucket.join(&key);
     if dir.join("info/index.json").is_file() {
         return Ok(dir);
     }
-    let _lock = cache.lock(BUCKET, &key)?;
+    let _lock = cache.lock(CacheBucket::CondaPackages, &key)?;
     if dir.join("info/index.json").is_file() {
         return Ok(dir);
     }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DockerError, WORKDIR};
 use crate::source::tree::{Exclusions, FileMode, TreeEntry, hash_tree};
-use crate::support::cache::{self, Cache};
+use crate::support::cache::{self, Cache, CacheBucket};
 use crate::support::docker_engine::{Engine, EngineError, describe, is_not_found};
 use crate::support::ui;
 
@@ -187,6 +187,7 @@ pub fn ensure_project(
     project_name: Option<&str>,
     tree_sha256: &str,
     project_dir: &Path,
+    exclusions: &Exclusions,
 ) -> Result<ProjectImage, DockerError> {
     let dockerfile = render_dockerfile(base, tree_sha256);
     let key = cache::content_key(&ImageKey {
@@ -200,13 +201,12 @@ pub fn ensure_project(
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
     // Concurrent runs of one project build its image once.
-    let _lock = cache.lock("docker-v1", &key)?;
+    let _lock = cache.lock(CacheBucket::Docker, &key)?;
     if let Some(image) = inspect(engine, &tag)? {
         return Ok(ProjectImage { id: image.id.unwrap_or_default(), tag });
     }
     // Hashed afresh: a build happens once per tree, and the context must be exactly the tree.
-    let tree = hash_tree(project_dir, &Exclusions::default(), None)
-        .map_err(|e| DockerError::Context { message: e.to_string() })?;
+    let tree = hash_tree(project_dir, exclusions, None).map_err(|e| DockerError::Context { message: e.to_string() })?;
     if tree.sha256 != tree_sha256 {
         return Err(DockerError::TreeChanged { path: project_dir.to_path_buf() });
     }

@@ -238,6 +238,7 @@ impl Environment for DockerEnvironment {
                 plan.project_name.as_deref(),
                 &plan.tree_sha256,
                 ctx.project_dir,
+                ctx.exclusions,
             )?),
         };
         match &project {

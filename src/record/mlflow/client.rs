@@ -108,13 +108,11 @@ impl MlflowClient {
         // for every request; a new loopback or LAN connection costs far less. Over https a
         // new connection costs a TLS handshake, so those are kept.
         let reuse = if base.starts_with("https://") { 3 } else { 0 };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let agent: ureq::Agent = crate::support::http::agent_builder(Duration::from_secs(10).min(timeout))
             .max_idle_connections_per_host(reuse)
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
             .timeout_global(Some(timeout))
             .tls_config(tls.build())
-            .user_agent(format!("lockstep/{}", crate::VERSION))
             .build()
             .into();
         Ok(MlflowClient {

@@ -9,6 +9,7 @@
 
 mod logged_sync;
 mod lookup;
+mod readback;
 mod server_run;
 mod sync;
 mod tags;

@@ -1,13 +1,13 @@
 //! The server's copy of a run that lockstep is running: created at the start, kept up to
 //! date, and ended on every path.
 
-use std::path::Path;
-
 use super::lookup::{check_params, find_or_create, params, resolve_experiment};
+use super::readback::read_back;
 use super::tags::{environment_tags, run_tags, truncate};
 use super::{DEFAULT_EXPERIMENT_ID, ExperimentChoice, TrackingTarget};
+use crate::record::logged::Logged;
 use crate::record::mlflow::{MAX_TAG_VALUE_LENGTH, MlflowClient, RunInfo, first_contact_timeout};
-use crate::record::{RunRecord, RunStatus, TrackingError, TrackingRecord};
+use crate::record::{RunDir, RunRecord, RunStatus, TrackingError, TrackingRecord};
 use crate::support::ui;
 
 /// The server's copy of a run that lockstep is running. From its creation on, every path
@@ -146,7 +146,7 @@ impl ServerRun {
     /// the parameters if they did not arrive), the artifacts (when the server serves them)
     /// and the status. Fills in the experiment's name; on success sets the record's
     /// `tracking.synced`; on failure the error says what is missing.
-    pub fn finish(mut self, record: &mut RunRecord, run_dir: &Path) -> Result<(), TrackingError> {
+    pub fn finish(mut self, record: &mut RunRecord, run_dir: &RunDir) -> Result<(), TrackingError> {
         self.ended = true;
         if let Some(name) = self.experiment_lookup.take().and_then(|lookup| lookup.join().ok().flatten()) {
             record.experiment_name = Some(name);
@@ -154,6 +154,11 @@ impl ServerRun {
         let params_sent = self.params_sent.take().is_some_and(|sent| sent.join().unwrap_or(false));
         let params = if params_sent { Vec::new() } else { params(record) };
         let tags: Vec<_> = run_tags(record).into_iter().filter(|t| !self.sent_tags.contains(t)).collect();
+        // What the script logged is read back before lockstep's own last writes go out.
+        match read_back(&self.client, &self.info.experiment_id, &self.info.run_id) {
+            Ok(logged) => record.logged = Some(logged).filter(|l| *l != Logged::default()),
+            Err(e) => ui::warn(&format!("what the script logged could not be read back from the server: {e}")),
+        }
         push(&self.client, &self.info, record, run_dir, &params, &tags)
     }
 
@@ -190,7 +195,7 @@ pub(super) fn push(
     client: &MlflowClient,
     info: &RunInfo,
     record: &mut RunRecord,
-    run_dir: &Path,
+    run_dir: &RunDir,
     params: &[(String, String)],
     tags: &[(String, String)],
 ) -> Result<(), TrackingError> {
@@ -241,13 +246,13 @@ fn upload_artifacts(
     client: &MlflowClient,
     artifact_uri: &str,
     record: &RunRecord,
-    run_dir: &Path,
+    run_dir: &RunDir,
 ) -> Result<(), TrackingError> {
     let mut json = serde_json::to_vec_pretty(record).expect("records serialize to JSON");
     json.push(b'\n');
-    let files: Vec<_> = ["stdout.log", "stderr.log", "dirty.patch"]
+    let files: Vec<_> = [RunDir::STDOUT_LOG, RunDir::STDERR_LOG, RunDir::DIRTY_PATCH]
         .into_iter()
-        .map(|name| (format!("lockstep/{name}"), run_dir.join(name)))
+        .map(|name| (format!("lockstep/{name}"), run_dir.path().join(name)))
         // An empty log says nothing, and each upload costs the server a request.
         .filter(|(_, path)| path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0))
         .collect();

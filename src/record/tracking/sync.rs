@@ -61,7 +61,7 @@ pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget)
     let (all_params, all_tags) = (params(record), run_tags(record));
     // What the script logged goes first: `push` marks the record synced once it is sent.
     if let Some(logged) = record.logged.clone() {
-        push_logged(client, &info, &logged, active.dir()).map_err(|e| match e {
+        push_logged(client, &info, &logged, active.dir().path()).map_err(|e| match e {
             RecordError::Tracking(e) => RecordError::Tracking(unreached(e)),
             other => other,
         })?;

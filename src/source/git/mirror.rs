@@ -9,10 +9,7 @@ use serde::Serialize;
 
 use super::{run_local, run_network, strip_credentials};
 use crate::source::SourceError;
-use crate::support::cache::{self, Cache};
-
-/// The cache bucket of repository mirrors.
-const BUCKET: &str = "git-v1";
+use crate::support::cache::{self, Cache, CacheBucket};
 
 /// A commit chosen from a repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +43,10 @@ impl GitMirror {
     /// One mirror serves a repository whatever credentials its URL carries: it is keyed on,
     /// and records, the URL without them.
     pub fn resolve(cache: &Cache, url: &str, version: Option<&str>) -> Result<(GitMirror, Resolved), SourceError> {
-        let bucket = cache.bucket(BUCKET)?;
+        let bucket = cache.bucket(CacheBucket::Git)?;
         let key = cache::content_key(&MirrorKey { schema: 1, url: &strip_credentials(url) });
         let dir = bucket.join(&key);
-        let _lock = cache.lock(BUCKET, &key)?;
+        let _lock = cache.lock(CacheBucket::Git, &key)?;
         let fresh = !dir.join("HEAD").is_file();
         if fresh {
             clone_mirror(url, &bucket, &dir)?;

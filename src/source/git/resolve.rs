@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{GitMirror, Resolved, checkout, strip_credentials};
 use crate::source::uri::{clean_subdirectory, enter_subdirectory};
 use crate::source::{ResolvedSource, SourceError, SourceInfo, SourceKind, SourceRequest, hash_tree, tree};
-use crate::support::cache::{self, Cache};
+use crate::support::cache::{self, Cache, CacheBucket};
 use crate::support::ids::short;
 
 #[derive(Serialize)]
@@ -61,7 +61,7 @@ pub(crate) fn finish_checkout(
         commit: &resolved.commit,
         subdirectory: &sub_str,
     });
-    let memo = cache.bucket("treehash-v1")?.join(format!("commit-{key}"));
+    let memo = cache.bucket(CacheBucket::TreeHash)?.join(format!("commit-{key}"));
     let tree_sha256 = match fs::read_to_string(&memo) {
         Ok(s) if s.len() == 64 => s,
         _ => {
