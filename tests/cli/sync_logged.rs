@@ -1,7 +1,7 @@
 //! `lockstep sync` of a run whose script logged to the embedded endpoint: a real `mlflow
 //! server` then holds the params, tags, full metric histories (steps and timestamps),
-//! artifacts and nested runs, as MLflow's own client reads them back; a second sync changes
-//! nothing.
+//! artifacts, nested runs and logged models (loaded back with `models:/`), as MLflow's own
+//! client reads them; a second sync changes nothing.
 
 use std::process::Command;
 
@@ -13,8 +13,11 @@ use crate::support::*;
 const MANIFEST: &str = "name: tracked\nentry_points:\n  main:\n    command: \"python train.py\"\n";
 
 const TRAIN: &str = r#"
-import mlflow
+import mlflow, mlflow.sklearn
+from sklearn.linear_model import LinearRegression
 with mlflow.start_run():
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    mlflow.sklearn.log_model(model, name="line", serialization_format="cloudpickle")
     mlflow.log_params({"lr": "0.1", "depth": "3"})
     mlflow.set_tag("team", "a")
     for step in range(5):
@@ -30,7 +33,9 @@ with mlflow.start_run():
 /// What MLflow's own client reads back of the server's run `run_id`.
 const READ_BACK: &str = r#"
 import json, sys, tempfile, os
+import mlflow, mlflow.pyfunc
 from mlflow import MlflowClient
+mlflow.set_tracking_uri(sys.argv[1])
 client = MlflowClient(sys.argv[1])
 run = client.get_run(sys.argv[2])
 out = {
@@ -52,6 +57,10 @@ out["children"] = [
     }
     for c in children
 ]
+models = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+out["models"] = [(m.name, m.source_run_id, m.status.to_proto() if hasattr(m.status, "to_proto") else str(m.status)) for m in models]
+loaded = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+out["predicted"] = [round(float(v), 6) for v in loaded.predict([[4.0]])]
 print(json.dumps(out))
 "#;
 
@@ -93,6 +102,9 @@ fn a_synced_run_looks_on_the_server_as_if_logged_live() {
     assert_eq!(child["params"]["inner"], "x");
     assert_eq!(child["inner_loss"], serde_json::json!([[2, 5000, 0.25]]));
     assert_eq!(child["artifacts"], serde_json::json!(["notes.txt"]));
+    assert_eq!(back["models"].as_array().unwrap().len(), 1, "{}", back["models"]);
+    assert_eq!((&back["models"][0][0], &back["models"][0][1]), (&"line".into(), &server_id.as_str().into()));
+    assert_eq!(back["predicted"], serde_json::json!([9.0]), "models:/ loads from the server");
 
     // Again: the same run, the same histories, no second nested run.
     ctx.run(["sync", &id, "--tracking-uri", &server.uri()]).success();

@@ -14,7 +14,7 @@ mod auth;
 mod client;
 mod error;
 
-pub use api::{Experiment, NewRun, RunInfo};
+pub use api::{Experiment, ModelInfo, NewRun, RunInfo};
 pub use auth::Secret;
 pub use client::{MlflowClient, first_contact_timeout};
 pub use error::TrackingError;

@@ -1,20 +1,24 @@
 //! What a run's script logged to the embedded endpoint, sent to a real server by `lockstep
 //! sync` so that the run looks there as if it had been logged live: params, tags, the full
 //! metric histories (steps and timestamps, from the events file), artifacts, and nested runs
-//! with theirs. Idempotent: params and tags are set again to the same values, MLflow keeps a
+//! with theirs, and logged models with their files. Idempotent: params and tags are set again to the same values, MLflow keeps a
 //! metric point once however often it is logged, artifacts are written again, and a nested
-//! run is found by the tag that names its local id before one is created.
+//! run or model is found by the tag that names its local id before one is created.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::tags::user_name;
-use crate::record::logged::{ARTIFACTS_DIR, Event, Events, Logged, MetricPoint, OTHER_RUNS_DIR, read_events};
+use crate::record::logged::{
+    ARTIFACTS_DIR, Event, Events, Logged, LoggedModel, MetricPoint, OTHER_RUNS_DIR, read_events,
+};
 use crate::record::mlflow::{MlflowClient, NewRun, RunInfo};
 use crate::record::{RecordError, TrackingError, list_outputs};
 
 /// The tag that names a nested run's local id on the server.
 pub const NESTED_RUN_ID_TAG: &str = "lockstep.nested_run_id";
+/// The tag that names a logged model's local id on the server.
+pub const MODEL_ID_TAG: &str = "lockstep.model_id";
 
 /// Send what the script of the run in `run_dir` logged into the server's run `top`.
 pub(super) fn push_logged(
@@ -43,7 +47,52 @@ pub(super) fn push_logged(
         });
         client.update_run(&info.run_id, &nested.status, end.and_then(|t| u64::try_from(t).ok()))?;
     }
+    for model in &logged.models {
+        let source = match model.source_run_id.as_deref() {
+            Some(local) if local != local_top => nested_server_id(client, top, local)?,
+            _ => None,
+        };
+        let source = source.unwrap_or_else(|| top.run_id.clone());
+        push_model(client, top, model, &source, &[(local_top.as_str(), top.run_id.as_str())], run_dir)?;
+    }
     Ok(())
+}
+
+/// A logged model on the server: found by the tag naming its local id, else created; its
+/// files uploaded (an `MLmodel` file naming the server's ids, as if logged there), then the
+/// model marked ready, so that `models:/<id>` loads from the server.
+fn push_model(
+    client: &MlflowClient,
+    top: &RunInfo,
+    model: &LoggedModel,
+    source_run: &str,
+    run_ids: &[(&str, &str)],
+    run_dir: &Path,
+) -> Result<(), RecordError> {
+    let info = match client.model_tagged(&top.experiment_id, MODEL_ID_TAG, &model.model_id)? {
+        Some(found) => found,
+        None => {
+            let tags = [(MODEL_ID_TAG.to_string(), model.model_id.clone())];
+            client.create_model_once(&top.experiment_id, &model.name, source_run, &tags)?
+        }
+    };
+    if MlflowClient::serves_artifacts(&info.artifact_uri) {
+        let dir = run_dir.join(&model.artifact_path);
+        for file in &model.files {
+            let path = dir.join(&file.path);
+            if file.path.rsplit('/').next() == Some("MLmodel") {
+                let text = std::fs::read_to_string(&path).map_err(RecordError::io(&path))?;
+                let mut text = text.replace(&model.model_id, &info.model_id);
+                for (local, server) in run_ids {
+                    text = text.replace(local, server);
+                }
+                client.upload_bytes(&info.artifact_uri, &file.path, text.as_bytes())?;
+            } else {
+                client.upload_file(&info.artifact_uri, &file.path, &path)?;
+            }
+        }
+    }
+    Ok(client.finalize_model(&info.model_id)?)
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {
