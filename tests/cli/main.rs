@@ -12,12 +12,15 @@ mod examples;
 mod git_sources;
 mod hostile_records;
 mod init;
+mod interpreters;
 mod lifecycle;
 mod local_runs;
+mod mlflow_parity;
 mod network;
 mod outputs;
 mod pack_verify;
 mod param_order;
+mod provenance;
 mod races;
 mod signals;
 mod store;
@@ -25,6 +28,7 @@ mod subdir_links;
 mod sync_logged;
 mod tracking;
 mod verify_logged;
+mod yaml11;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so
 /// that none is silently left out of the binary.
