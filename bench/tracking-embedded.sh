@@ -11,7 +11,8 @@
 # Then the round trip of one `runs/log-metric` request (median of 2,000, one keep-alive
 # connection, Python's http.client): an upper bound of the time the server spends on it.
 # LOCKSTEP_BIN picks the binary (default: a release build of this checkout); RUNS the runs
-# per command (default 5). Raw hyperfine JSON stays in $BENCH_OUT.
+# per command (default 5). With BASE_BIN (a build without the endpoint), also the trivial run
+# (entry point `true`) of both, 200 runs after 20. Raw hyperfine JSON stays in $BENCH_OUT.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$root/target/bench}
@@ -85,6 +86,12 @@ for script in one batch; do
     "env MLFLOW_TRACKING_URI=$server_uri mlflow run p -e $script --env-manager local" \
     "$bin run p -e $script --tracking-uri $server_uri" > /dev/null
 done
+if [ -n "${BASE_BIN:-}" ]; then
+  mkdir trivial
+  printf 'name: trivial\nentry_points:\n  main:\n    command: "true"\n' > trivial/MLproject
+  hyperfine -N --warmup 20 --runs 200 --export-json "$out/embedded-trivial.json" \
+    "$BASE_BIN run trivial" "$bin run trivial" > /dev/null
+fi
 embedded=$("$bin" run p -e latency 2> /dev/null)
 # mlflow run gives the script the server's run through MLFLOW_RUN_ID too.
 served=$(MLFLOW_TRACKING_URI=$server_uri mlflow run p -e latency --env-manager local 2> /dev/null | grep median_ms)
@@ -101,4 +108,9 @@ for script in ["one", "batch"]:
     ls, a, b, lsb = rows
     print(f"| **{script}**: lockstep {a['median'] / ls['median']:.1f}x faster than (a), {b['median'] / ls['median']:.1f}x than (b) | | | | |")
 print(f"\nOne `runs/log-metric` round trip: embedded endpoint {embedded}; mlflow server {served}")
+trivial = os.path.join(out, "embedded-trivial.json")
+if os.path.exists(trivial):
+    base, new = json.load(open(trivial))["results"]
+    print(f"\nTrivial run: without the endpoint {base['median'] * 1000:.2f} ms, with it {new['median'] * 1000:.2f} ms (medians, "
+          f"means {base['mean'] * 1000:.2f} and {new['mean'] * 1000:.2f} ms): {(new['median'] - base['median']) * 1000:+.2f} ms")
 PY

@@ -254,7 +254,8 @@ fn start_endpoint(run_dir: &Path, record: &RunRecord) -> Result<Endpoint, Error>
         name: record.run_name.clone(),
         experiment_name: record.experiment_name.clone(),
         start_time: record.start_time as i64,
-        user: record::tracking::user_name(),
+        // From the environment only: a passwd lookup would cost every run that never logs.
+        user: ["LOGNAME", "USER"].iter().find_map(|v| std::env::var(v).ok()).unwrap_or_default(),
     };
     Ok(Endpoint::start(run_dir, &top).map_err(record::RecordError::from)?)
 }

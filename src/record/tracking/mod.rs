@@ -17,7 +17,6 @@ mod tags;
 pub use server_run::ServerRun;
 pub use sync::sync;
 pub use tags::run_tags;
-pub(crate) use tags::user_name;
 
 use super::TrackingError;
 use super::mlflow::MlflowClient;
