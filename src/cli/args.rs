@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Would a re-run start from the same source and environment? Runs nothing.
     Status(StatusArgs),
+    /// Compare two runs: parameters, logged metrics, source, environment and outputs.
+    Diff(DiffArgs),
     /// Write a starter project.
     Init(InitArgs),
     /// Print the tree hash of a project directory.
@@ -218,6 +220,19 @@ pub(crate) struct StatusArgs {
     /// A run id (or prefix) or a record.json file.
     pub(crate) target: String,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct DiffArgs {
+    /// The first run: a run id (or prefix) or a record.json file.
+    pub(crate) a: String,
+    /// The second run, compared with the first.
+    pub(crate) b: String,
+    /// Print the comparison as JSON.
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]

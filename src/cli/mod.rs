@@ -1,6 +1,7 @@
 //! The `lockstep` command line: parse the arguments, call the command, render its outcome.
 
 mod args;
+mod diff;
 mod logged;
 mod render;
 mod report;
@@ -36,6 +37,7 @@ pub fn main() -> ExitCode {
         Command::Unpack(args) => unpack(args),
         Command::Verify(args) => verify(args),
         Command::Status(args) => status(args),
+        Command::Diff(args) => diff(args),
         Command::Init(args) => init(args),
         Command::Hash(args) => hash(args),
         Command::Env(EnvCommand::List(args)) => env_list(args),
@@ -207,6 +209,21 @@ fn status(args: args::StatusArgs) -> Result<i32, CommandError> {
         false => render::status(&mut io::stdout().lock(), &report)?,
     }
     Ok(report.exit_code())
+}
+
+fn diff(args: args::DiffArgs) -> Result<i32, CommandError> {
+    let opts = commands::diff::DiffOptions {
+        a: args.a,
+        b: args.b,
+        store: args.store.store,
+        caller_dir: std::env::current_dir()?,
+    };
+    let diff = commands::diff::diff(&opts)?;
+    match args.json {
+        true => render::json(&diff)?,
+        false => diff::diff(&mut io::stdout().lock(), &diff)?,
+    }
+    Ok(0)
 }
 
 fn init(args: args::InitArgs) -> Result<i32, CommandError> {

@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, logs, pack, runs, status, verify};
+use super::{diff, init, logs, pack, runs, status, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum CommandError {
     /// Checking a run's status.
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    /// Comparing two runs.
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
     /// Choosing the runs to list.
     #[error(transparent)]
     Runs(#[from] runs::RunsError),
@@ -110,6 +113,7 @@ impl Classify for CommandError {
             CommandError::Pack(e) => e.class(),
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
+            CommandError::Diff(e) => e.class(),
             CommandError::Run(e) => e.class(),
         }
     }
@@ -126,6 +130,7 @@ impl Classify for CommandError {
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
+            CommandError::Diff(e) => e.hint(),
             CommandError::Runs(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Download(_)

@@ -2,6 +2,7 @@
 //! the CLI renders, and each ends with the one [`CommandError`].
 
 pub mod compare;
+pub mod diff;
 pub mod env;
 pub mod error;
 pub mod hash;

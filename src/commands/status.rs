@@ -3,13 +3,14 @@
 //! environment key with the recorded ones, and says which part changed.
 
 use crate::support::digest;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::commands::CommandError as Error;
+use crate::commands::diff::{Change, listing_changes};
 use crate::env::{self, EnvManager};
 use crate::manifest::Manifest;
 use crate::pipeline;
@@ -187,26 +188,14 @@ fn source_status(
 
 /// Added, removed and modified files between two tree listings, leaving out the run's outputs.
 fn changed_files(recorded: &str, current: &str, outputs: &[String], in_place: bool) -> Vec<String> {
-    let written: HashSet<&str> = if in_place { outputs.iter().map(String::as_str).collect() } else { HashSet::new() };
-    let parse = |text: &str| -> BTreeMap<String, String> {
-        text.lines()
-            .filter_map(|l| {
-                let mut it = l.splitn(3, ' ');
-                let (mode, sha, path) = (it.next()?, it.next()?, it.next()?);
-                (!written.contains(path)).then(|| (path.to_string(), format!("{mode} {sha}")))
-            })
-            .collect()
-    };
-    let (before, after) = (parse(recorded), parse(current));
-    let mut changes: Vec<String> = Vec::new();
-    for (path, id) in &before {
-        match after.get(path) {
-            None => changes.push(format!("removed {path}")),
-            Some(now) if now != id => changes.push(format!("modified {path}")),
-            _ => {}
-        }
-    }
-    changes.extend(after.keys().filter(|p| !before.contains_key(*p)).map(|p| format!("added {p}")));
+    let written: BTreeSet<String> = if in_place { outputs.iter().cloned().collect() } else { BTreeSet::new() };
+    let mut changes: Vec<String> = listing_changes(recorded, current, &written)
+        .into_iter()
+        .map(|f| match f.change {
+            Change::Changed => format!("modified {}", f.path),
+            other => format!("{} {}", other.name(), f.path),
+        })
+        .collect();
     if changes.len() > MAX_CHANGES {
         let more = changes.len() - MAX_CHANGES;
         changes.truncate(MAX_CHANGES);

@@ -1,5 +1,6 @@
 //! `lockstep verify`: re-run a recorded run from its exact source and its recorded
-//! environment, in isolation, and compare the outputs file by file.
+//! environment, in isolation, and compare the outputs file by file, and what the script
+//! logged metric by metric and artifact by artifact.
 //!
 //! A composition of the pipeline: the source is rebuilt (`source::rebuild`), the environment
 //! comes from the lock (`env::from_lock`), the recorded entry point and parameters (in their
@@ -11,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::compare::{self, CompareError, CompareRules, FileCheck, FileResult};
+use super::compare::{self, CompareError, CompareRules, Comparison, FileCheck, MetricCheck, RunFiles};
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags};
 use crate::exec::Echo;
 use crate::manifest::{Manifest, ParamArgs};
 use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Session};
-use crate::record::{RunRecord, RunStatus, VerificationSummary};
+use crate::record::{ComparedCounts, MetricDifference, RunRecord, RunStatus, VerificationSummary};
 use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
@@ -55,9 +56,9 @@ impl VerifyError {
 pub struct VerifyOptions {
     /// A run id (or prefix), a `record.json` file, or an archive made by `pack --run`.
     pub target: String,
-    /// Globs of output paths to leave out of the comparison.
+    /// Globs of output paths, artifact paths and metric names to leave out of the comparison.
     pub ignore: Vec<String>,
-    /// Relative tolerance for numbers in JSON and CSV outputs.
+    /// Relative tolerance for logged metrics and for numbers in JSON and CSV outputs and artifacts.
     pub rtol: Option<f64>,
     /// A local project directory to use instead of the recorded one.
     pub source_dir: Option<PathBuf>,
@@ -107,6 +108,10 @@ pub struct VerifyReport {
     pub rerun_exit_code: Option<i32>,
     /// Every output of either run.
     pub files: Vec<FileCheck>,
+    /// Every metric either run's script logged (its own and its nested runs').
+    pub metrics: Vec<MetricCheck>,
+    /// Every artifact and model file either run's script logged.
+    pub artifacts: Vec<FileCheck>,
 }
 
 impl VerifyReport {
@@ -134,6 +139,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         run_id,
         run_name: Some(format!("verify {}", short(&original.run_id))),
         experiment_name: original.experiment_name.clone(),
+        // Never a server: the re-run logs to its own endpoint, whose variables replace the
+        // caller's MLFLOW_TRACKING_URI, so that a verification leaves no stray run anywhere.
         tracking: None,
         echo: opts.echo,
         caller_dir: &opts.caller_dir,
@@ -141,10 +148,14 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     };
     let mut rerun = pipeline::execute(planned, how, &session)?.record;
     let files = compare::compare(original, &rerun, &rules);
-    let count = |r: FileResult| files.iter().filter(|f| f.result == r).count();
-    let matches = files
-        .iter()
-        .all(|f| matches!(f.result, FileResult::Identical | FileResult::WithinTolerance | FileResult::Ignored));
+    let rerun_dir = session.store.run_dir(&rerun.run_id);
+    let logged = compare::compare_logged(
+        RunFiles { record: original, dir: found.run_dir().as_ref().map(|d| d.path()) },
+        RunFiles { record: &rerun, dir: Some(rerun_dir.path()) },
+        &rules,
+    );
+    let matches = files.iter().map(|f| f.result).chain(logged.metrics.iter().map(|m| m.result));
+    let matches = matches.chain(logged.artifacts.iter().map(|f| f.result)).all(Comparison::matches);
     let result = if rerun.status != RunStatus::Finished {
         Verdict::Failed
     } else if matches {
@@ -152,13 +163,23 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     } else {
         Verdict::Differs
     };
+    let file_counts = counts(files.iter().map(|f| f.result));
+    let tracked = original.logged.is_some() || rerun.logged.is_some();
     rerun.verification = Some(VerificationSummary {
         result: result.name().to_string(),
-        identical: count(FileResult::Identical) + count(FileResult::WithinTolerance),
-        differs: count(FileResult::Differs),
-        missing: count(FileResult::Missing),
-        extra: count(FileResult::Extra),
-        ignored: count(FileResult::Ignored),
+        identical: file_counts.identical,
+        differs: file_counts.differs,
+        missing: file_counts.missing,
+        extra: file_counts.extra,
+        ignored: file_counts.ignored,
+        metrics: tracked.then(|| counts(logged.metrics.iter().map(|m| m.result))),
+        artifacts: tracked.then(|| counts(logged.artifacts.iter().map(|f| f.result))),
+        metric_differences: logged
+            .metrics
+            .iter()
+            .filter(|m| !m.result.matches())
+            .map(|m| MetricDifference { key: m.key.clone(), original: m.original, rerun: m.rerun })
+            .collect(),
     });
     session.store.save(&rerun)?;
     Ok(VerifyReport {
@@ -168,7 +189,24 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         rerun_status: rerun.status,
         rerun_exit_code: rerun.exit_code,
         files,
+        metrics: logged.metrics,
+        artifacts: logged.artifacts,
     })
+}
+
+/// How many items compared which way.
+fn counts(results: impl Iterator<Item = Comparison>) -> ComparedCounts {
+    let mut c = ComparedCounts::default();
+    for r in results {
+        match r {
+            Comparison::Identical | Comparison::WithinTolerance => c.identical += 1,
+            Comparison::Differs => c.differs += 1,
+            Comparison::Missing => c.missing += 1,
+            Comparison::Extra => c.extra += 1,
+            Comparison::Ignored => c.ignored += 1,
+        }
+    }
+    c
 }
 
 /// The re-run: the rebuilt source, the recorded environment, entry point and parameters.

@@ -199,11 +199,13 @@ pub struct RunRecord {
     pub logged: Option<Logged>,
 }
 
-/// How a verification run's outputs compared with those of the run it re-ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How a verification run's outputs (and what its script logged) compared with those of the
+/// run it re-ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerificationSummary {
-    /// `reproduced` when every file not ignored is identical (or within tolerance),
-    /// `differs` otherwise, `failed` when the re-run itself failed.
+    /// `reproduced` when every file not ignored is identical (or within tolerance), and so
+    /// is every logged metric and artifact; `differs` otherwise, `failed` when the re-run
+    /// itself failed.
     pub result: String,
     /// Files identical, or equal within `--rtol`.
     pub identical: usize,
@@ -215,6 +217,41 @@ pub struct VerificationSummary {
     pub extra: usize,
     /// Files left out by `--ignore`.
     pub ignored: usize,
+    /// How the logged metrics compared, when either script logged something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<ComparedCounts>,
+    /// How the logged artifacts and model files compared, when either script logged something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ComparedCounts>,
+    /// The logged metrics that differ (or are missing or extra), with both summaries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_differences: Vec<MetricDifference>,
+}
+
+/// How many items of one kind compared which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparedCounts {
+    /// Identical, or equal within `--rtol`.
+    pub identical: usize,
+    /// Different.
+    pub differs: usize,
+    /// In the original only.
+    pub missing: usize,
+    /// In the re-run only.
+    pub extra: usize,
+    /// Left out by `--ignore`.
+    pub ignored: usize,
+}
+
+/// A logged metric that did not reproduce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDifference {
+    /// The metric (`<nested run>/<name>` for a nested run's).
+    pub key: String,
+    /// Its summary in the original run.
+    pub original: Option<logged::MetricSummary>,
+    /// Its summary in the re-run.
+    pub rerun: Option<logged::MetricSummary>,
 }
 
 /// Where a run is recorded on an MLflow tracking server.

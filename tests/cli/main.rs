@@ -4,6 +4,7 @@ mod support;
 
 mod archive_safety;
 mod bad_input;
+mod diff;
 mod docker;
 mod embedded_tracking;
 mod environments;
@@ -24,7 +25,9 @@ mod races;
 mod signals;
 mod store;
 mod subdir_links;
+mod sync_logged;
 mod tracking;
+mod verify_logged;
 mod yaml11;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::{CREATE, Payload, READ, WRITE};
-use super::{MAX_PARAMS_TAGS_PER_BATCH, MlflowClient, TrackingError};
+use super::{MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MlflowClient, TrackingError};
+use crate::record::logged::MetricPoint;
 use crate::support::text::percent_encode;
 
 /// An experiment, as the server describes it.
@@ -37,6 +38,16 @@ pub struct RunInfo {
     /// `active` or `deleted`.
     #[serde(default)]
     pub lifecycle_stage: String,
+}
+
+/// A logged model (MLflow 3), as the server describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelInfo {
+    /// The server's id of the model (`m-...`).
+    pub model_id: String,
+    /// Where its files go (`mlflow-artifacts:/...` when the server serves them).
+    #[serde(default)]
+    pub artifact_uri: String,
 }
 
 /// The run to create.
@@ -195,6 +206,67 @@ impl MlflowClient {
             let body = json!({ "run_id": run_id, "params": pairs(p), "tags": pairs(t), "metrics": [] });
             self.post("runs/log-batch", &body, WRITE)?;
         }
+    }
+
+    /// Log metric points (each key with its value, step and timestamp), in as many
+    /// `runs/log-batch` requests as the API's limit of 1,000 metrics a batch needs. MLflow's
+    /// stores keep a point once however often it is logged.
+    pub fn log_metrics(&self, run_id: &str, points: &[(String, MetricPoint)]) -> Result<(), TrackingError> {
+        for chunk in points.chunks(MAX_METRICS_PER_BATCH) {
+            let metrics: Vec<Value> = chunk
+                .iter()
+                .map(|(key, p)| {
+                    let value = match p.value {
+                        v if v.is_nan() => json!("NaN"),
+                        v if v == f64::INFINITY => json!("Infinity"),
+                        v if v == f64::NEG_INFINITY => json!("-Infinity"),
+                        v => json!(v),
+                    };
+                    json!({ "key": key, "value": value, "timestamp": p.timestamp, "step": p.step })
+                })
+                .collect();
+            let body = json!({ "run_id": run_id, "params": [], "tags": [], "metrics": metrics });
+            self.post("runs/log-batch", &body, WRITE)?;
+        }
+        Ok(())
+    }
+
+    /// The logged model of an experiment whose tag `key` is `value`, if there is one.
+    pub fn model_tagged(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<ModelInfo>, TrackingError> {
+        let filter = format!("tags.`{key}` = '{}'", value.replace('\'', "\\'"));
+        let body = json!({ "experiment_ids": [experiment_id], "filter": filter, "max_results": 1 });
+        let v = self.post("logged-models/search", &body, READ)?;
+        let models: Vec<Value> =
+            self.parse(v.get("models").cloned().unwrap_or(Value::Array(vec![])), "logged-models/search")?;
+        models.into_iter().next().map(|m| self.field(m, "info", "logged-models/search")).transpose()
+    }
+
+    /// Create a logged model, trying once (see [`MlflowClient::create_run_once`]).
+    pub fn create_model_once(
+        &self,
+        experiment_id: &str,
+        name: &str,
+        source_run_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<ModelInfo, TrackingError> {
+        let body = json!({ "experiment_id": experiment_id, "name": name, "source_run_id": source_run_id, "tags": pairs(tags) });
+        let v = self.post("logged-models", &body, CREATE)?;
+        let model: Value = self.field(v, "model", "logged-models")?;
+        self.field(model, "info", "logged-models")
+    }
+
+    /// Mark a logged model's files as uploaded.
+    pub fn finalize_model(&self, model_id: &str) -> Result<(), TrackingError> {
+        let endpoint = format!("logged-models/{}", percent_encode(model_id));
+        let url = self.api_url(&endpoint, &[]);
+        let body = json!({ "model_id": model_id, "status": "LOGGED_MODEL_READY" });
+        let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+        self.call("PATCH", &url, "logged-models/{id}", Payload::Json(bytes), WRITE).map(drop)
     }
 
     /// Set a run's status and end time.

@@ -14,11 +14,13 @@ mod auth;
 mod client;
 mod error;
 
-pub use api::{Experiment, NewRun, RunInfo};
+pub use api::{Experiment, ModelInfo, NewRun, RunInfo};
 pub use auth::Secret;
 pub use client::{MlflowClient, first_contact_timeout};
 pub use error::TrackingError;
 
+/// Most metric points one `runs/log-batch` request may carry.
+pub const MAX_METRICS_PER_BATCH: usize = 1000;
 /// Most params, and most tags, one `runs/log-batch` request may carry.
 pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
 /// The longest parameter value an MLflow server accepts.

@@ -7,6 +7,7 @@
 //! complete, and `lockstep sync` completes it. Every server run carries the tag
 //! `lockstep.run_id`, so that a sync finds the run it made before instead of making another.
 
+mod logged_sync;
 mod lookup;
 mod readback;
 mod server_run;

@@ -1,6 +1,7 @@
 //! `lockstep sync`'s library half: a recorded run sent to a tracking server, or completed
 //! there after a server was lost.
 
+use super::logged_sync::push_logged;
 use super::lookup::{check_params, find_or_create, params, resolve_experiment};
 use super::server_run::{no_artifacts_warning, push};
 use super::tags::run_tags;
@@ -12,7 +13,7 @@ use crate::support::ui;
 /// Send a local run to a tracking server, or complete what a lost server missed (the
 /// library half of `lockstep sync`). Idempotent: the server's run is the one recorded, else
 /// the one tagged with the local run id, else a new one; parameters, tags, artifacts and
-/// status are set again. `active` holds the run's lock; `record` is updated in place and in
+/// status are set again, and so is what the script logged (see `logged_sync`). `active` holds the run's lock; `record` is updated in place and in
 /// the store. Returns the run's web page.
 pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget) -> Result<String, RecordError> {
     let recorded = record.tracking.clone();
@@ -58,6 +59,13 @@ pub fn sync(active: &ActiveRun, record: &mut RunRecord, target: &TrackingTarget)
         ui::warn(&no_artifacts_warning(&info.artifact_uri));
     }
     let (all_params, all_tags) = (params(record), run_tags(record));
+    // What the script logged goes first: `push` marks the record synced once it is sent.
+    if let Some(logged) = record.logged.clone() {
+        push_logged(client, &info, &logged, active.dir().path()).map_err(|e| match e {
+            RecordError::Tracking(e) => RecordError::Tracking(unreached(e)),
+            other => other,
+        })?;
+    }
     let pushed = push(client, &info, record, active.dir(), &all_params, &all_tags);
     active.update(record)?;
     pushed?;

@@ -1,14 +1,19 @@
 //! `lockstep verify`'s comparison of two runs' outputs, file by file: bytes, then numbers
-//! within a tolerance for JSON and CSV, with a short diff of text files that differ.
+//! within a tolerance for JSON and CSV, with a short diff of text files that differ; and of
+//! what their scripts logged ([`compare_logged`]).
 
-use crate::support::digest;
-use std::collections::BTreeSet;
+mod logged;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::record::{OutputFile, RunRecord};
+use crate::support::digest;
+
+pub use logged::{LoggedChecks, MetricCheck, RunFiles, compare_logged};
 
 /// Text files larger than this are compared by digest only.
 const DIFF_LIMIT: u64 = 1 << 20;
@@ -50,11 +55,11 @@ impl CompareRules {
     }
 }
 
-/// How one output compares.
+/// How one output, logged artifact or logged metric compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FileResult {
-    /// Same bytes.
+pub enum Comparison {
+    /// Same bytes (or value).
     Identical,
     /// Different bytes, numbers within `--rtol`.
     WithinTolerance,
@@ -68,13 +73,20 @@ pub enum FileResult {
     Ignored,
 }
 
+impl Comparison {
+    /// Whether this is no difference.
+    pub fn matches(self) -> bool {
+        matches!(self, Comparison::Identical | Comparison::WithinTolerance | Comparison::Ignored)
+    }
+}
+
 /// One output's comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
     /// The output's path.
     pub path: String,
     /// The result.
-    pub result: FileResult,
+    pub result: Comparison,
     /// Its sha256 in the original run.
     pub original_sha256: Option<String>,
     /// Its sha256 in the re-run.
@@ -83,65 +95,138 @@ pub struct FileCheck {
     pub detail: Option<String>,
 }
 
+/// A file to compare: its digest, and where its content is.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    /// The recorded file.
+    pub(crate) file: OutputFile,
+    /// Where its content is (checked against the digest before it is read), when at hand.
+    pub(crate) at: Option<PathBuf>,
+}
+
+/// Files by the path they are compared under.
+pub(crate) type FileSet = BTreeMap<String, Located>;
+
 /// Compare the outputs of the original and the re-run, path by path.
 pub fn compare(original: &RunRecord, rerun: &RunRecord, rules: &CompareRules) -> Vec<FileCheck> {
-    let (ignore, rtol) = (&rules.ignore, rules.rtol);
-    let find = |r: &'_ RunRecord, p: &str| r.outputs.iter().find(|o| o.path == p).cloned();
-    let paths: BTreeSet<&str> = original.outputs.iter().chain(&rerun.outputs).map(|o| o.path.as_str()).collect();
+    let located = |r: &RunRecord| -> FileSet {
+        let at = |o: &OutputFile| Located { file: o.clone(), at: Some(r.outputs_dir.join(&o.path)) };
+        r.outputs.iter().map(|o| (o.path.clone(), at(o))).collect()
+    };
+    compare_files(&located(original), &located(rerun), rules, &RunNoise::default())
+}
+
+/// Compare two sets of files path by path: digests, then (for files that differ) numbers
+/// within `--rtol`, or a short diff; `noise` is what may differ without being a difference.
+pub(crate) fn compare_files(
+    original: &FileSet,
+    rerun: &FileSet,
+    rules: &CompareRules,
+    noise: &RunNoise,
+) -> Vec<FileCheck> {
+    let paths: BTreeSet<&String> = original.keys().chain(rerun.keys()).collect();
     paths
         .into_iter()
         .map(|path| {
-            let (a, b) = (find(original, path), find(rerun, path));
+            let (a, b) = (original.get(path), rerun.get(path));
             let mut check = FileCheck {
-                path: path.to_string(),
-                result: FileResult::Identical,
-                original_sha256: a.as_ref().map(|o| o.sha256.clone()),
-                rerun_sha256: b.as_ref().map(|o| o.sha256.clone()),
+                path: path.clone(),
+                result: Comparison::Identical,
+                original_sha256: a.map(|l| l.file.sha256.clone()),
+                rerun_sha256: b.map(|l| l.file.sha256.clone()),
                 detail: None,
             };
-            check.result = match (&a, &b) {
-                _ if ignore.is_match(path) => FileResult::Ignored,
-                (Some(_), None) => FileResult::Missing,
-                (None, Some(_)) => FileResult::Extra,
-                (Some(a), Some(b)) if a.sha256 == b.sha256 => FileResult::Identical,
-                (Some(a), Some(b)) => {
-                    let old = content(&original.outputs_dir, a);
-                    let new = content(&rerun.outputs_dir, b);
-                    match (old, new) {
-                        (Some(old), Some(new)) => {
-                            if let Some(rtol) = rtol.filter(|_| numeric_format(path).is_some()) {
-                                match numbers_close(path, &old, &new, rtol) {
-                                    Ok(()) => FileResult::WithinTolerance,
-                                    Err(where_) => {
-                                        check.detail = Some(where_);
-                                        FileResult::Differs
-                                    }
-                                }
-                            } else {
-                                check.detail = text_diff(&old, &new);
-                                FileResult::Differs
-                            }
-                        }
-                        _ => {
-                            check.detail = Some("the original file is no longer at hand: compared by digest".into());
-                            FileResult::Differs
-                        }
+            (check.result, check.detail) = match (a, b) {
+                _ if rules.ignore.is_match(path) => (Comparison::Ignored, None),
+                (Some(_), None) => (Comparison::Missing, None),
+                (None, Some(_)) => (Comparison::Extra, None),
+                (Some(a), Some(b)) if a.file.sha256 == b.file.sha256 => (Comparison::Identical, None),
+                (Some(a), Some(b)) => match (content(a), content(b)) {
+                    (Some(old), Some(new)) => differing(path, old, new, rules.rtol, noise),
+                    _ => {
+                        let detail = "the original file is no longer at hand: compared by digest";
+                        (Comparison::Differs, Some(detail.into()))
                     }
-                }
-                (None, None) => FileResult::Identical,
+                },
+                (None, None) => (Comparison::Identical, None),
             };
             check
         })
         .collect()
 }
 
+/// How two files with different bytes compare: the same once MLflow's per-run noise is
+/// mapped, numbers within the tolerance, or different (with a short diff).
+fn differing(
+    path: &str,
+    old: Vec<u8>,
+    new: Vec<u8>,
+    rtol: Option<f64>,
+    noise: &RunNoise,
+) -> (Comparison, Option<String>) {
+    let (old, new) = match noise.map(path, &old, &new) {
+        Some((old, new)) if old == new => {
+            let detail = "identical once MLflow's run and model ids, uuids and creation times are mapped";
+            return (Comparison::Identical, Some(detail.into()));
+        }
+        Some((old, new)) => (old.into_bytes(), new.into_bytes()),
+        None => (old, new),
+    };
+    match rtol.filter(|_| numeric_format(path).is_some()) {
+        Some(rtol) => match numbers_close(path, &old, &new, rtol) {
+            Ok(()) => (Comparison::WithinTolerance, None),
+            Err(where_) => (Comparison::Differs, Some(where_)),
+        },
+        None => (Comparison::Differs, text_diff(&old, &new)),
+    }
+}
+
+/// What differs from run to run in what MLflow writes, and is no difference: the ids of runs
+/// and models (each original id paired with the re-run's), and the time and uuid of a model.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunNoise {
+    /// Original id, re-run id.
+    pub(crate) ids: Vec<(String, String)>,
+}
+
+impl RunNoise {
+    /// Both texts with the noise taken out, when there is any to take out and both are text.
+    fn map(&self, path: &str, old: &[u8], new: &[u8]) -> Option<(String, String)> {
+        if self.ids.is_empty() {
+            return None;
+        }
+        let (old, new) = (std::str::from_utf8(old).ok()?, std::str::from_utf8(new).ok()?);
+        let mut old = old.to_string();
+        for (original, rerun) in self.ids.iter().filter(|(o, _)| !o.is_empty()) {
+            old = old.replace(original.as_str(), rerun);
+        }
+        let mut new = new.to_string();
+        if path.rsplit('/').next() == Some("MLmodel") {
+            old = without_per_model_fields(&old);
+            new = without_per_model_fields(&new);
+        }
+        Some((old, new))
+    }
+}
+
+/// An MLmodel file without the values MLflow makes anew for every model it logs: the time
+/// it was made and a random uuid (MLflow itself files them with the run id, as metadata).
+fn without_per_model_fields(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match ["utc_time_created:", "model_uuid:"].into_iter().find(|f| line.starts_with(f)) {
+            Some(field) => format!("{field}\n"),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
 /// A file's content, if it is still the recorded one and small enough to compare.
-fn content(dir: &Path, out: &OutputFile) -> Option<Vec<u8>> {
-    if out.size > DIFF_LIMIT {
+fn content(l: &Located) -> Option<Vec<u8>> {
+    if l.file.size > DIFF_LIMIT {
         return None;
     }
-    let bytes = fs::read(dir.join(&out.path)).ok()?;
-    (digest::sha256_hex(&bytes) == out.sha256).then_some(bytes)
+    let bytes = fs::read(l.at.as_ref()?).ok()?;
+    (digest::sha256_hex(&bytes) == l.file.sha256).then_some(bytes)
 }
 
 /// A short unified diff of two text files.
