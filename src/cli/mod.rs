@@ -3,6 +3,7 @@
 mod args;
 mod render;
 mod report;
+mod sweep;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -39,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Env(EnvCommand::List(args)) => env_list(args),
         Command::Env(EnvCommand::Prune(args)) => env_prune(args),
         Command::Sync(args) => sync(args),
+        Command::Sweep(args) => sweep::sweep(args),
     };
     match result {
         Ok(code) => report::exit(code),
@@ -102,7 +104,11 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
 }
 
 fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
-    let list = commands::runs::runs(&args.store.store)?;
+    let mut list = commands::runs::runs(&args.store.store)?;
+    if let Some(sweep) = &args.sweep {
+        let trials = commands::sweep::trial_runs(&args.store.store, sweep)?;
+        list.runs.retain(|r| trials.contains(&r.run_id));
+    }
     for p in &list.problems {
         ui::warn(&p.to_string());
     }

@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, logs, pack, status, verify};
+use super::{init, logs, pack, status, sweep, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum CommandError {
     /// Checking a run's status.
     #[error(transparent)]
     Status(#[from] status::StatusError),
+    /// Planning a sweep.
+    #[error(transparent)]
+    Sweep(#[from] sweep::SweepError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -108,6 +111,7 @@ impl Classify for CommandError {
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
             CommandError::Run(e) => e.class(),
+            CommandError::Sweep(e) => e.class(),
         }
     }
 
@@ -122,6 +126,7 @@ impl Classify for CommandError {
             CommandError::Logs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
+            CommandError::Sweep(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Download(_)

@@ -32,6 +32,11 @@ pub struct Execution<'a> {
     pub caller_dir: &'a Path,
     /// What the entry point leaves running is not ended with the run.
     pub keep_processes: bool,
+    /// The sweep the run is a trial of.
+    pub sweep: Option<String>,
+    /// Variables the entry point gets besides the environment's (a sweep worker's
+    /// `CUDA_VISIBLE_DEVICES`).
+    pub variables: Vec<(String, String)>,
 }
 
 /// A finished run.
@@ -50,7 +55,8 @@ pub struct RunOutcome {
 /// server's run) as FINISHED, FAILED or KILLED on every path.
 pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes } = how;
+    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes, sweep, variables } =
+        how;
     let Planned {
         pending,
         mut src,
@@ -98,6 +104,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         verification: None,
         tracking: None,
         logged: None,
+        sweep,
     };
     let mut server = match tracking {
         Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
@@ -120,7 +127,8 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
-        let extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
+        let extra: Vec<(String, String)> =
+            server.iter().flat_map(ServerRun::child_variables).chain(variables.iter().cloned()).collect();
         let pycache_dir = cache.bucket_path(CacheBucket::Pycache);
         let run = RunContext {
             run_id: &run_id,
@@ -150,7 +158,11 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
             (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
-        let leftovers = if keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let leftovers = match (keep_processes, record.sweep.is_some()) {
+            (true, _) => exec::Leftovers::Keep,
+            (false, true) => exec::Leftovers::Group,
+            (false, false) => exec::Leftovers::End,
+        };
         let logs = exec::LogFiles { stdout: run_dir.stdout_log(), stderr: run_dir.stderr_log() };
         let outcome = exec::execute(&invocation, &logs, echo, interrupts, leftovers)?;
         record.end_time = Some(outcome.end_ms);
