@@ -339,6 +339,21 @@ pub(crate) struct ListArgs {
     /// Print a JSON array of records.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The metric columns (comma-separated); by default the metrics every listed run logged.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub(crate) metrics: Option<Vec<String>>,
+    /// Sort by a logged metric's last value: NAME ascending, -NAME descending.
+    #[arg(long, value_name = "METRIC", allow_hyphen_values = true)]
+    pub(crate) sort: Option<String>,
+    /// Only runs of this experiment (runs given no experiment are in Default).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) experiment: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub(crate) status: Option<StatusArg>,
+    /// Only runs with this parameter value, given or logged (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
     /// Only the trials of this sweep (its id or a unique prefix).
     #[arg(long, value_name = "SWEEP")]
     pub(crate) sweep: Option<String>,
@@ -369,6 +384,14 @@ pub(crate) struct LogsArgs {
     pub(crate) follow: bool,
     #[command(flatten)]
     pub(crate) store: StoreArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum StatusArg {
+    Running,
+    Finished,
+    Failed,
+    Killed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,6 +1,7 @@
 //! The `lockstep` command line: parse the arguments, call the command, render its outcome.
 
 mod args;
+mod logged;
 mod render;
 mod report;
 mod sweep;
@@ -14,6 +15,7 @@ use clap::Parser;
 use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
 use crate::exec::Echo;
+use crate::record::RunStatus;
 use crate::support::ids::short;
 use crate::support::ui;
 use args::{Cli, Command, EnvCommand, TemplateArg};
@@ -104,7 +106,20 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
 }
 
 fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
-    let mut list = commands::runs::runs(&args.store.store)?;
+    let status = args.status.map(|s| match s {
+        args::StatusArg::Running => RunStatus::Running,
+        args::StatusArg::Finished => RunStatus::Finished,
+        args::StatusArg::Failed => RunStatus::Failed,
+        args::StatusArg::Killed => RunStatus::Killed,
+    });
+    let opts = commands::runs::RunsOptions {
+        experiment: args.experiment,
+        status,
+        params: args.params,
+        metrics: args.metrics,
+        sort: args.sort,
+    };
+    let mut list = commands::runs::runs(&args.store.store, &opts)?;
     if let Some(sweep) = &args.sweep {
         let trials = commands::sweep::trial_runs(&args.store.store, sweep)?;
         list.runs.retain(|r| trials.contains(&r.run_id));

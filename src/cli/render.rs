@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::logged::{metric_cells, show_logged};
 use crate::commands::compare::FileResult;
 use crate::commands::env::EnvList;
 use crate::commands::runs::RunList;
@@ -29,15 +30,25 @@ pub(crate) fn runs(out: &mut impl Write, list: &RunList) -> io::Result<()> {
         ui::note(&format!("no runs in {}", list.store.display()));
         return Ok(());
     }
+    // Metric columns sit between the duration and the parameters, each as wide as it needs.
+    let cells: Vec<Vec<String>> = list.runs.iter().map(|r| metric_cells(r, &list.metrics)).collect();
+    let widths: Vec<usize> = list
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, name)| cells.iter().map(|c| c[i].len()).chain([name.chars().count()]).max().unwrap_or(0))
+        .collect();
+    let metric_header: String = list.metrics.iter().zip(&widths).map(|(n, w)| format!("{n:>w$}  ")).collect();
     writeln!(
         out,
-        "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {:<30}  SOURCE",
+        "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {metric_header}{:<30}  SOURCE",
         "RUN", "START", "STATUS", "ENTRY", "DURATION", "PARAMETERS"
     )?;
-    for r in &list.runs {
+    for (r, cells) in list.runs.iter().zip(&cells) {
+        let metrics: String = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}  ")).collect();
         writeln!(
             out,
-            "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {:<30}  {}",
+            "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {metrics}{:<30}  {}",
             short(&r.run_id),
             format_time(r.start_time),
             r.status.name(),
@@ -92,6 +103,9 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
     for o in &r.outputs {
         writeln!(out, "  {}  {:>10}  {}", &o.sha256[..16], o.size, o.path)?;
+    }
+    if let Some(logged) = &r.logged {
+        show_logged(out, logged)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{init, logs, pack, status, sweep, verify};
+use super::{init, logs, pack, runs, status, sweep, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,9 @@ pub enum CommandError {
     /// Planning a sweep.
     #[error(transparent)]
     Sweep(#[from] sweep::SweepError),
+    /// Choosing the runs to list.
+    #[error(transparent)]
+    Runs(#[from] runs::RunsError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -97,7 +100,7 @@ impl CommandError {
 impl Classify for CommandError {
     fn class(&self) -> ErrorClass {
         match self {
-            CommandError::Manifest(_) => ErrorClass::User,
+            CommandError::Manifest(_) | CommandError::Runs(_) => ErrorClass::User,
             CommandError::Source(e) => e.class(),
             CommandError::Env(e) => e.class(),
             CommandError::Exec(e) => e.class(),
@@ -128,6 +131,7 @@ impl Classify for CommandError {
             CommandError::Run(e) => e.hint(),
             CommandError::Sweep(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
+            CommandError::Runs(e) => e.hint(),
             CommandError::Cache(_)
             | CommandError::Download(_)
             | CommandError::Verify(_)

@@ -150,6 +150,9 @@ pub struct RunContext<'a> {
     pub pycache_dir: &'a Path,
     /// Further variables for the entry point, in order.
     pub extra: &'a [(String, String)],
+    /// Directories of the run the entry point writes into itself (the artifacts it logs):
+    /// a container sees them at the same path.
+    pub shared_dirs: &'a [std::path::PathBuf],
 }
 
 impl RunContext<'_> {

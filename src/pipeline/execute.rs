@@ -10,7 +10,9 @@ use super::{Planned, RunError, Session};
 use crate::commands::CommandError as Error;
 use crate::env::{self, PrepareContext, RunContext};
 use crate::exec::{self, Echo, Interrupts};
-use crate::record::{self, HostInfo, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, TrackingTarget};
+use crate::record::endpoint::{Endpoint, TopRun};
+use crate::record::logged::{ARTIFACTS_DIR, MODELS_DIR, OTHER_RUNS_DIR};
+use crate::record::{self, HostInfo, Logged, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, TrackingTarget};
 use crate::source::{self, ResolvedSource};
 use crate::support::cache::CacheBucket;
 use crate::support::docker_engine::EngineError;
@@ -116,6 +118,8 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     }
     let active = pending.start(&record)?;
     let started = record.clone();
+    // Without a tracking server, the run serves its own endpoint while the entry point runs.
+    let mut endpoint: Option<Endpoint> = None;
     ui::note(&format!("run {run_id} started: {} in {}", ep.name, src.project_dir.display()));
 
     let result = (|| -> Result<i32, Error> {
@@ -127,15 +131,26 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         if let Some(server) = server.as_mut() {
             server.environment_ready(&record);
         }
-        let extra: Vec<(String, String)> =
-            server.iter().flat_map(ServerRun::child_variables).chain(variables.iter().cloned()).collect();
+        if server.is_none() {
+            endpoint = Some(start_endpoint(run_dir.path(), &record)?);
+        }
+        let mut extra: Vec<(String, String)> = server.iter().flat_map(ServerRun::child_variables).collect();
+        extra.extend(endpoint.iter().flat_map(Endpoint::child_variables));
+        // The mlflow client otherwise reports to a telemetry host from every run.
+        extra.push(("MLFLOW_DISABLE_TELEMETRY".into(), "true".into()));
+        extra.extend(variables.iter().cloned());
         let pycache_dir = cache.bucket_path(CacheBucket::Pycache);
+        let shared_dirs: Vec<std::path::PathBuf> = match endpoint.is_some() && record.environment.docker().is_some() {
+            true => [ARTIFACTS_DIR, OTHER_RUNS_DIR, MODELS_DIR].iter().map(|d| run_dir.path().join(d)).collect(),
+            false => Vec::new(),
+        };
         let run = RunContext {
             run_id: &run_id,
             run_dir: run_dir.path(),
             store_dir: session.store.root(),
             pycache_dir: &pycache_dir,
             extra: &extra,
+            shared_dirs: &shared_dirs,
         };
         let mut invocation = prepared.wrap(&command, &src.project_dir, &run);
         // A container holding its own copy of the project hands its outputs over when it
@@ -164,7 +179,11 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             (false, false) => exec::Leftovers::End,
         };
         let logs = exec::LogFiles { stdout: run_dir.stdout_log(), stderr: run_dir.stderr_log() };
-        let outcome = exec::execute(&invocation, &logs, echo, interrupts, leftovers)?;
+        let outcome = exec::execute(&invocation, &logs, echo, interrupts, leftovers);
+        if let Some(endpoint) = endpoint.take() {
+            endpoint.stop();
+        }
+        let outcome = outcome?;
         record.end_time = Some(outcome.end_ms);
         record.exit_code = Some(outcome.exit_code());
         record.status = if outcome.killed() {
@@ -190,6 +209,11 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         }
         Ok(outcome.exit_code())
     })();
+    // An endpoint left by an error before the entry point ended stops here.
+    drop(endpoint);
+    if server.is_none() {
+        record.logged = logged(run_dir.path());
+    }
     match result {
         Ok(exit_code) => {
             active.update(&record)?;
@@ -225,6 +249,34 @@ fn input_tree_sha256(src: &ResolvedSource, outputs: &[record::OutputFile], wrote
     }
     let written: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
     Some(source::without_outputs(tree.clone(), &written, wrote_in_tree).sha256)
+}
+
+/// The embedded endpoint for the run of `record`, its artifact directories made for a
+/// container, which mounts them at the same path.
+fn start_endpoint(run_dir: &Path, record: &RunRecord) -> Result<Endpoint, Error> {
+    if record.environment.docker().is_some() {
+        for dir in [ARTIFACTS_DIR, OTHER_RUNS_DIR, MODELS_DIR] {
+            let path = run_dir.join(dir);
+            fs::create_dir_all(&path).map_err(record::RecordError::io(&path))?;
+        }
+    }
+    let top = TopRun {
+        run_id: record.run_id.clone(),
+        name: record.run_name.clone(),
+        experiment_name: record.experiment_name.clone(),
+        start_time: record.start_time as i64,
+        user: record::tracking::user_name(),
+    };
+    Ok(Endpoint::start(run_dir, &top).map_err(record::RecordError::from)?)
+}
+
+/// What the script logged to the endpoint; a failure to read it costs the record that part
+/// only, with a warning.
+fn logged(run_dir: &Path) -> Option<Logged> {
+    Logged::load(run_dir).unwrap_or_else(|e| {
+        ui::warn(&format!("what the script logged could not be read: {e}"));
+        None
+    })
 }
 
 /// Create the run on the tracking server, after every check passed and before the RUNNING

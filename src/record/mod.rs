@@ -1,6 +1,7 @@
 //! Run records: the store, `record.json`, the outputs of a run, and tracking on an MLflow
 //! server.
 
+pub mod endpoint;
 pub mod logged;
 pub mod mlflow;
 mod outputs;
@@ -73,6 +74,9 @@ pub enum RecordError {
     /// Recording on an MLflow tracking server.
     #[error(transparent)]
     Tracking(#[from] TrackingError),
+    /// Serving the run's own tracking endpoint.
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointError),
     /// A file operation in the store failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -98,7 +102,7 @@ impl RecordError {
             | RecordError::BadRecord { .. }
             | RecordError::RunInProgress { .. } => ErrorClass::User,
             RecordError::Tracking(e) => e.class(),
-            RecordError::Io { .. } => ErrorClass::Internal,
+            RecordError::Io { .. } | RecordError::Endpoint(_) => ErrorClass::Internal,
         }
     }
 

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 ///                     removed when the run ends
 ///   outputs/          outputs of runs that are not in place (git, archive, --isolated, Docker
 ///                     project images)
+///   tracking/events.jsonl   what the script logged to the embedded endpoint (record::logged)
+///   artifacts/        the artifacts the script logged; runs/<id>/artifacts/ those of its
+///                     nested runs, models/<model_id>/artifacts/ its logged models' files
 /// ```
 ///
 /// A directory without `record.json` belongs to a run that has not started (or was refused).

@@ -272,6 +272,11 @@ fn finalize_lost(dir: &RunDir) -> Result<RunRecord, RecordError> {
         record.status = RunStatus::Failed;
         record.failure = Some("lost: the runner ended without finalizing the run".into());
         record.end_time = Some(last_sign_of_life(dir).max(record.start_time));
+        // What the script logged up to the end is in the events file (a torn last line
+        // dropped); an unreadable one leaves the record without it.
+        if record.logged.is_none() && record.tracking.is_none() {
+            record.logged = super::Logged::load(dir.path()).ok().flatten();
+        }
         write_record(dir, &record)?;
         remove_work(dir);
     }

@@ -355,6 +355,7 @@ fn a_conda_lock_rebuilds_the_same_packages() {
         store_dir: &ctx.work,
         pycache_dir: &ctx.work,
         extra: &[],
+        shared_dirs: &[],
     };
     let lockstep::env::Invocation::Process(inv) = prepared.wrap("greet", &ctx.work, &run) else {
         panic!("a conda environment runs a process")

@@ -5,6 +5,7 @@ mod support;
 mod archive_safety;
 mod bad_input;
 mod docker;
+mod embedded_tracking;
 mod environments;
 mod examples;
 mod git_sources;
@@ -20,6 +21,7 @@ mod races;
 mod signals;
 mod store;
 mod subdir_links;
+mod sweep;
 mod tracking;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so

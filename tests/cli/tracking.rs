@@ -123,6 +123,20 @@ fn the_entry_point_logs_into_the_run_lockstep_records() {
     assert_eq!(run.param("extra").as_deref(), Some("it's"));
     assert_eq!(run.param("inner").as_deref(), Some("from-script"));
     assert_eq!(run.metric("rmse"), Some(0.15), "the script's metric is in the run");
+    // The record holds the script's results too, read back from the server at the end.
+    let logged = &r["logged"];
+    assert_eq!(logged["params"]["inner"], "from-script");
+    assert_eq!(
+        logged["metrics"]["rmse"],
+        serde_json::json!({"last": 0.15, "step": 0, "min": 0.15, "max": 0.15, "count": 1})
+    );
+    assert_eq!(
+        logged["artifacts"],
+        serde_json::json!([{"path": "model.txt", "size": 7, "sha256": sha256_hex(b"weights")}])
+    );
+    assert!(
+        logged["tags"].as_object().unwrap().keys().all(|k| !k.starts_with("mlflow.") && !k.starts_with("lockstep."))
+    );
 
     let mut artifacts = server.artifacts(run_id, "");
     artifacts.sort();

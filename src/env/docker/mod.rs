@@ -314,6 +314,7 @@ impl PreparedEnv for PreparedDocker {
         if self.project.is_none() {
             binds.push(format!("{}:{WORKDIR}", cwd.display()));
         }
+        binds.extend(run.shared_dirs.iter().map(|d| format!("{0}:{0}", d.display())));
         host_config.binds = Some(binds).filter(|b| !b.is_empty());
         // A tracking server on the host's loopback is out of reach of the container's own
         // network: share the host's, unless the user chose a network.
@@ -398,6 +399,7 @@ mod tests {
             store_dir: Path::new("/host/store"),
             pycache_dir: Path::new("/host/cache/pycache-v1"),
             extra,
+            shared_dirs: &[],
         }
     }
 

@@ -122,6 +122,62 @@ impl MlflowClient {
         runs.into_iter().map(|r| self.field(r, "info", "runs/search")).collect()
     }
 
+    /// A run as the server describes it (info, data, inputs, outputs), if there is one.
+    pub fn run_json(&self, run_id: &str) -> Result<Option<Value>, TrackingError> {
+        let url = self.api_url("runs/get", &[("run_id", run_id)]);
+        let v = self.optional(self.call("GET", &url, "runs/get", Payload::Empty, READ))?;
+        v.map(|v| self.field(v, "run", "runs/get")).transpose()
+    }
+
+    /// Every run of an experiment that `filter` matches, all pages.
+    pub fn search_runs(&self, experiment_id: &str, filter: &str) -> Result<Vec<Value>, TrackingError> {
+        self.pages("runs/search", json!({ "experiment_ids": [experiment_id], "filter": filter }), "runs")
+    }
+
+    /// Every logged model of an experiment that `filter` matches, all pages.
+    pub fn search_logged_models(&self, experiment_id: &str, filter: &str) -> Result<Vec<Value>, TrackingError> {
+        self.pages("logged-models/search", json!({ "experiment_ids": [experiment_id], "filter": filter }), "models")
+    }
+
+    fn pages(&self, endpoint: &str, mut body: Value, field: &str) -> Result<Vec<Value>, TrackingError> {
+        let mut all = Vec::new();
+        loop {
+            let mut v = self.post(endpoint, &body, READ)?;
+            if let Some(Value::Array(items)) = v.get_mut(field).map(Value::take) {
+                all.extend(items);
+            }
+            match v.get("next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                Some(token) => body["page_token"] = json!(token),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Every point of a metric of a run: `(value, step, timestamp)` as the server sends them.
+    pub fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<Value>, TrackingError> {
+        let url = self.api_url("metrics/get-history", &[("run_id", run_id), ("metric_key", key)]);
+        let v = self.call("GET", &url, "metrics/get-history", Payload::Empty, READ)?;
+        Ok(v.get("metrics").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// The files of a run's artifacts under `path` (`path`, `is_dir`, `file_size`).
+    pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<Value>, TrackingError> {
+        let url = self.api_url("artifacts/list", &[("run_id", run_id), ("path", path)]);
+        let v = self.call("GET", &url, "artifacts/list", Payload::Empty, READ)?;
+        Ok(v.get("files").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// The bytes of the artifact `path` of the run whose artifacts are at `artifact_uri` (an
+    /// `mlflow-artifacts:` URI).
+    pub fn download(&self, artifact_uri: &str, path: &str) -> Result<Vec<u8>, TrackingError> {
+        let url = self.artifact_url(artifact_uri, path);
+        let (status, body, _) = self.send("GET", &url, &Payload::Empty, true)?;
+        match status {
+            200 => Ok(body),
+            _ => Err(self.status_error("mlflow-artifacts download", status, &body)),
+        }
+    }
+
     /// Log parameters and set tags, in as many `runs/log-batch` requests as the API's limits
     /// need.
     pub fn log_batch(

@@ -8,6 +8,7 @@
 //! `lockstep.run_id`, so that a sync finds the run it made before instead of making another.
 
 mod lookup;
+mod readback;
 mod server_run;
 mod sync;
 mod tags;
@@ -15,6 +16,7 @@ mod tags;
 pub use server_run::ServerRun;
 pub use sync::sync;
 pub use tags::run_tags;
+pub(crate) use tags::user_name;
 
 use super::TrackingError;
 use super::mlflow::MlflowClient;

@@ -2,8 +2,10 @@
 //! date, and ended on every path.
 
 use super::lookup::{check_params, find_or_create, params, resolve_experiment};
+use super::readback::read_back;
 use super::tags::{environment_tags, run_tags, truncate};
 use super::{DEFAULT_EXPERIMENT_ID, ExperimentChoice, TrackingTarget};
+use crate::record::logged::Logged;
 use crate::record::mlflow::{MAX_TAG_VALUE_LENGTH, MlflowClient, RunInfo, first_contact_timeout};
 use crate::record::{RunDir, RunRecord, RunStatus, TrackingError, TrackingRecord};
 use crate::support::ui;
@@ -152,6 +154,11 @@ impl ServerRun {
         let params_sent = self.params_sent.take().is_some_and(|sent| sent.join().unwrap_or(false));
         let params = if params_sent { Vec::new() } else { params(record) };
         let tags: Vec<_> = run_tags(record).into_iter().filter(|t| !self.sent_tags.contains(t)).collect();
+        // What the script logged is read back before lockstep's own last writes go out.
+        match read_back(&self.client, &self.info.experiment_id, &self.info.run_id) {
+            Ok(logged) => record.logged = Some(logged).filter(|l| *l != Logged::default()),
+            Err(e) => ui::warn(&format!("what the script logged could not be read back from the server: {e}")),
+        }
         push(&self.client, &self.info, record, run_dir, &params, &tags)
     }
 

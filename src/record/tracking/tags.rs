@@ -100,7 +100,7 @@ fn source_name(s: &SourceInfo) -> String {
 }
 
 /// The user, as Python's `getpass.getuser()` (which `mlflow run` uses) finds it.
-pub(super) fn user_name() -> String {
+pub(crate) fn user_name() -> String {
     for var in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
         if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
             return v.to_string_lossy().into_owned();
