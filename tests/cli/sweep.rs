@@ -217,3 +217,36 @@ fn trials_are_ranked_by_the_metric_their_script_logs() {
     let text = ctx.run(["sweep", "show", sweep_id, "--metric", "rmse"]).success().stdout_text();
     assert!(text.lines().nth(1).unwrap().contains(" 2 "), "{text}");
 }
+
+#[test]
+fn on_a_tracking_server_the_sweep_is_the_parent_of_its_trials() {
+    let ctx = TestContext::new();
+    let server = MlflowServer::start();
+    ctx.project("p", &[("MLproject", LOGGING)]);
+    let t = ctx
+        .run(["sweep", "p", "-P", "a=1,2,3", "--jobs", "2", "--experiment-name", "grid", "--json"])
+        .env("MLFLOW_TRACKING_URI", server.uri())
+        .success()
+        .json();
+    let parent = t["sweep"]["tracking_run_id"].as_str().unwrap().to_string();
+    let trial_server_runs: std::collections::BTreeSet<String> =
+        ctx.records().iter().map(|r| r["tracking"]["run_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(trial_server_runs.len(), 3);
+    // What MLflow's own client shows: the sweep's run, finished, with the trials as its children.
+    let script = format!(
+        "import mlflow\nmlflow.set_tracking_uri('{}')\nexp = mlflow.get_experiment_by_name('grid').experiment_id\n\
+         kids = mlflow.search_runs([exp], filter_string=\"tags.mlflow.parentRunId = '{parent}'\", output_format='list')\n\
+         print(sorted(r.info.run_id for r in kids))\nprint(mlflow.get_run('{parent}').info.status)\n",
+        server.uri()
+    );
+    let python = crate::support::mlflow::mlflow_bin().parent().unwrap().join("python");
+    let out = std::process::Command::new(python).args(["-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected: Vec<&String> = trial_server_runs.iter().collect();
+    assert!(
+        stdout.contains(&format!("{expected:?}").replace('"', "'")),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.trim_end().ends_with("FINISHED"), "{stdout}");
+}

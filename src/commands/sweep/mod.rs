@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use crate::commands::CommandError as Error;
 use crate::env::{DockerFlags, EnvManager};
 use crate::pipeline::Session;
-use crate::record::{SWEEP_SCHEMA, SweepRecord, SweepState, SweepTrial};
+use crate::record::tracking::SweepServerRun;
+use crate::record::{self, RunStatus, SWEEP_SCHEMA, SweepRecord, SweepState, SweepTrial};
 use crate::support::clock::now_ms;
-use crate::support::ids::random_hex;
+use crate::support::ids::{random_hex, short};
+use crate::support::ui;
 
 pub use error::SweepError;
 pub use pool::TrialEvent;
@@ -112,8 +114,31 @@ pub fn sweep(opts: &SweepOptions, on_event: &(dyn Fn(&TrialEvent) + Sync)) -> Re
     session.checked(preflight::prepare(probe, &session))?;
     session.store.save_sweep(&record)?;
     on_event(&TrialEvent::Started { sweep_id: record.sweep_id.clone(), trials: points.len() });
-    let pool = pool::Pool { opts, session: &session, tracking: tracking.as_ref(), grid: &grid };
+    let mut record = record;
+    let parent = match &tracking {
+        Some(target) => {
+            let name = format!("sweep {}", short(&record.sweep_id));
+            let parent = SweepServerRun::start(target, &record.sweep_id, &name, record.start_time)
+                .map_err(record::RecordError::from)?;
+            record.tracking_run_id = Some(parent.run_id().to_string());
+            session.store.save_sweep(&record)?;
+            Some(parent)
+        }
+        None => None,
+    };
+    let pool =
+        pool::Pool { opts, session: &session, tracking: tracking.as_ref(), parent: parent.as_ref(), grid: &grid };
     let record = pool.run(record, on_event)?;
+    if let Some(parent) = &parent {
+        let status = match record.state {
+            SweepState::Finished => RunStatus::Finished,
+            SweepState::Killed => RunStatus::Killed,
+            SweepState::Failed | SweepState::Running => RunStatus::Failed,
+        };
+        if let Err(e) = parent.finish(status.name(), record.end_time.unwrap_or_else(now_ms)) {
+            ui::warn(&format!("the sweep's run on the tracking server was not ended: {e}"));
+        }
+    }
     let exit_code = match record.state {
         SweepState::Finished => 0,
         SweepState::Killed => 128 + session.interrupts.received().unwrap_or(libc::SIGINT),

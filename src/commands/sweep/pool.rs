@@ -10,9 +10,11 @@ use super::grid::Grid;
 use super::trial::{self, TrialContext, TrialEnd};
 use crate::commands::CommandError as Error;
 use crate::pipeline::Session;
+use crate::record::tracking::SweepServerRun;
 use crate::record::{RunRecord, RunStatus, SweepRecord, SweepState, TrackingTarget};
 use crate::support::clock::now_ms;
 use crate::support::ids::random_hex;
+use crate::support::ui;
 
 /// What happens during a sweep, for its live display.
 #[derive(Debug)]
@@ -55,6 +57,8 @@ pub(super) struct Pool<'a> {
     pub(super) opts: &'a SweepOptions,
     pub(super) session: &'a Session,
     pub(super) tracking: Option<&'a TrackingTarget>,
+    /// The sweep's parent run on the tracking server.
+    pub(super) parent: Option<&'a SweepServerRun>,
     pub(super) grid: &'a Grid,
 }
 
@@ -125,6 +129,7 @@ impl Pool<'_> {
                         if end.status != RunStatus::Finished && self.opts.fail_fast {
                             stop.store(true, Ordering::SeqCst);
                         }
+                        self.adopt(&end);
                         let event = ended(index, label, &end);
                         let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
                         let slot = &mut guard.0.trials[index];
@@ -155,6 +160,17 @@ impl Pool<'_> {
         match failure {
             Some(e) => Err(e),
             None => Ok(record),
+        }
+    }
+}
+
+impl Pool<'_> {
+    /// Make a trial that ran on the tracking server a child of the sweep's run there.
+    fn adopt(&self, end: &TrialEnd) {
+        let (Some(parent), false) = (self.parent, end.reused) else { return };
+        let Some(server_run) = end.record.as_ref().and_then(|r| r.tracking.as_ref()) else { return };
+        if let Err(e) = parent.adopt(&server_run.run_id) {
+            ui::warn(&format!("run {} is not a child of the sweep's run on the server: {e}", server_run.run_id));
         }
     }
 }

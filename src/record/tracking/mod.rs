@@ -10,10 +10,12 @@
 mod lookup;
 mod readback;
 mod server_run;
+mod sweep_run;
 mod sync;
 mod tags;
 
 pub use server_run::ServerRun;
+pub use sweep_run::SweepServerRun;
 pub use sync::sync;
 pub use tags::run_tags;
 pub(crate) use tags::user_name;
