@@ -142,8 +142,9 @@ pub(crate) fn verify(out: &mut impl Write, report: &VerifyReport) -> io::Result<
 
 /// Whether the source and the environment are the same, as `lockstep status` prints it.
 pub(crate) fn status(out: &mut impl Write, report: &StatusReport) -> io::Result<()> {
-    for (name, part) in [("source", &report.source), ("environment", &report.environment)] {
-        writeln!(out, "{name:<12} {:<9} {}", if part.same { "same" } else { "CHANGED" }, part.detail)?;
+    let parts = [("source", &report.source, "CHANGED"), ("environment", &report.environment, "CHANGED")];
+    for (name, part, changed) in parts.into_iter().chain([("host", &report.host, "differs")]) {
+        writeln!(out, "{name:<12} {:<9} {}", if part.same { "same" } else { changed }, part.detail)?;
         for change in &part.changes {
             writeln!(out, "    {change}")?;
         }

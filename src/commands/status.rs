@@ -13,7 +13,7 @@ use crate::commands::CommandError as Error;
 use crate::env::{self, EnvManager};
 use crate::manifest::Manifest;
 use crate::pipeline;
-use crate::record::{RunDir, RunRecord, Store, store_exclusions};
+use crate::record::{HostInfo, RunDir, RunRecord, Store, store_exclusions};
 use crate::source::{self, SourceKind, git};
 use crate::support::cache::Cache;
 use crate::support::error_class::ErrorClass;
@@ -70,10 +70,13 @@ pub struct StatusReport {
     pub source: PartStatus,
     /// The environment.
     pub environment: PartStatus,
+    /// The machine: what decides numerics, compared with the recorded run's (informational:
+    /// it does not change the exit code, which answers whether the inputs are the same).
+    pub host: PartStatus,
 }
 
 impl StatusReport {
-    /// 0 when both parts are as recorded, 1 otherwise.
+    /// 0 when the source and the environment are as recorded, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         if self.source.same && self.environment.same { 0 } else { 1 }
     }
@@ -87,7 +90,18 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let (record, run_dir) = (&found.record, found.run_dir());
     let (source, project_dir) = source_status(record, run_dir.as_ref(), &cache)?;
     let environment = environment_status(record, project_dir.as_deref(), source.same)?;
-    Ok(StatusReport { run_id: record.run_id.clone(), source, environment })
+    let host = host_status(&record.host, &HostInfo::current().with_blas_of(&record.environment));
+    Ok(StatusReport { run_id: record.run_id.clone(), source, environment, host })
+}
+
+fn host_status(recorded: &HostInfo, now: &HostInfo) -> PartStatus {
+    let changes = recorded.drift(now);
+    let detail = match (changes.len(), &recorded.hostname) {
+        (0, _) => "the CPU, libraries and numerics settings are those of the run".to_string(),
+        (n, Some(name)) => format!("{n} difference(s) from the run's machine ({name})"),
+        (n, None) => format!("{n} difference(s) from the run's machine"),
+    };
+    PartStatus { same: changes.is_empty(), detail, changes }
 }
 
 fn source_status(

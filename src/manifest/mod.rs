@@ -171,31 +171,40 @@ impl ManifestError {
     }
 }
 
-/// The declared name closest to a mistyped one: within two edits, or its case-insensitive equal.
+/// The declared name closest to a mistyped one: within a third of its length in edits (at
+/// least one), as cargo suggests commands.
 fn closest<'a>(wanted: &str, available: &'a [String]) -> Option<&'a str> {
-    let wanted_lower = wanted.to_lowercase();
+    let wanted = wanted.to_lowercase();
+    let limit = (wanted.chars().count() / 3).max(1);
     available
         .iter()
-        .map(|name| (edit_distance(&wanted_lower, &name.to_lowercase()), name))
-        .filter(|(d, _)| *d <= 2.min(wanted.chars().count().saturating_sub(1)).max(1))
+        .map(|name| (edit_distance(&wanted, &name.to_lowercase()), name))
+        .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, name)| name.as_str())
 }
 
-/// Levenshtein distance, in characters; a transposition counts as two edits.
+/// Edits between two names, in characters: insertions, deletions, substitutions and swaps of
+/// two neighbours (`mian` is one edit from `main`).
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = row[j + 1];
-            row[j + 1] = next;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 fn unknown_entry_point_message(entry_point: &str, available: &[String], has_manifest: bool) -> String {

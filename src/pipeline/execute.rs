@@ -78,6 +78,10 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         let path = run_dir.dirty_patch();
         write_atomic(&path, patch).map_err(record::RecordError::io(&path))?;
     }
+    let env_record = match &prepared {
+        Some(p) => p.record(),
+        None => env::EnvRecord::unprepared(environment.manager()),
+    };
     let outputs_dir = if src.in_place { src.project_dir.clone() } else { run_dir.outputs() };
     let mut record = RunRecord {
         schema: RECORD_SCHEMA.to_string(),
@@ -94,13 +98,10 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         parameter_order,
         command: command.clone(),
         source: src.info.clone(),
-        environment: match &prepared {
-            Some(p) => p.record(),
-            None => env::EnvRecord::unprepared(environment.manager()),
-        },
+        host: HostInfo::current().with_blas_of(&env_record),
+        environment: env_record,
         outputs: Vec::new(),
         outputs_dir,
-        host: HostInfo::current(),
         cwd: Some(caller_dir.to_path_buf()),
         verifies,
         verification: None,

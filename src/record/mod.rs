@@ -2,6 +2,7 @@
 //! server.
 
 pub mod endpoint;
+mod host;
 pub mod logged;
 pub mod mlflow;
 mod outputs;
@@ -19,6 +20,7 @@ use crate::env::EnvRecord;
 use crate::source::SourceInfo;
 use crate::support::error_class::ErrorClass;
 
+pub use host::{Gpu, HostInfo};
 pub use logged::Logged;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
@@ -145,47 +147,6 @@ impl RunStatus {
             RunStatus::Finished => "FINISHED",
             RunStatus::Failed => "FAILED",
             RunStatus::Killed => "KILLED",
-        }
-    }
-}
-
-/// The machine a run ran on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostInfo {
-    /// Operating system (`linux`).
-    pub os: String,
-    /// CPU architecture (`x86_64`).
-    pub arch: String,
-    /// CPU model name, when known.
-    pub cpu: Option<String>,
-    /// Number of logical CPUs.
-    pub cpus: usize,
-    /// Host name.
-    pub hostname: Option<String>,
-    /// The lockstep version that made the record.
-    pub lockstep_version: String,
-}
-
-impl HostInfo {
-    /// Describe this machine.
-    pub fn current() -> HostInfo {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        });
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
-        HostInfo {
-            os: std::env::consts::OS.to_string(),
-            arch: std::env::consts::ARCH.to_string(),
-            cpu,
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            hostname,
-            lockstep_version: crate::VERSION.to_string(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod network;
 mod outputs;
 mod pack_verify;
 mod param_order;
+mod provenance;
 mod races;
 mod signals;
 mod store;
