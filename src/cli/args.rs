@@ -244,7 +244,40 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) reuse: bool,
     #[command(flatten)]
+    pub(crate) mlflow: MlflowSpellings,
+    #[command(flatten)]
     pub(crate) store: StoreArg,
+}
+
+/// `mlflow run` options that scripts pass: accepted with MLflow's meaning, or refused with
+/// lockstep's equivalent, so that a command line copied from MLflow's docs either runs or
+/// says what to write instead.
+#[derive(Args)]
+pub(crate) struct MlflowSpellings {
+    /// Where to run: `local` (MLflow's -b/--backend; the only backend so far).
+    #[arg(short = 'b', long = "backend", value_name = "BACKEND", value_parser = ["local"])]
+    pub(crate) backend: Option<String>,
+    /// MLflow's --run-id (resume a run on the tracking server): refused, lockstep records a new
+    /// run each time.
+    #[arg(long = "run-id", value_name = "RUN_ID", value_parser = refuse_run_id)]
+    pub(crate) run_id: Option<String>,
+    /// MLflow's --storage-dir (where `path` downloads go): refused, lockstep keeps them in the
+    /// run's directory.
+    #[arg(long = "storage-dir", value_name = "DIR", value_parser = refuse_storage_dir)]
+    pub(crate) storage_dir: Option<String>,
+}
+
+fn refuse_run_id(_: &str) -> Result<String, String> {
+    Err("lockstep does not resume runs: every `lockstep run` records a new run (its id is \
+         MLFLOW_RUN_ID inside the run); `lockstep sync RUN --tracking-uri URL` sends a recorded \
+         run to a server, and `lockstep verify RUN` re-runs one"
+        .into())
+}
+
+fn refuse_storage_dir(_: &str) -> Result<String, String> {
+    Err("lockstep downloads `path` parameters into the run's own directory (inputs/NAME/ in \
+         the store), where the record finds them: leave --storage-dir out"
+        .into())
 }
 
 #[derive(Args)]

@@ -76,7 +76,7 @@ pub fn obtain(
 ) -> Result<BuiltEnv, EnvError> {
     let bucket = cache.bucket(CacheBucket::Envs)?;
     let dir = bucket.join(key);
-    if dir.join(META).is_file() {
+    if dir.join(META).is_file() && interpreter_present(&dir) {
         let in_use = cache.lock_shared(CacheBucket::Envs, key)?;
         // A pruner may have removed it between the check and the lock: then it is built.
         if let Some(meta) = read_meta(&dir) {
@@ -89,7 +89,7 @@ pub fn obtain(
     // build in progress and from the new environment, with no moment in between.
     let _building = cache.lock(CacheBucket::Envs, &build_lock_name(key))?;
     let in_use = cache.lock_shared(CacheBucket::Envs, key)?;
-    if let Some(meta) = read_meta(&dir) {
+    if let Some(meta) = read_meta(&dir).filter(|_| interpreter_present(&dir)) {
         touch(&bucket, key);
         return Ok(BuiltEnv { dir, meta, _in_use: in_use });
     }
@@ -122,6 +122,14 @@ pub fn obtain(
     ));
     touch(&bucket, key);
     Ok(BuiltEnv { dir, meta, _in_use: in_use })
+}
+
+/// Whether the environment's interpreter is still there. A virtualenv's `bin/python` links
+/// to the interpreter it was made from (a pyenv version, a uv-managed Python): when that is
+/// uninstalled the environment cannot run, and is built again rather than reused.
+fn interpreter_present(dir: &Path) -> bool {
+    let python = dir.join("bin/python");
+    python.symlink_metadata().is_err() || python.metadata().is_ok()
 }
 
 /// A scratch directory for the files a build hands to installers (requirement lists),

@@ -50,6 +50,10 @@ pub enum EnvError {
         request: String,
         /// What was found instead.
         found: String,
+        /// Where it was looked for.
+        looked: String,
+        /// Whether a download was tried, and why not.
+        downloads: String,
     },
     /// An installer (uv, pip, conda) failed.
     #[error("{what} failed (command: {command}); its last words:\n{detail}")]
@@ -147,8 +151,8 @@ impl EnvError {
                 Some("use --env-manager virtualenv (or uv) for a python_env project".into())
             }
             EnvError::ToolMissing { hint, .. } => Some(hint.clone()),
-            EnvError::NoPython { request, .. } => Some(format!(
-                "install Python {request} (pyenv install {request}, uv python install {request}, or your system's packages) and put it on PATH; set UV_PYTHON_DOWNLOADS=automatic to let uv download it"
+            EnvError::NoPython { request, looked, downloads, .. } => Some(format!(
+                "looked in {looked}; {downloads}; install it (pyenv install {request}, uv python install {request}, or your system's packages)"
             )),
             EnvError::Install { output, .. } => install_hint(output),
             EnvError::Channel { .. } => Some(

@@ -163,11 +163,10 @@ impl RunContext<'_> {
             ("LOCKSTEP_RUN_DIR".to_string(), self.run_dir.to_string_lossy().into_owned()),
         ];
         // The process inherits the caller's environment: the caller's own choice of these stays.
-        let [unbuffered, pycache] = python_variables(&self.pycache_dir.to_string_lossy());
-        if std::env::var_os(&unbuffered.0).is_none() {
-            vars.push(unbuffered);
+        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+            vars.push(("PYTHONUNBUFFERED".into(), "1".into()));
         }
-        if std::env::var_os(&pycache.0).is_none() {
+        if let Some(pycache) = pycache_prefix(self.pycache_dir, |name| std::env::var_os(name)) {
             vars.push(pycache);
         }
         vars.extend(self.extra.iter().cloned());
@@ -175,20 +174,32 @@ impl RunContext<'_> {
     }
 
     /// The variables a container gets on top of its image's: no host paths (they mean nothing
-    /// inside), and the Python settings always, since a container inherits nothing.
-    pub fn container_variables(&self, pycache_dir: &str) -> Vec<(String, String)> {
-        let mut vars = vec![("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string())];
-        vars.extend(python_variables(pycache_dir));
+    /// inside), and the Python settings always, since a container inherits nothing. Byte code
+    /// is not written (into the project it would be an output), and no `PYTHONPYCACHEPREFIX`
+    /// is set: Python would then ignore the byte code the image's packages already have, and
+    /// a prefix inside the container is gone with it anyway.
+    pub fn container_variables(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("LOCKSTEP_RUN_ID".to_string(), self.run_id.to_string()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ];
         vars.extend(self.extra.iter().cloned());
         vars
     }
 }
 
-/// Output goes through a pipe, where Python would buffer it: unbuffered, it streams live. Byte
-/// code goes to `pycache_dir`, not into the project, where it would show as outputs and change
-/// the tree.
-fn python_variables(pycache_dir: &str) -> [(String, String); 2] {
-    [("PYTHONUNBUFFERED".into(), "1".into()), ("PYTHONPYCACHEPREFIX".into(), pycache_dir.into())]
+/// `PYTHONPYCACHEPREFIX` for a process on this machine, from the caller's variables (`var`):
+/// byte code goes to `pycache_dir`, not into the project, where it would show as outputs and
+/// change the tree. Not when the caller sets it, nor when the caller's
+/// `PYTHONDONTWRITEBYTECODE` means nothing is written: a prefix would then only make Python
+/// ignore the byte code compiled into the environment when it was built.
+fn pycache_prefix(pycache_dir: &Path, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<(String, String)> {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if var("PYTHONPYCACHEPREFIX").is_some() || set("PYTHONDONTWRITEBYTECODE") {
+        return None;
+    }
+    Some(("PYTHONPYCACHEPREFIX".into(), pycache_dir.to_string_lossy().into_owned()))
 }
 
 /// An environment manager chosen for a project, not yet prepared.
@@ -278,6 +289,18 @@ pub fn from_lock(record: &EnvRecord) -> Result<Box<dyn Environment>, EnvError> {
 mod tests {
     use super::*;
     use crate::manifest::DockerEnv;
+
+    #[test]
+    fn byte_code_goes_to_the_cache_unless_the_caller_says_otherwise() {
+        let dir = Path::new("/c/pycache-v1");
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| std::ffi::OsString::from(v))
+        };
+        assert_eq!(pycache_prefix(dir, with(&[])), Some(("PYTHONPYCACHEPREFIX".into(), "/c/pycache-v1".into())));
+        assert_eq!(pycache_prefix(dir, with(&[("PYTHONPYCACHEPREFIX", "/mine")])), None, "the caller's stays");
+        assert_eq!(pycache_prefix(dir, with(&[("PYTHONDONTWRITEBYTECODE", "1")])), None, "the env's byte code is read");
+        assert!(pycache_prefix(dir, with(&[("PYTHONDONTWRITEBYTECODE", "")])).is_some());
+    }
 
     #[test]
     fn manager_follows_the_project_unless_overridden() {

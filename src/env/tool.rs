@@ -16,7 +16,6 @@ pub struct ToolCommand {
     program: OsString,
     args: Vec<OsString>,
     cwd: Option<PathBuf>,
-    env: Vec<(OsString, OsString)>,
 }
 
 /// A tool that ended with a failure: the command, as a shell would read it, and its output.
@@ -37,7 +36,6 @@ impl ToolCommand {
             program: program.as_ref().to_os_string(),
             args: args.into_iter().map(|a| a.as_ref().to_os_string()).collect(),
             cwd: None,
-            env: Vec::new(),
         }
     }
 
@@ -56,17 +54,6 @@ impl ToolCommand {
     pub fn dir(mut self, dir: &Path) -> ToolCommand {
         self.cwd = Some(dir.to_path_buf());
         self
-    }
-
-    /// Set a variable.
-    pub fn env(mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> ToolCommand {
-        self.env.push((name.as_ref().to_os_string(), value.as_ref().to_os_string()));
-        self
-    }
-
-    /// Set a variable unless the caller's environment sets it.
-    pub fn env_default(self, name: &str, value: &str) -> ToolCommand {
-        if std::env::var_os(name).is_some() { self } else { self.env(name, value) }
     }
 
     /// The command as a shell would read it.
@@ -91,7 +78,7 @@ impl ToolCommand {
     /// not when it is done; the tool's helpers (pip's ensurepip, a build backend) go with it,
     /// on every path.
     pub fn run_quiet(&self) -> Result<Vec<u8>, ToolFailure> {
-        let mut command = Command::new(&self.program, &self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut command = Command::new(&self.program, &self.args);
         if let Some(dir) = &self.cwd {
             command = command.dir(dir);
         }

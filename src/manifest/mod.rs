@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use command::{render_command, shell_quote};
+use params::MLFLOW_SCHEMES;
 pub use params::{BoundParam, ParamArgs, ParamType, ParamValue, bind_parameters};
 pub use scalar::python_float_repr;
 
@@ -104,6 +105,16 @@ pub enum ManifestError {
         /// Why it does not fit, completing the sentence.
         reason: &'static str,
     },
+    /// A `path` parameter given a URI of a store lockstep does not download from (yet).
+    #[error("parameter '{name}' is a path, but lockstep cannot download {scheme}: URIs yet ('{value}')")]
+    RemotePath {
+        /// The parameter.
+        name: String,
+        /// The value given.
+        value: String,
+        /// Its scheme (`s3`, `runs`).
+        scheme: String,
+    },
     /// A `path` parameter naming a local path that does not exist.
     #[error("parameter '{name}' is a path, but {} does not exist", .path.display())]
     PathNotFound {
@@ -152,6 +163,12 @@ impl ManifestError {
             ManifestError::UndeclaredPlaceholder { placeholder, .. } => {
                 Some(format!("declare it under the entry point's parameters: `{placeholder}: string`"))
             }
+            ManifestError::RemotePath { scheme, .. } if MLFLOW_SCHEMES.contains(&scheme.as_str()) => Some(
+                "fetch it first (mlflow artifacts download --artifact-uri URI) and pass the local path, or declare the parameter `uri` to hand the URI to the entry point as written".into(),
+            ),
+            ManifestError::RemotePath { .. } => Some(
+                "declare the parameter `uri` to hand the URI to the entry point as written, or fetch the data first and pass the local path".into(),
+            ),
             ManifestError::InvalidValue { ty: ParamType::Uri, .. } => {
                 Some("a uri needs a scheme, as in file:///data/train.csv or s3://bucket/key".into())
             }

@@ -165,6 +165,12 @@ pub struct BoundParam {
     pub declared: bool,
 }
 
+/// Schemes of object stores MLflow downloads `path` parameters from, and lockstep does not.
+const REMOTE_SCHEMES: &[&str] = &["s3", "gs", "dbfs", "wasbs", "wasb", "abfss", "hdfs", "ftp", "sftp"];
+
+/// MLflow's own artifact URIs (runs, registered and logged models, the artifact proxy).
+pub(super) const MLFLOW_SCHEMES: &[&str] = &["runs", "models", "mlflow-artifacts"];
+
 /// Bind the `-P` values (and defaults) to an entry point's parameters, checking types.
 pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundParam>, ManifestError> {
     let mut out = Vec::with_capacity(ep.parameters.len());
@@ -185,7 +191,12 @@ pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundPar
             |reason| ManifestError::InvalidValue { name: p.name.clone(), ty: p.ty, value: raw.clone(), reason };
         p.ty.check(&raw).map_err(invalid)?;
         let value = if p.ty == ParamType::Path {
-            path_value(&raw, from_default).ok_or_else(|| invalid("is neither a local path nor an http(s) URL"))?
+            path_value(&raw, from_default).ok_or_else(|| match uri_scheme(&raw) {
+                Some(scheme) if REMOTE_SCHEMES.contains(&scheme) || MLFLOW_SCHEMES.contains(&scheme) => {
+                    ManifestError::RemotePath { name: p.name.clone(), value: raw.clone(), scheme: scheme.into() }
+                }
+                _ => invalid("is neither a local path nor an http(s) URL"),
+            })?
         } else {
             ParamValue::Plain(raw.clone())
         };

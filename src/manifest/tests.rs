@@ -42,7 +42,7 @@ fn parses_entry_points_and_parameters_in_file_order() {
         params,
         [
             ("alpha", ParamType::Float, Some("0.1")),
-            ("l1", ParamType::Float, Some("1e-05")),
+            ("l1", ParamType::Float, Some("1e-5")),
             ("epochs", ParamType::Int, Some("3")),
             ("verbose", ParamType::Bool, Some("True")),
             ("data", ParamType::Path, None),
@@ -353,4 +353,25 @@ fn entry_point_falls_back_to_scripts() {
     assert!(matches!(err, ManifestError::ScriptNotFound { .. }));
     let err = m.entry_point("train", p).unwrap_err().to_string();
     assert!(err.contains("the MLproject declares: main, eval"), "{err}");
+}
+
+#[test]
+fn path_parameters_given_store_or_mlflow_uris_say_what_to_do() {
+    let ep = entry("x {data}", &[("data", ParamType::Path, None)]);
+    for (value, scheme, hint) in [
+        ("s3://bucket/train.csv", "s3", "declare the parameter `uri`"),
+        ("gs://bucket/train.csv", "gs", "declare the parameter `uri`"),
+        ("dbfs:/data/train.csv", "dbfs", "declare the parameter `uri`"),
+        ("wasbs://c@a.blob.core.windows.net/t.csv", "wasbs", "declare the parameter `uri`"),
+        ("runs:/0123abcd/model.pkl", "runs", "mlflow artifacts download"),
+        ("models:/churn/3", "models", "mlflow artifacts download"),
+    ] {
+        let args = ParamArgs::parse(&[format!("data={value}").as_str()]).unwrap();
+        let err = bind_parameters(&ep, &args).unwrap_err();
+        assert!(matches!(&err, ManifestError::RemotePath { scheme: s, .. } if s == scheme), "{value}: {err}");
+        assert!(err.to_string().contains(value), "{err}");
+        assert!(err.hint().unwrap().contains(hint), "{value}");
+    }
+    let args = ParamArgs::parse(&["data=weird:thing"]).unwrap();
+    assert!(matches!(bind_parameters(&ep, &args), Err(ManifestError::InvalidValue { .. })));
 }

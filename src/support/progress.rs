@@ -2,7 +2,7 @@
 //! counter redrawn in place on a terminal, one plain line per step otherwise.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,6 +12,10 @@ use crate::support::ui;
 /// Whether a spinner is on screen: a step started inside another (or beside it, on another
 /// thread) stays quiet on a terminal rather than drawing over it.
 static SPINNING: AtomicBool = AtomicBool::new(false);
+
+/// How many steps are in progress: a step inside another (or beside it) is part of that
+/// phase, and prints no line of its own either, so that each phase is one line.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
@@ -28,6 +32,8 @@ pub struct Progress {
     shared: Arc<Shared>,
     started: Instant,
     spinner: Option<JoinHandle<()>>,
+    /// Counted in [`ACTIVE`] until stopped.
+    active: bool,
 }
 
 impl Progress {
@@ -41,8 +47,11 @@ impl Progress {
             stop: AtomicBool::new(false),
         });
         let started = Instant::now();
+        let outermost = ACTIVE.fetch_add(1, Ordering::AcqRel) == 0;
         let spinner = if !std::io::stderr().is_terminal() {
-            ui::note(&shared.message.lock().unwrap());
+            if outermost {
+                ui::note(&shared.message.lock().unwrap());
+            }
             None
         } else if SPINNING.swap(true, Ordering::AcqRel) {
             None
@@ -50,7 +59,7 @@ impl Progress {
             let shared = shared.clone();
             Some(std::thread::spawn(move || spin(&shared, started)))
         };
-        Progress { shared, started, spinner }
+        Progress { shared, started, spinner, active: true }
     }
 
     /// Show `done` of `total` items (or bytes, after [`Progress::in_bytes`]) on a terminal.
@@ -76,6 +85,9 @@ impl Progress {
 
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        if std::mem::take(&mut self.active) {
+            ACTIVE.fetch_sub(1, Ordering::AcqRel);
+        }
         if let Some(handle) = self.spinner.take() {
             let _ = handle.join();
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");

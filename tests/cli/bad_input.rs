@@ -195,3 +195,28 @@ fn a_docker_project_with_a_python_manager() {
         .hint("omit --env-manager");
     ctx.run(["run", "p", "--env-manager", "local"]).success().stdout("ran\n");
 }
+
+#[test]
+fn mlflow_run_spellings_run_or_name_lockstep_s_equivalent() {
+    // As MLflow's docs write it: `mlflow run sklearn_elasticnet_wine -P alpha=0.42
+    // --env-manager=local`, with the backend spelled out.
+    let ctx = TestContext::new().file(
+        "sklearn_elasticnet_wine/MLproject",
+        "name: tutorial\nentry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n    command: 'echo alpha={alpha}'\n",
+    );
+    ctx.run(["run", "sklearn_elasticnet_wine", "-P", "alpha=0.42", "--env-manager=local", "-b", "local"])
+        .success()
+        .stdout("alpha=0.42\n");
+    ctx.run(["run", "sklearn_elasticnet_wine", "--backend", "kubernetes"])
+        .status(2)
+        .stderr_has("invalid value 'kubernetes' for '--backend <BACKEND>'")
+        .stderr_has("[possible values: local]");
+    ctx.run(["run", "sklearn_elasticnet_wine", "--run-id", "0123"])
+        .status(2)
+        .stderr_has("lockstep does not resume runs")
+        .stderr_has("lockstep sync RUN --tracking-uri URL");
+    ctx.run(["run", "sklearn_elasticnet_wine", "--storage-dir", "/tmp/x"])
+        .status(2)
+        .stderr_has("into the run's own directory");
+    assert_eq!(ctx.records().len(), 1, "only the run that was spelled right ran");
+}

@@ -128,7 +128,7 @@ fn volumes_and_copied_and_literal_environment_entries() {
         "vols",
         &images.busybox,
         extra,
-        "cat /data/in.txt /extra/note.txt; echo \"$COPIED_VAR|$LITERAL|$OVERRIDDEN|${{LOCKSTEP_RUN_DIR:-no run dir}}|$PYTHONPYCACHEPREFIX\"; echo \"run=$LOCKSTEP_RUN_ID\"",
+        "cat /data/in.txt /extra/note.txt; echo \"$COPIED_VAR|$LITERAL|$OVERRIDDEN|${{LOCKSTEP_RUN_DIR:-no run dir}}|${{PYTHONPYCACHEPREFIX:-no prefix}}|$PYTHONDONTWRITEBYTECODE\"; echo \"run=$LOCKSTEP_RUN_ID\"",
     );
     ctx.write("vols/data/in.txt", "from the data volume\n");
     let extra_dir = ctx.work.join("elsewhere");
@@ -146,7 +146,7 @@ fn volumes_and_copied_and_literal_environment_entries() {
     assert_eq!(
         log,
         format!(
-            "from the data volume\nfrom -A volume\ncopied value|a literal|from-args|no run dir|/tmp/lockstep-pycache\nrun={}\n",
+            "from the data volume\nfrom -A volume\ncopied value|a literal|from-args|no run dir|no prefix|1\nrun={}\n",
             r["run_id"].as_str().unwrap()
         )
     );

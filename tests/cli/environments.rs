@@ -93,6 +93,15 @@ fn python_env_through_uv_is_built_once_and_reused() {
     let out = lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone();
     let err = stderr(&out);
     assert!(err.contains("built the virtualenv environment"), "{err}");
+    for phase in [
+        "creating the virtualenv",
+        "resolving the build dependencies",
+        "installing the build dependencies",
+        "resolving the dependencies",
+        "installing the dependencies",
+    ] {
+        assert_eq!(err.lines().filter(|l| l.contains(phase)).count(), 1, "one line for {phase:?}: {err}");
+    }
     let r = json(&out);
     assert_eq!(r["status"], "FINISHED");
     let env = &r["environment"];
@@ -108,6 +117,9 @@ fn python_env_through_uv_is_built_once_and_reused() {
     assert_eq!(env_dirs(&ctx), [key]);
     let child_out = err.lines().find(|l| l.starts_with("1.16.0 ")).expect("the entry point printed");
     assert!(child_out.ends_with(&format!("envs-v1/{key}")), "the run used the cached env: {child_out}");
+    let site = ctx.cache.join("envs-v1").join(key).join(format!("lib/python{}/site-packages", python_minor()));
+    let compiled = fs::read_dir(site.join("__pycache__")).map(|d| d.flatten().count()).unwrap_or(0);
+    assert!(compiled > 0, "byte code is compiled when the environment is built: {}", site.display());
 
     let before = fs::metadata(ctx.cache.join("envs-v1").join(key)).unwrap().modified().unwrap();
     let out = lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone();
@@ -404,7 +416,7 @@ fn python_env_bad_input() {
     ctx.project("no-python", &[("MLproject", SIX_PROJECT), ("python_env.yaml", "python: '3.99'\n")]);
     let err =
         expect_env_error(lockstep(&ctx).args(["run", "no-python"]), &ctx, "no Python interpreter matches python 3.99");
-    assert!(err.contains("hint: install Python 3.99"), "{err}");
+    assert!(err.contains("hint: looked in PATH (python3.99, python3, python)"), "{err}");
     let unknown = format!("python: '{py}'\ndependencies:\n  - lockstep-no-such-package-xyz==1.0\n");
     ctx.project("unknown-pkg", &[("MLproject", SIX_PROJECT), ("python_env.yaml", &unknown)]);
     let err = expect_env_error(lockstep(&ctx).args(["run", "unknown-pkg"]), &ctx, "failed");

@@ -11,8 +11,10 @@ mod examples;
 mod git_sources;
 mod hostile_records;
 mod init;
+mod interpreters;
 mod lifecycle;
 mod local_runs;
+mod mlflow_parity;
 mod network;
 mod outputs;
 mod pack_verify;
@@ -24,6 +26,7 @@ mod store;
 mod subdir_links;
 mod sweep;
 mod tracking;
+mod yaml11;
 
 /// Every test file in tests/cli/ (and in each module directory) is declared by its parent, so
 /// that none is silently left out of the binary.

@@ -104,10 +104,8 @@ fn the_entry_point_logs_into_the_run_lockstep_records() {
         ("mlflow.source.name", format!("file://{}#proj", ctx.work.join("repo").display())),
         ("mlflow.source.git.commit", commit),
         ("mlflow.source.git.repoURL", "https://git.example.com/team/repo.git".into()),
-        ("mlflow.source.git.branch", "main".into()),
         ("mlflow.project.entryPoint", "main".into()),
         ("mlflow.project.backend", "local".into()),
-        ("mlflow.project.env", "local".into()),
         ("mlflow.runName", "first".into()),
         ("lockstep.run_id", r["run_id"].as_str().unwrap().into()),
         ("lockstep.tree_sha256", r["source"]["tree_sha256"].as_str().unwrap().into()),
@@ -117,6 +115,8 @@ fn the_entry_point_logs_into_the_run_lockstep_records() {
         assert_eq!(run.tag(key).as_deref(), Some(value.as_str()), "tag {key}");
     }
     assert_eq!(run.tag("lockstep.exit_code"), None, "FINISHED says it");
+    assert_eq!(run.tag("mlflow.source.git.branch"), None, "as mlflow run: only a -v that names a branch");
+    assert_eq!(run.tag("mlflow.project.env"), None, "as mlflow run: no environment activated");
     assert!(run.tag("mlflow.user").is_some_and(|u| !u.is_empty()));
     assert_eq!(run.param("alpha").as_deref(), Some("0.3"));
     assert_eq!(run.param("note").as_deref(), Some("a b"), "raw values, not shell-quoted");

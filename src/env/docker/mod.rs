@@ -33,10 +33,6 @@ pub use crate::support::docker_engine::{self as engine, Engine};
 /// it keep working.
 pub const WORKDIR: &str = "/mlflow/projects/code";
 
-/// Where Python's byte code goes inside the container: outside the project, so that it is
-/// neither an output nor written into a bind-mounted project.
-pub const CONTAINER_PYCACHE: &str = "/tmp/lockstep-pycache";
-
 /// The label that names a container's run.
 pub const RUN_ID_LABEL: &str = "lockstep.run_id";
 
@@ -307,7 +303,7 @@ impl PreparedEnv for PreparedDocker {
             (RUN_ID_LABEL.to_string(), run.run_id.to_string()),
             (lost::STORE_LABEL.to_string(), run.store_dir.to_string_lossy().into_owned()),
         ]);
-        let mut env = run.container_variables(CONTAINER_PYCACHE);
+        let mut env = run.container_variables();
         env.extend(plan.env.iter().cloned());
         let mut host_config = plan.args.host_config.clone();
         let mut binds = plan.binds.clone();
@@ -415,8 +411,7 @@ mod tests {
         assert_eq!(c.marker.as_deref(), Some(Path::new("/host/store/docker-containers/r1")));
         assert_eq!(c.name.as_deref(), Some("lockstep-r1"));
         let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["LOCKSTEP_RUN_ID", "PYTHONUNBUFFERED", "PYTHONPYCACHEPREFIX", "MODE"]);
-        assert!(c.env.contains(&("PYTHONPYCACHEPREFIX".into(), CONTAINER_PYCACHE.into())));
+        assert_eq!(names, ["LOCKSTEP_RUN_ID", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "MODE"]);
         assert!(c.project_inside);
         assert_eq!(c.host_config.binds, None, "the project is in the image");
         assert_eq!(c.host_config.extra_hosts, Some(vec![format!("{HOST_ALIAS}:host-gateway")]));

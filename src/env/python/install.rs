@@ -12,7 +12,8 @@ use crate::env::EnvError;
 use crate::env::cache::{Activation, BuildOutput};
 use crate::env::lock::{EnvLock, LOCK_SCHEMA, PyPackage, current_platform};
 use crate::env::requirements::Requirements;
-use crate::env::tool::{ToolCommand, ToolFailure, install_error};
+use crate::env::tool::{ToolCommand, install_error};
+use crate::support::progress::Progress;
 
 /// Write requirement lines to a new file in `inputs`.
 pub(super) fn write_input(inputs: &Path, reqs: &Requirements) -> Result<PathBuf, EnvError> {
@@ -38,14 +39,14 @@ pub fn install_requirements(
     let input = write_input(inputs, reqs)?;
     match installer {
         Installer::Uv(uv) => {
-            let pylock = uv_resolve(uv, Some(python.as_os_str()), &input, project_dir, what)?;
+            let pylock = uv_resolve(uv, python, &input, project_dir, what)?;
             uv_install(uv, python, &pylock, project_dir, what)?;
             pylock_artifacts(&pylock)
         }
         Installer::Pip => {
             let report = input.with_extension("report.json");
             pip(python)
-                .args(["install", "--no-input", "--no-compile", "--report"])
+                .args(["install", "--no-input", "--report"])
                 .arg_path(&report)
                 .args(["--requirement"])
                 .arg_path(&input)
@@ -57,26 +58,23 @@ pub fn install_requirements(
     }
 }
 
-/// Resolve the requirements of `input` for the interpreter `python` selects (a path or a
-/// version request; the default one when `None`) into a pylock.toml next to it.
+/// Resolve the requirements of `input` for the interpreter `python` into a pylock.toml next
+/// to it.
 pub(super) fn uv_resolve(
     uv: &Path,
-    python: Option<&std::ffi::OsStr>,
+    python: &Path,
     input: &Path,
     project_dir: &Path,
     what: &str,
 ) -> Result<PathBuf, EnvError> {
     let stem = input.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let pylock = input.with_file_name(format!("pylock.{stem}.toml"));
-    let mut cmd = ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml"]);
-    if let Some(p) = python {
-        cmd = cmd.args([std::ffi::OsStr::new("--python"), p]);
-    }
-    cmd.args(["--output-file"])
+    ToolCommand::new(uv, ["pip", "compile", "--quiet", "--format", "pylock.toml", "--python"])
+        .arg_path(python)
+        .args(["--output-file"])
         .arg_path(&pylock)
         .arg_path(input)
         .dir(project_dir)
-        .env_default("UV_PYTHON_DOWNLOADS", "never")
         .run(&format!("resolving {what} with uv"))
         .map_err(|f| install_error(&format!("installing {what}"), f))?;
     Ok(pylock)
@@ -90,21 +88,19 @@ pub(super) fn uv_install(
     project_dir: &Path,
     what: &str,
 ) -> Result<(), EnvError> {
-    let install = ToolCommand::new(uv, ["pip", "install", "--quiet", "--python"])
+    let install = ToolCommand::new(uv, ["pip", "install", "--quiet", "--compile-bytecode", "--python"])
         .arg_path(python)
         .args(["--requirements"])
         .arg_path(pylock)
         .dir(project_dir);
     // The resolution just refreshed uv's view of the index: when the pinned artifacts are in
     // uv's cache, installing them needs no network (and no second round of revalidation,
-    // which would double the time); otherwise they are downloaded.
-    if install.clone().args(["--offline"]).run(&format!("installing {what} with uv")).is_ok() {
+    // which would double the time); otherwise they are downloaded. One phase, one line.
+    let _installing = Progress::start(format!("installing {what} with uv"));
+    if install.clone().args(["--offline"]).run_quiet().is_ok() {
         return Ok(());
     }
-    install
-        .run(&format!("downloading and installing {what} with uv"))
-        .map(drop)
-        .map_err(|f| install_error(&format!("installing {what}"), f))
+    install.run_quiet().map(drop).map_err(|f| install_error(&format!("installing {what}"), f))
 }
 
 /// Install exactly `packages` (no dependency resolution) into the environment of `python`.
@@ -126,9 +122,10 @@ pub fn install_locked(
         fs::write(&input, lines.join("\n") + "\n").map_err(EnvError::io(&input))?;
         let cmd = match installer {
             Installer::Uv(uv) => {
-                ToolCommand::new(uv, ["pip", "install", "--quiet", "--no-deps", "--python"]).arg_path(python)
+                ToolCommand::new(uv, ["pip", "install", "--quiet", "--compile-bytecode", "--no-deps", "--python"])
+                    .arg_path(python)
             }
-            Installer::Pip => pip(python).args(["install", "--no-input", "--no-compile", "--no-deps"]),
+            Installer::Pip => pip(python).args(["install", "--no-input", "--no-deps"]),
         };
         let cmd = if hashes { cmd.args(["--require-hashes"]) } else { cmd };
         cmd.args(["--requirement"])
@@ -148,41 +145,33 @@ fn locked_requirement(p: &PyPackage) -> String {
     }
 }
 
-/// Create the virtualenv itself, with an interpreter matching `python`.
-pub(super) fn create_venv(installer: &Installer, python: Option<&str>, tmp: &Path) -> Result<(), EnvError> {
+/// The interpreter a virtualenv for `python` (a version request) is made from.
+pub(super) fn base_interpreter(installer: &Installer, python: Option<&str>) -> Result<PathBuf, EnvError> {
+    let uv = match installer {
+        Installer::Uv(uv) => Some(uv.as_path()),
+        Installer::Pip => None,
+    };
+    find_interpreter(python, uv)
+}
+
+/// Create the virtualenv itself, from the interpreter `base`.
+pub(super) fn create_venv(installer: &Installer, base: &Path, tmp: &Path) -> Result<(), EnvError> {
     match installer {
         Installer::Uv(uv) => {
-            let mut cmd = ToolCommand::new(uv, ["venv", "--quiet", "--relocatable", "--no-config"]);
-            if let Some(v) = python {
-                cmd = cmd.args(["--python", v]);
-            }
-            // uv would try to download a missing interpreter, which hangs without a network:
-            // only when the user allows it.
-            cmd.arg_path(tmp)
-                .env_default("UV_PYTHON_DOWNLOADS", "never")
+            ToolCommand::new(uv, ["venv", "--quiet", "--relocatable", "--no-config", "--python"])
+                .arg_path(base)
+                .arg_path(tmp)
                 .run("creating the virtualenv with uv")
-                .map_err(|f| venv_error(python, f))?;
+                .map_err(|f| install_error("creating the virtualenv with uv", f))?;
         }
         Installer::Pip => {
-            let interpreter = find_interpreter(python)?;
-            ToolCommand::new(&interpreter, ["-m", "venv"])
+            ToolCommand::new(base, ["-m", "venv"])
                 .arg_path(tmp)
-                .run(&format!("creating the virtualenv with {}", interpreter.display()))
+                .run(&format!("creating the virtualenv with {}", base.display()))
                 .map_err(|f| install_error("creating the virtualenv (python -m venv)", f))?;
         }
     }
     Ok(())
-}
-
-fn venv_error(python: Option<&str>, failure: ToolFailure) -> EnvError {
-    let lower = failure.output.to_lowercase();
-    // uv stops at the first interpreter of the requested version that does not run (a pyenv
-    // shim of an inactive version, a broken link): that is no usable match either.
-    let broken = lower.contains("failed to inspect python interpreter") || lower.contains("querying python at");
-    if lower.contains("no interpreter found") || lower.contains("no python") && lower.contains("found") || broken {
-        return EnvError::NoPython { request: python.unwrap_or("any").to_string(), found: failure.detail };
-    }
-    install_error("creating the virtualenv with uv", failure)
 }
 
 /// `python -m pip` with pip's chatter off.

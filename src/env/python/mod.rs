@@ -26,11 +26,12 @@ use crate::support::ui;
 
 use inspect::pylock_artifacts;
 pub use inspect::{Artifacts, installed_packages};
-use install::{create_venv, finish, uv_install, uv_resolve, write_input};
+use install::{base_interpreter, create_venv, finish, uv_install, uv_resolve, write_input};
 pub use install::{install_locked, install_requirements, installer_version};
 
-/// The layout version of Python environments: part of every key.
-const LAYOUT: u32 = 1;
+/// The layout version of Python environments: part of every key. 2: byte code compiled at
+/// build time.
+const LAYOUT: u32 = 2;
 
 /// Where a Python environment's requirements come from.
 #[derive(Debug, Clone)]
@@ -243,17 +244,17 @@ fn build_from_request(
             .map(|(stage, reqs)| (format!("the {stage} of {}", request.label), reqs))
             .collect();
     let mut artifacts = Artifacts::new();
+    let base = base_interpreter(installer, request.python.as_deref())?;
     match (installer, stages.is_empty()) {
         (Installer::Uv(uv), false) => {
             // The first resolution needs the interpreter, not the virtualenv: both are made at
-            // once, the same request finding the same interpreter.
+            // once, from the same interpreter.
             let (what, reqs) = stages.remove(0);
             let input = write_input(inputs.path(), reqs)?;
             let both = Progress::start(format!("creating the virtualenv and resolving {what} with uv"));
             let (venv, resolved) = std::thread::scope(|s| {
-                let venv = s.spawn(|| create_venv(installer, request.python.as_deref(), tmp));
-                let selector = request.python.as_deref().map(std::ffi::OsStr::new);
-                let resolved = uv_resolve(uv, selector, &input, project_dir, &what);
+                let venv = s.spawn(|| create_venv(installer, &base, tmp));
+                let resolved = uv_resolve(uv, &base, &input, project_dir, &what);
                 (venv.join().expect("the virtualenv thread does not panic"), resolved)
             });
             drop(both);
@@ -262,7 +263,7 @@ fn build_from_request(
             uv_install(uv, &python, &pylock, project_dir, &what)?;
             artifacts.extend(pylock_artifacts(&pylock)?);
         }
-        _ => create_venv(installer, request.python.as_deref(), tmp)?,
+        _ => create_venv(installer, &base, tmp)?,
     }
     for (what, reqs) in stages {
         artifacts.extend(install_requirements(installer, &python, reqs, project_dir, inputs.path(), &what)?);
@@ -273,8 +274,8 @@ fn build_from_request(
 /// Build a virtualenv in `tmp` with exactly the packages of `lock`.
 fn build_from_lock(installer: &Installer, lock: &EnvLock, tmp: &Path, key: &str) -> Result<BuildOutput, EnvError> {
     let inputs = cache::BuildInputs::create(tmp)?;
-    let python_version = lock.python.as_ref().map(|p| p.version.as_str());
-    create_venv(installer, python_version, tmp)?;
+    let base = base_interpreter(installer, lock.python.as_ref().map(|p| p.version.as_str()))?;
+    create_venv(installer, &base, tmp)?;
     install_locked(installer, &tmp.join("bin/python"), &lock.packages, inputs.path())?;
     let artifacts = lock.packages.iter().map(|p| (normalize_name(&p.name), vec![p.clone()])).collect();
     finish(installer, tmp, &artifacts, key)

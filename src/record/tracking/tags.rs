@@ -3,12 +3,13 @@
 use std::path::Path;
 
 use super::RUN_ID_TAG;
+use crate::env::EnvManager;
 use crate::record::mlflow::MAX_TAG_VALUE_LENGTH;
 use crate::record::{RECORD_SCHEMA, RunRecord};
 use crate::source::{SourceInfo, SourceKind, SourceUri};
 
 /// Every tag lockstep sets on a run, from what the record knows so far: those `mlflow run`
-/// writes, and `lockstep.*` ones.
+/// (MLflow 3.17) writes, and `lockstep.*` ones.
 pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     let mut tags: Vec<(&str, String)> = vec![
         ("mlflow.user", user_name()),
@@ -16,8 +17,13 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
         ("mlflow.source.name", source_name(&record.source)),
         ("mlflow.project.entryPoint", record.entry_point.clone()),
         ("mlflow.project.backend", "local".into()),
-        ("mlflow.project.env", record.environment.manager().name().into()),
     ];
+    // MLflow tags the environment it activates (docker, virtualenv, uv, conda): a local run
+    // activates none, and has no such tag.
+    let manager = record.environment.manager();
+    if manager != EnvManager::Local {
+        tags.push(("mlflow.project.env", manager.name().into()));
+    }
     let s = &record.source;
     if let Some(commit) = &s.commit {
         tags.push(("mlflow.source.git.commit", commit.clone()));
@@ -25,7 +31,9 @@ pub fn run_tags(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(url) = &s.repo_url {
         tags.push(("mlflow.source.git.repoURL", url.clone()));
     }
-    if let Some(branch) = &s.branch {
+    // Only a `-v` that names a branch is tagged, as MLflow does: not the branch a checkout
+    // happens to be on, nor the default branch of a repository run without `-v`.
+    if let Some(branch) = s.version.as_ref().filter(|v| s.branch.as_ref() == Some(*v)) {
         tags.push(("mlflow.source.git.branch", branch.clone()));
     }
     if let Some(name) = &record.run_name {
@@ -148,15 +156,22 @@ mod tests {
         assert_eq!(tag(&tags, "mlflow.source.name"), Some("file:///home/u/repo#proj"));
         assert_eq!(tag(&tags, "mlflow.source.git.commit"), Some("c".repeat(40).as_str()));
         assert_eq!(tag(&tags, "mlflow.source.git.repoURL"), Some("https://git.example.com/team/repo.git"));
-        assert_eq!(tag(&tags, "mlflow.source.git.branch"), Some("main"));
+        assert_eq!(tag(&tags, "mlflow.source.git.branch"), None, "the checkout's branch, not named by -v");
         assert_eq!(tag(&tags, "mlflow.project.entryPoint"), Some("main"));
         assert_eq!(tag(&tags, "mlflow.project.backend"), Some("local"));
-        assert_eq!(tag(&tags, "mlflow.project.env"), Some("local"));
+        assert_eq!(tag(&tags, "mlflow.project.env"), None, "MLflow tags no environment for a local run");
         assert_eq!(tag(&tags, "mlflow.runName"), Some("first"));
         assert_eq!(tag(&tags, "lockstep.dirty"), Some("true"));
         assert_eq!(tag(&tags, "lockstep.exit_code"), None, "only a failure's exit code is a tag");
         assert_eq!(tag(&tags, RUN_ID_TAG), Some(r.run_id.as_str()));
         assert_eq!(tag(&tags, "mlflow.docker.image.uri"), None);
+
+        // `-v` names the branch: tagged; `-v` names a commit: not.
+        r.source.version = Some("main".into());
+        assert_eq!(tag(&run_tags(&r), "mlflow.source.git.branch"), Some("main"));
+        r.source.version = Some("c".repeat(40));
+        r.source.branch = None;
+        assert_eq!(tag(&run_tags(&r), "mlflow.source.git.branch"), None);
 
         // A Docker environment as the Docker manager records it.
         r.environment = serde_json::from_value(serde_json::json!({
@@ -173,6 +188,14 @@ mod tests {
         assert_eq!(tag(&tags, "lockstep.env.key"), None, "a Docker environment has no cache key");
         assert_eq!(tag(&tags, "lockstep.failure").unwrap().len(), MAX_TAG_VALUE_LENGTH);
         assert_eq!(tag(&tags, "lockstep.exit_code"), Some("2"));
+
+        // Run in the base image (no project image built): its name, as MLflow tags it.
+        r.environment = serde_json::from_value(serde_json::json!({
+            "manager": "docker", "mode": "mount", "base_image": "busybox:1", "base_image_id": "sha256:b",
+            "image_uri": "busybox:1", "image_id": "sha256:b",
+        }))
+        .unwrap();
+        assert_eq!(tag(&run_tags(&r), "mlflow.docker.image.uri"), Some("busybox:1"));
     }
 
     #[test]

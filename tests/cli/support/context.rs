@@ -47,6 +47,8 @@ impl TestContext {
             ("LOCKSTEP_CACHE_DIR", self.cache.display().to_string()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
             ("LANG", "C.UTF-8".into()),
+            // Tests stay offline: a Python that is not installed is not downloaded.
+            ("UV_PYTHON_DOWNLOADS", "never".into()),
         ];
         // The Docker tests use the engine the machine names.
         if let Ok(host) = std::env::var("DOCKER_HOST") {

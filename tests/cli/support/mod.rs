@@ -12,6 +12,7 @@ pub mod mlflow;
 pub mod snapshot;
 pub mod uv;
 
+pub use cmd::Cmd;
 pub use context::*;
 pub use git::{GitDaemon, GitHttpServer};
 pub use http::Server;
