@@ -5,6 +5,7 @@ mod diff;
 mod logged;
 mod render;
 mod report;
+mod sweep;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Env(EnvCommand::List(args)) => env_list(args),
         Command::Env(EnvCommand::Prune(args)) => env_prune(args),
         Command::Sync(args) => sync(args),
+        Command::Sweep(args) => sweep::sweep(args),
     };
     match result {
         Ok(code) => report::exit(code),
@@ -119,7 +121,11 @@ fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
         metrics: args.metrics,
         sort: args.sort,
     };
-    let list = commands::runs::runs(&args.store.store, &opts)?;
+    let mut list = commands::runs::runs(&args.store.store, &opts)?;
+    if let Some(sweep) = &args.sweep {
+        let trials = commands::sweep::trial_runs(&args.store.store, sweep)?;
+        list.runs.retain(|r| trials.iter().any(|t| t == r.run_id.as_str()));
+    }
     for p in &list.problems {
         ui::warn(&p.to_string());
     }

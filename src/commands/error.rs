@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{diff, init, logs, pack, runs, status, verify};
+use super::{diff, init, logs, pack, runs, status, sweep, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,9 @@ pub enum CommandError {
     /// Comparing two runs.
     #[error(transparent)]
     Diff(#[from] diff::DiffError),
+    /// Planning a sweep.
+    #[error(transparent)]
+    Sweep(#[from] sweep::SweepError),
     /// Choosing the runs to list.
     #[error(transparent)]
     Runs(#[from] runs::RunsError),
@@ -115,6 +118,7 @@ impl Classify for CommandError {
             CommandError::Status(e) => e.class(),
             CommandError::Diff(e) => e.class(),
             CommandError::Run(e) => e.class(),
+            CommandError::Sweep(e) => e.class(),
         }
     }
 
@@ -129,6 +133,7 @@ impl Classify for CommandError {
             CommandError::Logs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
+            CommandError::Sweep(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),
             CommandError::Diff(e) => e.hint(),
             CommandError::Runs(e) => e.hint(),

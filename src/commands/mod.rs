@@ -13,6 +13,7 @@ pub mod run;
 pub mod runs;
 pub mod show;
 pub mod status;
+pub mod sweep;
 pub mod sync;
 pub mod unpack;
 pub mod verify;

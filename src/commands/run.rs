@@ -78,6 +78,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         echo: opts.echo,
         caller_dir: &opts.caller_dir,
         keep_processes: opts.keep_processes,
+        sweep: None,
+        variables: Vec::new(),
     };
     pipeline::execute(planned, how, &session)
 }

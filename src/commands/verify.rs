@@ -145,6 +145,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         echo: opts.echo,
         caller_dir: &opts.caller_dir,
         keep_processes: false,
+        sweep: None,
+        variables: Vec::new(),
     };
     let mut rerun = pipeline::execute(planned, how, &session)?.record;
     let files = compare::compare(original, &rerun, &rules);

@@ -120,7 +120,7 @@ async fn run_created(
     // Attached before the start, so that no output is missed.
     let options = AttachContainerOptions { stdout: true, stderr: true, stream: true, ..Default::default() };
     let attached = docker.attach_container(id, Some(options)).await.map_err(engine_error("attach to the container"))?;
-    let pump = tokio::spawn(pump(attached.output, out_log, err_log, echo == Echo::Stdout, tty));
+    let pump = tokio::spawn(pump(attached.output, out_log, err_log, echo, tty));
     docker
         .start_container(id, None)
         .await
@@ -189,7 +189,7 @@ async fn pump(
     mut output: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, BollardError>> + Send>>,
     mut out_log: File,
     mut err_log: File,
-    to_stdout: bool,
+    echo: Echo,
     tty: bool,
 ) {
     let (mut out_ok, mut err_ok) = (true, true);
@@ -202,9 +202,12 @@ async fn pump(
             LogOutput::StdIn { .. } => continue,
         };
         let _ = if is_err { err_log.write_all(&bytes) } else { out_log.write_all(&bytes) };
+        if echo == Echo::Quiet {
+            continue;
+        }
         if is_err {
             err_ok = err_ok && io::stderr().lock().write_all(&bytes).is_ok();
-        } else if to_stdout {
+        } else if echo == Echo::Stdout {
             let mut out = io::stdout().lock();
             out_ok = out_ok && out.write_all(&bytes).and_then(|_| out.flush()).is_ok();
         } else {

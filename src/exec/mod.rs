@@ -75,6 +75,9 @@ pub enum Leftovers {
     /// They are ended: its process group, and (lockstep being their subreaper) every
     /// orphaned descendant, daemons that left the group with `setsid` included.
     End,
+    /// Only those still in its process group are ended: a sweep's trials run side by side,
+    /// and one trial's orphans cannot be told from another's (or from a trial just started).
+    Group,
     /// They keep running (`--keep-processes`).
     Keep,
 }
@@ -86,6 +89,9 @@ pub enum Echo {
     Stdout,
     /// To lockstep's stderr (with `--json`, which keeps stdout for the record).
     Stderr,
+    /// Nowhere: into the log files only, and never in the terminal's foreground (a sweep's
+    /// trials, which run side by side).
+    Quiet,
 }
 
 /// How the process ended.

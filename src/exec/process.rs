@@ -21,11 +21,13 @@ pub(super) fn execute(
     leftovers: Leftovers,
 ) -> Result<ExecOutcome, ExecError> {
     let (stdout_log, stderr_log) = logs.create()?;
-    let stdout_log = LogEcho { log: stdout_log, echo: Some(echo) };
-    let stderr_log = LogEcho { log: stderr_log, echo: Some(Echo::Stderr) };
+    let quiet = echo == Echo::Quiet;
+    let stdout_log = LogEcho { log: stdout_log, echo: (!quiet).then_some(echo) };
+    let stderr_log = LogEcho { log: stderr_log, echo: (!quiet).then_some(Echo::Stderr) };
 
     match leftovers {
         Leftovers::End => process::become_subreaper(),
+        Leftovers::Group => {}
         Leftovers::Keep => crate::support::ui::warn(
             "--keep-processes: what the entry point leaves running is not stopped at the end of the run; \
              it may go on writing into the run's outputs after they are recorded",
@@ -37,31 +39,34 @@ pub(super) fn execute(
         .stdin_inherit()
         .stdout(Output::Tee(Box::new(stdout_log)))
         .stderr(Output::Tee(Box::new(stderr_log)))
-        .foreground(ForegroundTty::detect())
+        // Quiet children run side by side: none takes the terminal, so Ctrl-C reaches
+        // lockstep, which forwards it to every one.
+        .foreground(if quiet { None } else { ForegroundTty::detect() })
         // Kept processes are kept when lockstep dies, too (the entry point itself gets its
         // death signal).
-        .guarded(leftovers == Leftovers::End)
+        .guarded(leftovers != Leftovers::Keep)
         .spawn()
         .map_err(|source| ExecError::Spawn { program: inv.program.to_string_lossy().into_owned(), source })?;
     interrupts.forward_to(child.pgid());
 
     if let Err(source) = child.wait_exit(OnCancel::KillAfter(kill_grace()), None) {
         child.signal_group(libc::SIGKILL);
-        interrupts.forward_to(0);
+        interrupts.stop_forwarding(child.pgid());
         return Err(ExecError::Wait { source });
     }
     let end_ms = now_ms();
     // The entry point has exited but is not reaped yet: its group's id cannot be reused, so
     // the group is ended before the zombie is collected.
-    if leftovers == Leftovers::End {
+    if leftovers != Leftovers::Keep {
         // After SIGINT/SIGTERM the group had the signal already: what is left gets SIGKILL.
         let grace = if cancel::requested().is_some() { Duration::ZERO } else { process::stop_grace() };
-        let left = child.end_group(grace, Orphans::End);
+        let orphans = if leftovers == Leftovers::End { Orphans::End } else { Orphans::Leave };
+        let left = child.end_group(grace, orphans);
         if !left.is_empty() {
             crate::support::ui::warn(&format!("processes of the run did not end after SIGKILL: {left:?}"));
         }
     }
-    interrupts.forward_to(0);
+    interrupts.stop_forwarding(child.pgid());
     let status = child.finish().map_err(|source| ExecError::Wait { source })?.status;
     let termination = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(code), _) => Termination::Exited(code),
@@ -88,6 +93,7 @@ impl Write for LogEcho {
                 out.write_all(chunk).and_then(|()| out.flush()).is_ok()
             }
             Some(Echo::Stderr) => io::stderr().lock().write_all(chunk).is_ok(),
+            Some(Echo::Quiet) => true,
         };
         if !echoed {
             self.echo = None;

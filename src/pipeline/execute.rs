@@ -35,6 +35,11 @@ pub struct Execution<'a> {
     pub caller_dir: &'a Path,
     /// What the entry point leaves running is not ended with the run.
     pub keep_processes: bool,
+    /// The sweep the run is a trial of.
+    pub sweep: Option<String>,
+    /// Variables the entry point gets besides the environment's (a sweep worker's
+    /// `CUDA_VISIBLE_DEVICES`).
+    pub variables: Vec<(String, String)>,
 }
 
 /// A finished run.
@@ -53,7 +58,8 @@ pub struct RunOutcome {
 /// server's run) as FINISHED, FAILED or KILLED on every path.
 pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes } = how;
+    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes, sweep, variables } =
+        how;
     let Planned {
         pending,
         mut src,
@@ -102,6 +108,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         verification: None,
         tracking: None,
         logged: None,
+        sweep,
     };
     let mut server = match tracking {
         Some(target) => Some(start_server_run(target, &mut record, interrupts)?),
@@ -133,6 +140,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         extra.extend(endpoint.iter().flat_map(Endpoint::child_variables));
         // The mlflow client otherwise reports to a telemetry host from every run.
         extra.push(("MLFLOW_DISABLE_TELEMETRY".into(), "true".into()));
+        extra.extend(variables.iter().cloned());
         let pycache_dir = cache.bucket_path(CacheBucket::Pycache);
         let shared_dirs: Vec<std::path::PathBuf> = match endpoint.is_some() && record.environment.docker().is_some() {
             true => [ARTIFACTS_DIR, OTHER_RUNS_DIR, MODELS_DIR].iter().map(|d| run_dir.path().join(d)).collect(),
@@ -167,7 +175,11 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             (false, Some(stamps)) => Some(Snapshot::from_stamps(stamps)),
             (false, None) => Some(Snapshot::take(&src.project_dir, exclusions)?),
         };
-        let leftovers = if keep_processes { exec::Leftovers::Keep } else { exec::Leftovers::End };
+        let leftovers = match (keep_processes, record.sweep.is_some()) {
+            (true, _) => exec::Leftovers::Keep,
+            (false, true) => exec::Leftovers::Group,
+            (false, false) => exec::Leftovers::End,
+        };
         let logs = exec::LogFiles { stdout: run_dir.stdout_log(), stderr: run_dir.stderr_log() };
         let outcome = exec::execute(&invocation, &logs, echo, interrupts, leftovers);
         if let Some(endpoint) = endpoint.take() {

@@ -1,4 +1,4 @@
-//! What the commands that run entry points share (`run`, `verify`): a [`Session`], a
+//! What the commands that run entry points share (`run`, `verify`, `sweep`): a [`Session`], a
 //! [`plan`] made from a resolved source, its [`execute`]ion, the `--reuse` lookup
 //! ([`find_equivalent`]) and the lookup of a recorded run ([`lookup`]).
 //!
@@ -24,7 +24,7 @@ use crate::support::ids::RunId;
 pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};
 pub use plan::{EnvChoice, Planned, RunSpec, check_store_outside, lock_in_place, plan};
-pub use reuse::find_equivalent;
+pub use reuse::{equivalent_in, find_equivalent};
 pub use session::{Session, clean_up_lost_containers};
 
 /// Errors of composing a run that belong to no single stage.

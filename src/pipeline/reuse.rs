@@ -13,8 +13,14 @@ use crate::source::{self, ResolvedSource};
 /// another command when some are undeclared: the command must match too.
 pub fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
     let (runs, _) = store.list()?;
+    Ok(equivalent_in(&runs, planned).cloned())
+}
+
+/// [`find_equivalent`] among runs already read (newest first): a sweep reads the store once
+/// for all its trials.
+pub fn equivalent_in<'r>(runs: &'r [RunRecord], planned: &Planned) -> Option<&'r RunRecord> {
     let key = planned.environment.key();
-    let found = runs.into_iter().find(|r| {
+    runs.iter().find(|r| {
         r.status == RunStatus::Finished
             && r.verifies.is_none()
             && r.entry_point == planned.entry_point.name
@@ -24,8 +30,7 @@ pub fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRec
             && r.environment.key() == key.as_deref()
             && same_source(r, &planned.src)
             && outputs_in_place(r)
-    });
-    Ok(found)
+    })
 }
 
 fn same_source(run: &RunRecord, src: &ResolvedSource) -> bool {

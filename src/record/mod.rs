@@ -8,6 +8,7 @@ pub mod mlflow;
 mod outputs;
 mod run_dir;
 mod store;
+mod sweep;
 pub mod tracking;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
 pub use run_dir::RunDir;
 pub use store::{ActiveRun, PendingRun, Store, store_exclusions};
+pub use sweep::{SWEEP_SCHEMA, SweepRecord, SweepState, SweepTrial};
 pub use tracking::{ServerRun, TrackingTarget};
 
 /// The schema of `record.json`.
@@ -37,6 +39,14 @@ pub enum RecordError {
     /// No run matches the id or prefix.
     #[error("no run '{id}' in the store at {}", .store.display())]
     UnknownRun {
+        /// The id or prefix.
+        id: String,
+        /// The store.
+        store: PathBuf,
+    },
+    /// No sweep matches the id or prefix.
+    #[error("no sweep '{id}' in the store at {}", .store.display())]
+    UnknownSweep {
         /// The id or prefix.
         id: String,
         /// The store.
@@ -90,6 +100,7 @@ impl RecordError {
     pub fn class(&self) -> ErrorClass {
         match self {
             RecordError::UnknownRun { .. }
+            | RecordError::UnknownSweep { .. }
             | RecordError::AmbiguousRun { .. }
             | RecordError::BadRecord { .. }
             | RecordError::RunInProgress { .. } => ErrorClass::User,
@@ -103,6 +114,9 @@ impl RecordError {
         match self {
             RecordError::UnknownRun { .. } => {
                 Some("`lockstep runs` lists the runs; --store or LOCKSTEP_STORE picks another store".into())
+            }
+            RecordError::UnknownSweep { .. } => {
+                Some("the sweep's id is printed when it starts; --store or LOCKSTEP_STORE picks another store".into())
             }
             RecordError::AmbiguousRun { .. } => Some("give more characters of the run id".into()),
             RecordError::RunInProgress { .. } => Some("wait until it ends, then try again".into()),
@@ -197,6 +211,9 @@ pub struct RunRecord {
     /// was kept, and when it logged nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logged: Option<Logged>,
+    /// The sweep this run is a trial of (`lockstep sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
 }
 
 /// How a verification run's outputs (and what its script logged) compared with those of the
@@ -310,6 +327,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         verification: None,
         tracking: None,
         logged: None,
+        sweep: None,
     }
 }
 

@@ -600,3 +600,19 @@ fn sigterm_during_a_build_stops_the_installer_and_leaves_no_run() {
     ctx.assert_no_runs();
     assert!(env_dirs(&ctx).iter().all(|n| n.starts_with(".tmp")), "nothing looks built");
 }
+
+#[test]
+fn a_sweep_builds_its_python_env_once_for_all_its_trials() {
+    let ctx = TestContext::new();
+    let manifest = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    parameters:\n      a: int\n    command: \"python -c 'import six; print(six.__version__, {a})'\"\n";
+    ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", &six_env(&python_minor()))]);
+    let out =
+        lockstep(&ctx).args(["sweep", "p", "-P", "a=1,2,3", "--jobs", "2"]).assert().success().get_output().clone();
+    let err = stderr(&out);
+    assert_eq!(err.matches("built the virtualenv environment").count(), 1, "{err}");
+    let records = ctx.records();
+    assert_eq!(records.len(), 3);
+    let key = records[0]["environment"]["key"].as_str().unwrap().to_string();
+    assert!(records.iter().all(|r| r["environment"]["key"] == key.as_str() && r["status"] == "FINISHED"));
+    assert_eq!(env_dirs(&ctx), [key]);
+}

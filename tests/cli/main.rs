@@ -25,6 +25,7 @@ mod races;
 mod signals;
 mod store;
 mod subdir_links;
+mod sweep;
 mod sync_logged;
 mod tracking;
 mod verify_logged;

@@ -11,10 +11,12 @@ mod logged_sync;
 mod lookup;
 mod readback;
 mod server_run;
+mod sweep_run;
 mod sync;
 mod tags;
 
 pub use server_run::ServerRun;
+pub use sweep_run::SweepServerRun;
 pub use sync::sync;
 pub use tags::run_tags;
 
