@@ -191,14 +191,15 @@ pub(crate) struct EnvPruneArgs {
 #[derive(Args)]
 pub(crate) struct StoreArg {
     /// The run store.
-    #[arg(long, env = "LOCKSTEP_STORE", default_value = ".lockstep", value_name = "DIR")]
+    #[arg(long, env = "LOCKSTEP_STORE", hide_env_values = true, default_value = ".lockstep", value_name = "DIR")]
     pub(crate) store: PathBuf,
 }
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// A project directory or git URL (https://, ssh://, git://, file://, user@host:path),
-    /// optionally followed by #subdirectory.
+    /// A project directory, a git URL (https://, ssh://, git://, file://, user@host:path) or
+    /// an archive (.tar.gz, .tgz or .zip, a file or an http(s) URL), optionally followed by
+    /// #subdirectory.
     pub(crate) uri: String,
     /// The entry point, or a .py / .sh script of the project.
     #[arg(short, long = "entry-point", default_value = "main", value_name = "ENTRY")]

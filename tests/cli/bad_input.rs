@@ -220,3 +220,11 @@ fn mlflow_run_spellings_run_or_name_lockstep_s_equivalent() {
         .stderr_has("into the run's own directory");
     assert_eq!(ctx.records().len(), 1, "only the run that was spelled right ran");
 }
+
+#[test]
+fn run_help_names_archives_and_the_store_variable_without_a_stray_equals() {
+    let ctx = TestContext::new();
+    let help = ctx.run(["run", "--help"]).success().stdout_has("[env: LOCKSTEP_STORE]").stdout_text();
+    assert!(help.contains("an archive (.tar.gz, .tgz or .zip"), "{help}");
+    assert!(!help.contains("LOCKSTEP_STORE="), "{help}");
+}
