@@ -114,18 +114,19 @@ fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
         args::StatusArg::Failed => RunStatus::Failed,
         args::StatusArg::Killed => RunStatus::Killed,
     });
+    let only = match &args.sweep {
+        Some(sweep) => Some(commands::sweep::trial_runs(&args.store.store, sweep)?.into_iter().collect()),
+        None => None,
+    };
     let opts = commands::runs::RunsOptions {
         experiment: args.experiment,
         status,
         params: args.params,
         metrics: args.metrics,
         sort: args.sort,
+        only,
     };
-    let mut list = commands::runs::runs(&args.store.store, &opts)?;
-    if let Some(sweep) = &args.sweep {
-        let trials = commands::sweep::trial_runs(&args.store.store, sweep)?;
-        list.runs.retain(|r| trials.iter().any(|t| t == r.run_id.as_str()));
-    }
+    let list = commands::runs::runs(&args.store.store, &opts)?;
     for p in &list.problems {
         ui::warn(&p.to_string());
     }

@@ -44,6 +44,9 @@ pub struct RunsOptions {
     pub metrics: Option<Vec<String>>,
     /// Sort by this metric's last value: `NAME` ascending, `-NAME` descending.
     pub sort: Option<String>,
+    /// Only these runs, by full id (a sweep's trials); filtered before the metric columns are
+    /// chosen, so that they are the listed runs' own.
+    pub only: Option<Vec<String>>,
 }
 
 /// What `runs` found.
@@ -74,6 +77,7 @@ pub fn runs(store: &Path, opts: &RunsOptions) -> Result<RunList, CommandError> {
         opts.experiment.as_deref().is_none_or(|e| e == experiment)
             && opts.status.is_none_or(|s| s == r.status)
             && params.iter().all(|(k, v)| param(r, k) == Some(*v))
+            && opts.only.as_ref().is_none_or(|ids| ids.iter().any(|id| id == r.run_id.as_str()))
     });
     if let Some(sort) = &opts.sort {
         let (name, descending) = match sort.strip_prefix('-') {
@@ -131,6 +135,34 @@ mod tests {
             ..Logged::default()
         });
         r
+    }
+
+    #[test]
+    fn the_columns_are_those_of_the_runs_kept_by_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let trial = with_metrics("a", 1, &[("rmse", 1.0)]);
+        let mut other = crate::record::sample_record(&"b".repeat(32), 2);
+        other.logged = None;
+        for r in [&trial, &other] {
+            let mut r = r.clone();
+            r.status = RunStatus::Finished;
+            std::fs::create_dir_all(store.run_dir(&r.run_id).path()).unwrap();
+            store.save(&r).unwrap();
+        }
+        let mut opts = RunsOptions {
+            experiment: None,
+            status: None,
+            params: vec![],
+            metrics: None,
+            sort: None,
+            only: Some(vec![trial.run_id.to_string()]),
+        };
+        let list = runs(dir.path(), &opts).unwrap();
+        assert_eq!(list.runs.len(), 1);
+        assert_eq!(list.metrics, ["rmse"], "not emptied by a run outside the list");
+        opts.only = None;
+        assert!(runs(dir.path(), &opts).unwrap().metrics.is_empty());
     }
 
     #[test]

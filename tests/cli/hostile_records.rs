@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::support::uv::path_with_uv;
 use crate::support::*;
 
 const PROJECT: &str = "name: p\nentry_points:\n  main:\n    command: 'echo 1 > out.txt'\n";
@@ -152,9 +153,7 @@ fn a_requirements_file_that_is_a_device_is_refused() {
     let ctx = TestContext::new();
     let manifest = "name: p\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: 'true'\n";
     ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", "dependencies:\n  - -r /dev/zero\n")]);
-    fails_with(
-        &ctx,
-        &["run", "p", "--env-manager", "uv"],
-        "cannot read requirements file /dev/zero: it is not a regular file",
-    );
+    let out = ctx.run(["run", "p", "--env-manager", "uv"]).env("PATH", path_with_uv()).status(2).into_output();
+    let err = stderr(&out);
+    assert!(err.contains("cannot read requirements file /dev/zero: it is not a regular file"), "{err}");
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::mlflow::{ServerRun, mlflow_bin};
+use crate::support::uv::uv_dir;
 use crate::support::*;
 
 const PROJECT: &str = r#"
@@ -48,7 +49,8 @@ struct Parity {
 impl Parity {
     fn envs(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("PATH", path_with_mlflow()),
+            // uv for `mlflow run --env-manager uv` too (from PyPI when the machine has none).
+            ("PATH", format!("{}:{}", uv_dir().display(), path_with_mlflow())),
             ("MLFLOW_TRACKING_URI", self.server.uri()),
             ("UV_CACHE_DIR", self.ctx.work.join("uv-cache").display().to_string()),
             ("UV_OFFLINE", "1".into()),
