@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::context::{free_port, wait_for};
+use super::venv::pypi_venv;
 
 /// The `mlflow` executable the tests use (its directory also holds the matching `python`).
 pub fn mlflow_bin() -> PathBuf {
@@ -22,19 +23,7 @@ pub fn mlflow_bin() -> PathBuf {
         if let Some(bin) = std::env::var_os("LOCKSTEP_TEST_MLFLOW") {
             return PathBuf::from(bin);
         }
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mlflow-3.17.2");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mlflow-venv.sh");
-        // Test binaries may run concurrently (cargo test, nextest): one of them installs.
-        fs::create_dir_all(venv.parent().unwrap()).unwrap();
-        let lock = fs::File::create(venv.with_extension("lock")).unwrap();
-        lock.lock().unwrap();
-        let out = Command::new("bash").arg(&script).arg(&venv).output().expect("bash runs");
-        assert!(
-            out.status.success(),
-            "installing MLflow into {} failed (needs python3 with venv and PyPI): {}",
-            venv.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let venv = pypi_venv("mlflow-3.17.2", "mlflow-venv.sh");
         venv.join("bin/mlflow")
     })
     .clone()

@@ -11,6 +11,7 @@ pub mod http;
 pub mod mlflow;
 pub mod snapshot;
 pub mod uv;
+mod venv;
 
 pub use cmd::Cmd;
 pub use context::*;

@@ -3,9 +3,11 @@
 //! that `cargo test` needs only cargo, git and Python 3.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+
+use super::venv::pypi_venv;
 
 /// A directory holding a `uv` that runs.
 pub fn uv_dir() -> PathBuf {
@@ -16,19 +18,7 @@ pub fn uv_dir() -> PathBuf {
         if let Some(dir) = on_path {
             return dir;
         }
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-venv");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/uv-venv.sh");
-        // Test binaries may run concurrently (cargo test, nextest): one of them installs.
-        fs::create_dir_all(venv.parent().unwrap()).unwrap();
-        let lock = fs::File::create(venv.with_extension("lock")).unwrap();
-        lock.lock().unwrap();
-        let out = Command::new("bash").arg(&script).arg(&venv).output().expect("bash runs");
-        assert!(
-            out.status.success(),
-            "installing uv into {} failed (needs python3 with venv and PyPI): {}",
-            venv.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let venv = pypi_venv("uv-venv", "uv-venv.sh");
         // Only uv goes on PATH, not the virtualenv's python, which would change the
         // interpreter the tests' environments are built from.
         let bin = venv.with_extension("bin");
