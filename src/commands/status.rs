@@ -92,7 +92,8 @@ pub fn status(target: &str, store: &Path, caller_dir: &Path) -> Result<StatusRep
     let (record, run_dir) = (&found.record, found.run_dir());
     let (source, project_dir) = source_status(record, run_dir.as_ref(), &cache)?;
     let environment = environment_status(record, project_dir.as_deref(), source.same)?;
-    let host = host_status(&record.host, &HostInfo::current().with_blas_of(&record.environment));
+    // The BLAS comes from the environment's lock, which the environment line already compares.
+    let host = host_status(&record.host, &HostInfo::current());
     Ok(StatusReport { run_id: record.run_id.clone(), source, environment, host })
 }
 
