@@ -8,7 +8,7 @@ use crate::env::{DockerFlags, EnvManager};
 use crate::exec::Echo;
 use crate::manifest::ParamArgs;
 use crate::pipeline::{self, EnvChoice, Execution, RunOutcome, RunSpec, Session};
-use crate::record::{self, TrackingTarget};
+use crate::record::{self, ArtifactSources, TrackingTarget};
 use crate::source::{self, SourceRequest};
 use crate::support::ui;
 
@@ -63,7 +63,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
     }
     let session = Session::open(&opts.store)?;
     let run_id = RunId::from(random_hex(16));
-    let mut planned = session.checked(plan(opts, &args, &session, &run_id))?;
+    let mut planned = session.checked(plan(opts, &args, &session, tracking.as_ref(), &run_id))?;
     if opts.reuse
         && let Some(record) = pipeline::find_equivalent(&session.store, &planned)?
     {
@@ -85,7 +85,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
 }
 
 /// Everything that can be checked before running: source, version, then the entry point.
-fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) -> Result<pipeline::Planned, Error> {
+fn plan(
+    opts: &RunOptions,
+    args: &ParamArgs,
+    session: &Session,
+    tracking: Option<&TrackingTarget>,
+    run_id: &str,
+) -> Result<pipeline::Planned, Error> {
     pipeline::check_store_outside(&session.store, &opts.uri, &opts.caller_dir)?;
     let pending = session.store.create_run(run_id)?;
     let request = SourceRequest {
@@ -105,6 +111,7 @@ fn plan(opts: &RunOptions, args: &ParamArgs, session: &Session, run_id: &str) ->
         params: args,
         caller_dir: &opts.caller_dir,
         env: EnvChoice::Select(opts.env_manager, &opts.docker),
+        artifacts: ArtifactSources { store: &session.store, tracking },
     };
     let mut planned = pipeline::plan(pending, src, spec)?;
     planned.in_place = in_place;

@@ -18,7 +18,7 @@ use crate::env::{self, DockerFlags};
 use crate::exec::Echo;
 use crate::manifest::{Manifest, ParamArgs};
 use crate::pipeline::{self, EnvChoice, Execution, FoundRun, Planned, RunSpec, Session};
-use crate::record::{ComparedCounts, MetricDifference, RunRecord, RunStatus, VerificationSummary};
+use crate::record::{ArtifactSources, ComparedCounts, MetricDifference, RunRecord, RunStatus, VerificationSummary};
 use crate::source::{self, RebuildRequest, ResolvedSource, SourceKind, SourceRequest};
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::short;
@@ -240,6 +240,9 @@ fn plan_rerun(found: &FoundRun, opts: &VerifyOptions, session: &Session, run_id:
         params: &params,
         caller_dir: &caller_dir,
         env: EnvChoice::Given(env::from_lock(&original.environment)?, DockerFlags::of_lock(&original.environment)),
+        // The re-run never talks to the caller's tracking server: an artifact URI is
+        // fetched from the store.
+        artifacts: ArtifactSources { store: &session.store, tracking: None },
     };
     let mut planned = pipeline::plan(pending, src, spec)?;
     if !planned.renders(&original.command) {

@@ -14,7 +14,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use command::{render_command, shell_quote};
-use params::MLFLOW_SCHEMES;
 pub use params::{BoundParam, ParamArgs, ParamType, ParamValue, bind_parameters};
 pub use scalar::python_float_repr;
 
@@ -163,9 +162,6 @@ impl ManifestError {
             ManifestError::UndeclaredPlaceholder { placeholder, .. } => {
                 Some(format!("declare it under the entry point's parameters: `{placeholder}: string`"))
             }
-            ManifestError::RemotePath { scheme, .. } if MLFLOW_SCHEMES.contains(&scheme.as_str()) => Some(
-                "fetch it first (mlflow artifacts download --artifact-uri URI) and pass the local path, or declare the parameter `uri` to hand the URI to the entry point as written".into(),
-            ),
             ManifestError::RemotePath { .. } => Some(
                 "declare the parameter `uri` to hand the URI to the entry point as written, or fetch the data first and pass the local path".into(),
             ),

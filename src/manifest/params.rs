@@ -150,6 +150,9 @@ pub enum ParamValue {
     },
     /// An http(s) URL to download into the run's directory.
     Url(String),
+    /// An MLflow artifact URI (`runs:/`, `models:/`, `mlflow-artifacts:/`) to fetch into the
+    /// run's directory.
+    Artifact(String),
 }
 
 /// A parameter with its value, validated against its declaration.
@@ -168,8 +171,9 @@ pub struct BoundParam {
 /// Schemes of object stores MLflow downloads `path` parameters from, and lockstep does not.
 const REMOTE_SCHEMES: &[&str] = &["s3", "gs", "dbfs", "wasbs", "wasb", "abfss", "hdfs", "ftp", "sftp"];
 
-/// MLflow's own artifact URIs (runs, registered and logged models, the artifact proxy).
-pub(super) const MLFLOW_SCHEMES: &[&str] = &["runs", "models", "mlflow-artifacts"];
+/// MLflow's own artifact URIs (runs, registered and logged models, the artifact proxy),
+/// which lockstep fetches as `mlflow run` does.
+const MLFLOW_SCHEMES: &[&str] = &["runs", "models", "mlflow-artifacts"];
 
 /// Bind the `-P` values (and defaults) to an entry point's parameters, checking types.
 pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundParam>, ManifestError> {
@@ -192,7 +196,7 @@ pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundPar
         p.ty.check(&raw).map_err(invalid)?;
         let value = if p.ty == ParamType::Path {
             path_value(&raw, from_default).ok_or_else(|| match uri_scheme(&raw) {
-                Some(scheme) if REMOTE_SCHEMES.contains(&scheme) || MLFLOW_SCHEMES.contains(&scheme) => {
+                Some(scheme) if REMOTE_SCHEMES.contains(&scheme) => {
                     ManifestError::RemotePath { name: p.name.clone(), value: raw.clone(), scheme: scheme.into() }
                 }
                 _ => invalid("is neither a local path nor an http(s) URL"),
@@ -219,6 +223,7 @@ pub fn bind_parameters(ep: &EntryPoint, args: &ParamArgs) -> Result<Vec<BoundPar
 fn path_value(raw: &str, from_project: bool) -> Option<ParamValue> {
     match uri_scheme(raw) {
         Some("http" | "https") => Some(ParamValue::Url(raw.to_string())),
+        Some(scheme) if MLFLOW_SCHEMES.contains(&scheme) => Some(ParamValue::Artifact(raw.to_string())),
         Some("file") => {
             let path = raw.strip_prefix("file://").or_else(|| raw.strip_prefix("file:"))?;
             Some(ParamValue::LocalPath { path: percent_decode(path).into(), from_project })

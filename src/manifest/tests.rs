@@ -356,15 +356,13 @@ fn entry_point_falls_back_to_scripts() {
 }
 
 #[test]
-fn path_parameters_given_store_or_mlflow_uris_say_what_to_do() {
+fn path_parameters_given_object_store_uris_say_what_to_do() {
     let ep = entry("x {data}", &[("data", ParamType::Path, None)]);
     for (value, scheme, hint) in [
         ("s3://bucket/train.csv", "s3", "declare the parameter `uri`"),
         ("gs://bucket/train.csv", "gs", "declare the parameter `uri`"),
         ("dbfs:/data/train.csv", "dbfs", "declare the parameter `uri`"),
         ("wasbs://c@a.blob.core.windows.net/t.csv", "wasbs", "declare the parameter `uri`"),
-        ("runs:/0123abcd/model.pkl", "runs", "mlflow artifacts download"),
-        ("models:/churn/3", "models", "mlflow artifacts download"),
     ] {
         let args = ParamArgs::parse(&[format!("data={value}").as_str()]).unwrap();
         let err = bind_parameters(&ep, &args).unwrap_err();
@@ -374,4 +372,14 @@ fn path_parameters_given_store_or_mlflow_uris_say_what_to_do() {
     }
     let args = ParamArgs::parse(&["data=weird:thing"]).unwrap();
     assert!(matches!(bind_parameters(&ep, &args), Err(ManifestError::InvalidValue { .. })));
+}
+
+#[test]
+fn path_parameters_given_mlflow_artifact_uris_are_fetched() {
+    let ep = entry("x {data}", &[("data", ParamType::Path, None)]);
+    for value in ["runs:/0123abcd/model.pkl", "models:/churn/3", "models:/m-1", "mlflow-artifacts:/0/a/b"] {
+        let args = ParamArgs::parse(&[format!("data={value}").as_str()]).unwrap();
+        let bound = bind_parameters(&ep, &args).unwrap();
+        assert_eq!(bound[0].value, ParamValue::Artifact(value.into()));
+    }
 }

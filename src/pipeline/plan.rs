@@ -10,7 +10,7 @@ use super::RunError;
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{PendingRun, Store};
+use crate::record::{self, ArtifactSources, PendingRun, Store};
 use crate::source::{self, Exclusions, ResolvedSource};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
@@ -35,6 +35,8 @@ pub struct RunSpec<'a> {
     pub caller_dir: &'a Path,
     /// The environment.
     pub env: EnvChoice<'a>,
+    /// Where `path` parameters given as MLflow artifact URIs are fetched from.
+    pub artifacts: ArtifactSources<'a>,
 }
 
 /// A run that passed every check and can start: its directory exists, its record does not.
@@ -94,7 +96,7 @@ const OWN_DIR_VALUE: &str = "\0";
 /// The checks on a resolved source: manifest, entry point, parameters (with path checks and
 /// downloads), command, environment.
 pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Result<Planned, Error> {
-    let RunSpec { entry_point, params, caller_dir, env } = spec;
+    let RunSpec { entry_point, params, caller_dir, env, artifacts } = spec;
     let manifest = Manifest::load(&src.project_dir)?;
     for w in &manifest.warnings {
         ui::warn(w);
@@ -132,6 +134,12 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
                 ui::note(&format!("downloading {url}"));
                 let dir = pending.dir().input(&p.name);
                 (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
+            }
+            ParamValue::Artifact(uri) => {
+                ui::note(&format!("fetching {uri}"));
+                let dir = pending.dir().input(&p.name);
+                let fetched = record::fetch_artifact(uri, artifacts, &dir).map_err(record::RecordError::from)?;
+                (fetched.to_string_lossy().into_owned(), true)
             }
         };
         if p.declared {

@@ -1,6 +1,7 @@
 //! Run records: the store, `record.json`, the outputs of a run, and tracking on an MLflow
 //! server.
 
+mod artifact_uri;
 pub mod endpoint;
 mod host;
 pub mod logged;
@@ -21,6 +22,7 @@ use crate::source::SourceInfo;
 use crate::support::error_class::ErrorClass;
 use crate::support::ids::RunId;
 
+pub use artifact_uri::{ArtifactError, ArtifactSources, fetch_artifact};
 pub use host::{Gpu, HostInfo};
 pub use logged::Logged;
 pub use mlflow::TrackingError;
@@ -80,6 +82,9 @@ pub enum RecordError {
     /// Serving the run's own tracking endpoint.
     #[error(transparent)]
     Endpoint(#[from] endpoint::EndpointError),
+    /// Fetching a `path` parameter given as an MLflow artifact URI.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     /// A file operation in the store failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -105,6 +110,7 @@ impl RecordError {
             | RecordError::BadRecord { .. }
             | RecordError::RunInProgress { .. } => ErrorClass::User,
             RecordError::Tracking(e) => e.class(),
+            RecordError::Artifact(e) => e.class(),
             RecordError::Io { .. } | RecordError::Endpoint(_) => ErrorClass::Internal,
         }
     }
@@ -121,6 +127,7 @@ impl RecordError {
             RecordError::AmbiguousRun { .. } => Some("give more characters of the run id".into()),
             RecordError::RunInProgress { .. } => Some("wait until it ends, then try again".into()),
             RecordError::Tracking(e) => e.hint(),
+            RecordError::Artifact(e) => e.hint(),
             _ => None,
         }
     }

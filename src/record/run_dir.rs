@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::logged::{ARTIFACTS_DIR, MODELS_DIR, OTHER_RUNS_DIR};
+
 /// A run's directory, `<store>/runs/<run_id>/`, and the files and directories it holds:
 ///
 /// ```text
@@ -99,6 +101,21 @@ impl RunDir {
     pub fn outputs(&self) -> PathBuf {
         self.path.join("outputs")
     }
+
+    /// `artifacts/`, the artifacts the script logged to the run.
+    pub fn artifacts(&self) -> PathBuf {
+        self.path.join(ARTIFACTS_DIR)
+    }
+
+    /// `runs/<run_id>/artifacts/`, those of a run the script created.
+    pub fn nested_run_artifacts(&self, run_id: &str) -> PathBuf {
+        self.path.join(OTHER_RUNS_DIR).join(run_id).join(ARTIFACTS_DIR)
+    }
+
+    /// `models/<model_id>/artifacts/`, the files of a model the script logged.
+    pub fn model_artifacts(&self, model_id: &str) -> PathBuf {
+        self.path.join(MODELS_DIR).join(model_id).join(ARTIFACTS_DIR)
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +138,9 @@ mod tests {
             dir.input("data"),
             dir.work(),
             dir.outputs(),
+            dir.artifacts(),
+            dir.nested_run_artifacts("n"),
+            dir.model_artifacts("m-1"),
         ];
         let names: Vec<_> = names.iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_str().unwrap()).collect();
         assert_eq!(
@@ -135,7 +155,10 @@ mod tests {
                 "source-tree.txt",
                 "inputs/data",
                 "work",
-                "outputs"
+                "outputs",
+                "artifacts",
+                "runs/n/artifacts",
+                "models/m-1/artifacts"
             ]
         );
     }

@@ -3,6 +3,7 @@
 mod support;
 
 mod archive_safety;
+mod artifact_inputs;
 mod bad_input;
 mod diff;
 mod docker;

@@ -85,7 +85,7 @@ pub fn sweep(opts: &SweepOptions, on_event: &(dyn Fn(&TrialEvent) + Sync)) -> Re
     let points = grid.points(opts.random, seed)?;
     let session = Session::open(&opts.store)?;
     let tracking = trial::tracking_target(opts)?;
-    let probe = session.checked(preflight::check(opts, &session, &grid, &points))?;
+    let probe = session.checked(preflight::check(opts, &session, tracking.as_ref(), &grid, &points))?;
     let record = SweepRecord {
         schema: SWEEP_SCHEMA.to_string(),
         sweep_id: random_hex(16),

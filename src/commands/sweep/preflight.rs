@@ -6,13 +6,20 @@ use super::grid::{Grid, Point};
 use super::{SweepError, SweepOptions, trial};
 use crate::commands::CommandError as Error;
 use crate::pipeline::{Planned, Session};
+use crate::record::TrackingTarget;
 use crate::support::ids::random_hex;
 
 /// Plan the first trial and check every value of the grid against the entry point's
 /// declared types. The plan is kept to prepare the environment from.
-pub(super) fn check(opts: &SweepOptions, session: &Session, grid: &Grid, points: &[Point]) -> Result<Planned, Error> {
+pub(super) fn check(
+    opts: &SweepOptions,
+    session: &Session,
+    tracking: Option<&TrackingTarget>,
+    grid: &Grid,
+    points: &[Point],
+) -> Result<Planned, Error> {
     let first = points.first().cloned().unwrap_or_default();
-    let probe = trial::plan(opts, session, &first, &random_hex(16))?;
+    let probe = trial::plan(opts, session, tracking, &first, &random_hex(16))?;
     for (name, values) in &grid.axes {
         let Some(declared) = probe.entry_point.parameters.iter().find(|p| &p.name == name) else { continue };
         for value in values {

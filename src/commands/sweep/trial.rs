@@ -7,7 +7,7 @@ use crate::commands::CommandError as Error;
 use crate::exec::Echo;
 use crate::manifest::ParamArgs;
 use crate::pipeline::{self, EnvChoice, Execution, Planned, RunSpec, Session};
-use crate::record::{self, RunRecord, RunStatus, TrackingTarget};
+use crate::record::{self, ArtifactSources, RunRecord, RunStatus, TrackingTarget};
 use crate::source::{self, SourceRequest};
 
 /// The tracking server the trials are recorded on, if any.
@@ -22,7 +22,13 @@ pub(super) fn tracking_target(opts: &SweepOptions) -> Result<Option<TrackingTarg
 
 /// Plan a trial. A local project is copied for each trial (`--isolated`): trials side by
 /// side in one directory would record each other's files as their outputs.
-pub(super) fn plan(opts: &SweepOptions, session: &Session, point: &Point, run_id: &str) -> Result<Planned, Error> {
+pub(super) fn plan(
+    opts: &SweepOptions,
+    session: &Session,
+    tracking: Option<&TrackingTarget>,
+    point: &Point,
+    run_id: &str,
+) -> Result<Planned, Error> {
     let args = ParamArgs::from_pairs(point.iter().cloned())?;
     pipeline::check_store_outside(&session.store, &opts.uri, &opts.caller_dir)?;
     let pending = session.store.create_run(run_id)?;
@@ -39,6 +45,7 @@ pub(super) fn plan(opts: &SweepOptions, session: &Session, point: &Point, run_id
         params: &args,
         caller_dir: &opts.caller_dir,
         env: EnvChoice::Select(opts.env_manager, &opts.docker),
+        artifacts: ArtifactSources { store: &session.store, tracking },
     };
     pipeline::plan(pending, src, spec)
 }
@@ -81,7 +88,7 @@ pub(super) fn run(ctx: TrialContext<'_>, point: &Point, run_id: String) -> Trial
         record: None,
         error: Some(err.to_string()),
     };
-    let mut planned = match plan(ctx.opts, ctx.session, point, &run_id) {
+    let mut planned = match plan(ctx.opts, ctx.session, ctx.tracking, point, &run_id) {
         Ok(planned) => planned,
         Err(err) => return failed(None, err),
     };

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::wire::{ApiError, float_json, pair_list};
-use crate::record::logged::{ARTIFACTS_DIR, Event, EventLog, MODELS_DIR, MetricPoint, OTHER_RUNS_DIR};
+use crate::record::RunDir;
+use crate::record::logged::{Event, EventLog, MetricPoint, OTHER_RUNS_DIR};
 
 /// The run lockstep made, as the endpoint first knows it.
 #[derive(Debug, Clone)]
@@ -160,7 +161,7 @@ impl State {
             status: "RUNNING".into(),
             start_time: top.start_time,
             end_time: None,
-            artifact_uri: state.path(ARTIFACTS_DIR),
+            artifact_uri: lossy(&RunDir::new(state.run_dir.clone()).artifacts()),
             lifecycle_stage: "active".into(),
             params: BTreeMap::new(),
             metrics: BTreeMap::new(),
@@ -186,12 +187,12 @@ impl State {
 
     /// The artifact directory of a run the script creates.
     pub(super) fn run_artifacts(&self, run_id: &str) -> String {
-        self.path(&format!("{OTHER_RUNS_DIR}/{run_id}/{ARTIFACTS_DIR}"))
+        lossy(&RunDir::new(self.run_dir.clone()).nested_run_artifacts(run_id))
     }
 
     /// The artifact directory of a logged model.
     pub(super) fn model_artifacts(&self, model_id: &str) -> String {
-        self.path(&format!("{MODELS_DIR}/{model_id}/{ARTIFACTS_DIR}"))
+        lossy(&RunDir::new(self.run_dir.clone()).model_artifacts(model_id))
     }
 
     /// A new experiment; its id.
@@ -281,4 +282,8 @@ pub(super) fn run_event(run: &Run, parent: Option<String>) -> Event {
         start_time: run.start_time,
         artifact_uri: run.artifact_uri.clone(),
     }
+}
+
+fn lossy(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }

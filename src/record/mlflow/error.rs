@@ -156,7 +156,7 @@ pub enum TrackingError {
         /// Why.
         cause: Box<TrackingError>,
     },
-    /// A file to upload could not be read.
+    /// A file to upload could not be read, or a downloaded one written.
     #[error("{}: {source}", .path.display())]
     Io {
         /// The file.

@@ -10,6 +10,7 @@
 //! The start of a run waits less: see [`first_contact_timeout`].
 
 mod api;
+mod artifacts;
 mod auth;
 mod client;
 mod error;

@@ -73,6 +73,11 @@ impl TrackingTarget {
     pub fn uri(&self) -> &str {
         self.client.uri()
     }
+
+    /// The client of the server.
+    pub(crate) fn client(&self) -> &MlflowClient {
+        &self.client
+    }
 }
 
 /// Only MLflow's REST API is spoken: a database or a directory must be served by
