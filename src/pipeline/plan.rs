@@ -10,7 +10,7 @@ use super::RunError;
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{PendingRun, Store};
+use crate::record::{InputDigest, PendingRun, Store};
 use crate::source::{self, Exclusions, ResolvedSource};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
@@ -59,6 +59,8 @@ pub struct Planned {
     pub environment: Box<dyn Environment>,
     /// The environment, when it is prepared before the run starts.
     pub prepared: Option<Box<dyn PreparedEnv>>,
+    /// The `path` inputs outside the project, hashed.
+    pub inputs: Vec<InputDigest>,
     /// The run this one verifies.
     pub verifies: Option<RunId>,
     /// The lock of the project directory, held by a run in place.
@@ -106,6 +108,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
     let mut extra = Vec::new();
     let mut parameters = BTreeMap::new();
     let mut parameter_order = Vec::with_capacity(bound.len());
+    let mut inputs = Vec::new();
     for p in &bound {
         parameters.insert(p.name.clone(), p.raw.clone());
         parameter_order.push(p.name.clone());
@@ -126,12 +129,18 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
                     }
                     .into());
                 }
+                // What is inside the project is in its tree hash already.
+                if !abs.starts_with(&src.project_dir) {
+                    inputs.extend(super::inputs::digest_input(&p.name, &abs, &abs.to_string_lossy())?);
+                }
                 (abs.to_string_lossy().into_owned(), *from_project)
             }
             ParamValue::Url(url) => {
                 ui::note(&format!("downloading {url}"));
                 let dir = pending.dir().input(&p.name);
-                (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
+                let file = http::download(url, &dir)?;
+                inputs.extend(super::inputs::digest_input(&p.name, &file, url)?);
+                (file.to_string_lossy().into_owned(), true)
             }
         };
         if p.declared {
@@ -179,6 +188,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
         command_pieces,
         environment,
         prepared: None,
+        inputs,
         verifies: None,
         in_place: None,
     })

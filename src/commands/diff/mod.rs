@@ -17,6 +17,7 @@ use crate::record::{OutputFile, RunRecord, RunStatus, Store};
 use crate::support::error_class::ErrorClass;
 
 pub use environment::{EnvDiff, EnvSide, PackageChange};
+pub(crate) use environment::env_diff;
 
 /// Errors of `diff`'s own input.
 #[derive(Debug, thiserror::Error)]
