@@ -92,7 +92,10 @@ fn cause_lines(out: &mut impl Write, cause: &Cause) -> io::Result<()> {
             return writeln!(out, "    varies between repetitions here: {}", varying.join(", "));
         }
         Cause::Nondeterministic { .. } => {
-            return writeln!(out, "    the inputs and this machine are the run's (`--repeat 3 --isolate` looks for the factor)");
+            return writeln!(
+                out,
+                "    the inputs and this machine are the run's (`--repeat 3 --isolate` looks for the factor)"
+            );
         }
     };
     for c in inputs {
@@ -118,7 +121,7 @@ fn repetitions(out: &mut impl Write, r: &Repetitions) -> io::Result<()> {
     if r.varying.is_empty() {
         return writeln!(out, "repeat: {} re-runs; nothing varies between them", r.runs.len());
     }
-    writeln!(out, "repeat: {} re-runs; {} vary between them:", r.runs.len(), r.varying.len())?;
+    writeln!(out, "repeat: {} re-runs; what varies between them:", r.runs.len())?;
     for v in &r.varying {
         writeln!(out, "    {} ({} values)", v.name, v.distinct)?;
     }
@@ -147,7 +150,9 @@ fn isolation(out: &mut impl Write, i: &Isolation, r: &Repetitions) -> io::Result
     for t in &i.trials {
         match t.stable {
             true => writeln!(out, "    stable   {}", t.factor.words())?,
-            false if t.varying.is_empty() => writeln!(out, "    failed   {}: a re-run did not finish", t.factor.words())?,
+            false if t.varying.is_empty() => {
+                writeln!(out, "    failed   {}: a re-run did not finish", t.factor.words())?
+            }
             false => writeln!(out, "    varies   {}: {}", t.factor.words(), t.varying.join(", "))?,
         }
     }
@@ -248,7 +253,11 @@ fn array_line(what: &str, a: &crate::commands::compare::ArrayDiff) -> String {
                 Some((abs, rel)) => format!("; max abs error {abs:.3e}, max rel error {rel:.3e}"),
                 None => String::new(),
             };
-            format!("{what}: {} {}; {d} of {n} elements differ{first}{errors}", shape(&a.shape_original), a.dtype_original)
+            format!(
+                "{what}: {} {}; {d} of {n} elements differ{first}{errors}",
+                shape(&a.shape_original),
+                a.dtype_original
+            )
         }
         _ => format!(
             "{what}: {} {}, the re-run's {} {}",
@@ -284,7 +293,10 @@ mod tests {
             rerun_status: RunStatus::Finished,
             rerun_exit_code: Some(0),
             files: Vec::new(),
-            metrics: vec![metric("acc", Comparison::Identical, 0.9, 0.9), metric("loss", Comparison::Differs, 0.5, 0.4)],
+            metrics: vec![
+                metric("acc", Comparison::Identical, 0.9, 0.9),
+                metric("loss", Comparison::Differs, 0.5, 0.4),
+            ],
             artifacts: Vec::new(),
             cause: Some(Cause::DifferentMachine { host: vec!["cpu: A -> B".into()] }),
             repetitions: None,
@@ -296,7 +308,12 @@ mod tests {
         assert!(text.contains("    metric  original  re-run  abs delta  rel delta\n"), "{text}");
         assert!(text.contains("    loss    0.5       0.4     1.000e-1   2.000e-1\n"), "{text}");
         assert!(!text.contains("    acc "), "only metrics that differ: {text}");
-        assert!(text.ends_with("why: same inputs, different machine\n    this machine differs from the run's:\n    cpu: A -> B\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "why: same inputs, different machine\n    this machine differs from the run's:\n    cpu: A -> B\n"
+            ),
+            "{text}"
+        );
         let mut out = Vec::new();
         render(&mut out, &report, false).unwrap();
         assert!(!String::from_utf8(out).unwrap().contains("metric deltas"), "the table is --explain's");

@@ -326,7 +326,9 @@ fn finish_server_run(
 /// wastes space but loses nothing. A re-run that worked elsewhere (`verify --isolate`'s
 /// fixed directory, which verify removes) has none.
 fn remove_workdir(dir: &Path) {
-    if let Err(e) = fs::remove_dir_all(dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }) {
+    if let Err(e) =
+        fs::remove_dir_all(dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+    {
         ui::warn(&format!("could not remove {}: {e}", dir.display()));
     }
 }

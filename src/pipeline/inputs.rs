@@ -11,11 +11,8 @@ use crate::support::digest;
 /// The digest of the file or directory at `path`, given as `location` for parameter `name`;
 /// `None` for what has no content to hash (a device, a FIFO: reading one may never end).
 pub(super) fn digest_input(name: &str, path: &Path, location: &str) -> Result<Option<InputDigest>, RunError> {
-    let unreadable = |message: String| RunError::InputUnreadable {
-        parameter: name.to_string(),
-        path: path.to_path_buf(),
-        message,
-    };
+    let unreadable =
+        |message: String| RunError::InputUnreadable { parameter: name.to_string(), path: path.to_path_buf(), message };
     let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
     if !meta.is_dir() && !meta.is_file() {
         return Ok(None);

@@ -58,7 +58,7 @@ fn an_unseeded_random_run_is_nondeterministic_and_no_factor_stabilises_it() {
     let (stabilising, tried) = isolated(&report);
     assert!(stabilising.is_empty(), "{report}");
     assert_eq!(tried, ["threads", "hash_seed", "time_and_locale", "working_directory"]);
-    let text = ctx.run(["verify", &id, "--repeat", "2", "--isolate"]).status(1).stdout_text();
+    let text = ctx.run(["verify", &id, "--isolate", "--max-runs", "4"]).status(1).stdout_text();
     assert!(text.contains("why: same inputs, same machine: nondeterministic"), "{text}");
     assert!(text.contains("isolate: no single pinned factor makes the outputs stable"), "{text}");
 }
@@ -66,10 +66,8 @@ fn an_unseeded_random_run_is_nondeterministic_and_no_factor_stabilises_it() {
 #[test]
 fn set_order_depends_on_the_hash_seed_and_isolate_names_it() {
     let ctx = TestContext::new();
-    let id = python_project(
-        &ctx,
-        "words = {f'w{i}' for i in range(40)}\nopen('order.txt', 'w').write(' '.join(words))\n",
-    );
+    let id =
+        python_project(&ctx, "words = {f'w{i}' for i in range(40)}\nopen('order.txt', 'w').write(' '.join(words))\n");
     // A GPU on this (fake) machine adds cuBLAS's workspace to the factors tried.
     let bin = ctx.work.join("bin");
     let smi = write_file(
@@ -130,7 +128,10 @@ fn a_sum_over_threads_varies_and_isolate_names_the_thread_count() {
 #[test]
 fn another_thread_count_is_another_machine() {
     let ctx = TestContext::new();
-    ctx.project("p", &[("MLproject", "entry_points:\n  main:\n    command: 'python3 main.py'\n"), ("main.py", THREAD_SUM)]);
+    ctx.project(
+        "p",
+        &[("MLproject", "entry_points:\n  main:\n    command: 'python3 main.py'\n"), ("main.py", THREAD_SUM)],
+    );
     ctx.run(["run", "p"]).env("OMP_NUM_THREADS", "1").success();
     let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     let report = ctx.run(["verify", &id, "--json"]).env("OMP_NUM_THREADS", "1").success().json();
@@ -236,12 +237,19 @@ fn explain_compares_each_kind_of_file() {
     assert_eq!((&csv["kind"], &csv["first"]["at"]), (&"csv".into(), &"row 3, column loss".into()));
     assert_eq!(csv["first"]["record_original"].as_str().unwrap().split(',').next(), Some("2"));
     let npy = file("a.npy")["evidence"].clone();
-    assert_eq!((&npy["kind"], &npy["shape_original"], &npy["dtype_original"]), (&"npy".into(), &Value::from(vec![3]), &"<f8".into()));
+    assert_eq!(
+        (&npy["kind"], &npy["shape_original"], &npy["dtype_original"]),
+        (&"npy".into(), &Value::from(vec![3]), &"<f8".into())
+    );
     assert_eq!((&npy["elements"], &npy["differing"], &npy["first_differing_index"]), (&3.into(), &1.into(), &1.into()));
     assert!(npy["max_abs"].as_f64().unwrap() > 0.0);
     let npz = file("w.npz")["evidence"].clone();
-    let members: Vec<(&str, &str)> =
-        npz["members"].as_array().unwrap().iter().map(|m| (m["name"].as_str().unwrap(), m["result"].as_str().unwrap())).collect();
+    let members: Vec<(&str, &str)> = npz["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["result"].as_str().unwrap()))
+        .collect();
     assert_eq!(members, [("b.npy", "identical"), ("w.npy", "differs")]);
     let png = file("i.png")["evidence"].clone();
     assert_eq!((&png["kind"], &png["pixels"]), (&"image".into(), &4.into()));
@@ -251,7 +259,13 @@ fn explain_compares_each_kind_of_file() {
     assert!(blob["first_differing_offset"].as_u64().unwrap() >= 2, "the first two bytes are the same: {blob}");
     assert_eq!(verify(&ctx, &id, &[], 1)["files"][0]["evidence"], Value::Null, "evidence only with --explain");
     let text = ctx.run(["verify", &id, "--explain"]).status(1).stdout_text();
-    for line in ["json: 1 of 4 values differ", "first at $.loss", "npy: (3) <f8; 1 of 3 elements differ", "of 4 pixels differ", "binary: 10 bytes"] {
+    for line in [
+        "json: 1 of 4 values differ",
+        "first at $.loss",
+        "npy: (3) <f8; 1 of 3 elements differ",
+        "of 4 pixels differ",
+        "binary: 10 bytes",
+    ] {
         assert!(text.contains(line), "{line:?} in\n{text}");
     }
 }

@@ -55,8 +55,7 @@ struct Walk {
 impl Walk {
     fn differ(&mut self, at: String, a: String, b: String) {
         if self.first.is_none() {
-            self.first =
-                Some(FirstDifference { at, original: a, rerun: b, record_original: None, record_rerun: None });
+            self.first = Some(FirstDifference { at, original: a, rerun: b, record_original: None, record_rerun: None });
         }
     }
 
@@ -214,7 +213,10 @@ mod tests {
         assert_eq!(d.max_abs.map(|x| (x * 1e9).round() / 1e9), Some(0.05));
         let first = d.first.unwrap();
         assert_eq!(first.at, "row 3, column loss");
-        assert_eq!((first.record_original.unwrap(), first.record_rerun.unwrap()), ("2,0.25,b".into(), "2,0.3,b".into()));
+        assert_eq!(
+            (first.record_original.unwrap(), first.record_rerun.unwrap()),
+            ("2,0.25,b".into(), "2,0.3,b".into())
+        );
         let d = csv(b"1,2\n3,4\n", b"1,2\n").unwrap();
         assert_eq!(d.structure.as_deref(), Some("2 rows vs 1"));
     }

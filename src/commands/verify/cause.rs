@@ -122,7 +122,8 @@ fn input_changes(original: &RunRecord, rerun: &RunRecord) -> Vec<InputChange> {
     }
     let env = env_diff(&original.environment, &rerun.environment);
     if env.a.manager != env.b.manager || env.a.key != env.b.key {
-        let side = |s: &crate::commands::diff::EnvSide| Some(format!("{} {}", s.manager, s.key.as_deref().unwrap_or("-")));
+        let side =
+            |s: &crate::commands::diff::EnvSide| Some(format!("{} {}", s.manager, s.key.as_deref().unwrap_or("-")));
         out.push(change(InputPart::Environment, None, side(&env.a), side(&env.b)));
     }
     for p in env.packages {

@@ -29,9 +29,9 @@ use crate::support::ids::{RunId, random_hex};
 use crate::support::ui;
 
 pub use cause::{Cause, InputChange, InputPart};
+use check::Checked;
 pub use isolate::{Factor, FactorTrial, Isolation};
 pub use repeat::{Repetitions, Varying};
-use check::Checked;
 use rerun::Pins;
 
 /// Re-runs `verify` makes at most unless `--max-runs` says otherwise.
@@ -189,10 +189,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     // cuBLAS is a factor where the re-runs found a GPU.
     let gpu = records.iter().any(|r| !r.host.gpus.is_empty());
     runs.total = planned(gpu).min(opts.max_runs);
-    let repetitions = (repeat > 1).then(|| Repetitions {
-        runs: records.iter().map(|r| r.run_id.clone()).collect(),
-        varying: varying.clone(),
-    });
+    let repetitions = (repeat > 1)
+        .then(|| Repetitions { runs: records.iter().map(|r| r.run_id.clone()).collect(), varying: varying.clone() });
     let isolation = match opts.isolate {
         true => Some(isolate_factors(&mut runs, &Factor::all(gpu), repeat, !varying.is_empty())?),
         false => None,
@@ -281,7 +279,13 @@ impl Runs<'_> {
         self.done += 1;
         let run_id = RunId::from(random_hex(16));
         match self.done {
-            1 => ui::note(&format!("verifying run {} by re-running it as run {run_id}", self.found.record.run_id)),
+            1 if self.total == 1 => {
+                ui::note(&format!("verifying run {} by re-running it as run {run_id}", self.found.record.run_id))
+            }
+            1 => ui::note(&format!(
+                "verifying run {} by re-running it as run {run_id} (re-run 1 of {})",
+                self.found.record.run_id, self.total
+            )),
             _ => ui::note(&format!("verify: re-run {} of {} as run {run_id}{label}", self.done, self.total)),
         }
         let record = rerun::rerun(self.found, self.opts, self.session, run_id, pins)?;
