@@ -94,7 +94,7 @@ fn cause_lines(out: &mut impl Write, cause: &Cause) -> io::Result<()> {
         Cause::Nondeterministic { .. } => {
             return writeln!(
                 out,
-                "    the inputs and this machine are the run's (`--repeat 3 --isolate` looks for the factor)"
+                "    the inputs and the machine are the run's; `verify --isolate` looks for the factor"
             );
         }
     };
