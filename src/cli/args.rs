@@ -324,6 +324,21 @@ pub(crate) struct VerifyArgs {
     /// Use this project directory for a local run instead of the recorded one.
     #[arg(long, value_name = "DIR")]
     pub(crate) source: Option<PathBuf>,
+    /// Show why outputs differ: the verdict's evidence, and each differing file compared by
+    /// kind (JSON/CSV fields, NumPy arrays, PNG pixels, bytes) with a table of metric deltas.
+    #[arg(long)]
+    pub(crate) explain: bool,
+    /// Re-run N times on this machine and report which outputs vary between repetitions.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) repeat: usize,
+    /// When outputs vary, re-run with one factor pinned at a time (threads, PYTHONHASHSEED,
+    /// cuBLAS workspace, time zone/locale/SOURCE_DATE_EPOCH, working directory) and name
+    /// the factors whose pinning makes them stable.
+    #[arg(long)]
+    pub(crate) isolate: bool,
+    /// Re-runs at most, repetitions and isolation together.
+    #[arg(long, value_name = "N", default_value_t = crate::commands::verify::DEFAULT_MAX_RUNS)]
+    pub(crate) max_runs: usize,
     /// Print the report as JSON on stdout; the re-run's stdout goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,

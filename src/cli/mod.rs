@@ -6,6 +6,7 @@ mod logged;
 mod render;
 mod report;
 mod sweep;
+mod verify;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -200,11 +201,15 @@ fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
         store: args.store.store,
         echo: echo(args.json),
         caller_dir: std::env::current_dir()?,
+        explain: args.explain,
+        repeat: args.repeat,
+        isolate: args.isolate,
+        max_runs: args.max_runs,
     };
     let report = crate::commands::verify::verify(&opts)?;
     match args.json {
         true => render::json(&report)?,
-        false => render::verify(&mut io::stdout().lock(), &report)?,
+        false => verify::render(&mut io::stdout().lock(), &report, args.explain)?,
     }
     Ok(report.exit_code())
 }

@@ -6,14 +6,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::logged::{metric_cells, show_logged};
-use crate::commands::compare::Comparison;
 use crate::commands::env::EnvList;
 use crate::commands::runs::RunList;
 use crate::commands::status::StatusReport;
-use crate::commands::verify::{Verdict, VerifyReport};
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
-use crate::record::logged::MetricSummary;
 use crate::support::ids::short;
 use crate::support::ui;
 
@@ -109,63 +106,6 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
         show_logged(out, logged)?;
     }
     Ok(())
-}
-
-/// Each output's, logged metric's and artifact's verdict and the overall one, as `lockstep
-/// verify` prints them.
-pub(crate) fn verify(out: &mut impl Write, report: &VerifyReport) -> io::Result<()> {
-    let label = |result: Comparison| match result {
-        Comparison::Identical => "identical",
-        Comparison::WithinTolerance => "within tolerance",
-        Comparison::Differs => "DIFFERS",
-        Comparison::Missing => "MISSING",
-        Comparison::Extra => "EXTRA",
-        Comparison::Ignored => "ignored",
-    };
-    let details = |out: &mut dyn Write, detail: &Option<String>| -> io::Result<()> {
-        for line in detail.iter().flat_map(|d| d.lines()) {
-            writeln!(out, "    {line}")?;
-        }
-        Ok(())
-    };
-    for f in &report.files {
-        writeln!(out, "{:<16} {}", label(f.result), f.path)?;
-        details(out, &f.detail)?;
-    }
-    for m in &report.metrics {
-        let value = |s: &Option<MetricSummary>| s.map_or("-".to_string(), |s| s.last.to_string());
-        let values = match m.result {
-            Comparison::Identical => value(&m.original),
-            _ => format!("{} vs {}", value(&m.original), value(&m.rerun)),
-        };
-        writeln!(out, "{:<16} metric {} = {values}", label(m.result), m.key)?;
-        details(out, &m.detail)?;
-    }
-    for f in &report.artifacts {
-        writeln!(out, "{:<16} artifact {}", label(f.result), f.path)?;
-        details(out, &f.detail)?;
-    }
-    let what: Vec<&str> = [
-        ("outputs", report.files.iter().any(|f| !f.result.matches())),
-        ("metrics", report.metrics.iter().any(|m| !m.result.matches())),
-        ("artifacts", report.artifacts.iter().any(|f| !f.result.matches())),
-    ]
-    .into_iter()
-    .filter_map(|(name, differs)| differs.then_some(name))
-    .collect();
-    let verdict = match report.result {
-        Verdict::Reproduced if report.metrics.is_empty() && report.artifacts.is_empty() => {
-            "reproduced: every output matches".to_string()
-        }
-        Verdict::Reproduced => "reproduced: every output, logged metric and artifact matches".to_string(),
-        Verdict::Failed => format!(
-            "not reproduced: the re-run ended {} (exit code {})",
-            report.rerun_status.name(),
-            report.rerun_exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
-        ),
-        Verdict::Differs => format!("not reproduced: {} differ", what.join(" and ")),
-    };
-    writeln!(out, "{verdict} (run {}, verified by run {})", report.run_id, report.verification_run_id)
 }
 
 /// Whether the source and the environment are the same, as `lockstep status` prints it.

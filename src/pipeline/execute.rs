@@ -70,6 +70,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         command_pieces: _,
         environment,
         prepared,
+        inputs,
         verifies,
         in_place: _in_place,
     } = planned;
@@ -99,7 +100,8 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         parameter_order,
         command: command.clone(),
         source: src.info.clone(),
-        host: HostInfo::current().with_blas_of(&env_record),
+        inputs,
+        host: HostInfo::current().with_blas_of(&env_record).with_variables(&variables),
         environment: env_record,
         outputs: Vec::new(),
         outputs_dir,
@@ -321,9 +323,12 @@ fn finish_server_run(
 }
 
 /// A per-run checkout is not needed once its outputs are moved out; failing to remove it
-/// wastes space but loses nothing.
+/// wastes space but loses nothing. A re-run that worked elsewhere (`verify --isolate`'s
+/// fixed directory, which verify removes) has none.
 fn remove_workdir(dir: &Path) {
-    if let Err(e) = fs::remove_dir_all(dir) {
+    if let Err(e) =
+        fs::remove_dir_all(dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+    {
         ui::warn(&format!("could not remove {}: {e}", dir.display()));
     }
 }

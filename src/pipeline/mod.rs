@@ -11,6 +11,7 @@
 //! run as FINISHED, FAILED or KILLED.
 
 mod execute;
+mod inputs;
 mod lookup;
 mod plan;
 mod reuse;
@@ -63,6 +64,16 @@ pub enum RunError {
         /// The project directory.
         dir: PathBuf,
     },
+    /// A `path` input outside the project cannot be read to be hashed.
+    #[error("cannot read -P {parameter}={}: {message}", .path.display())]
+    InputUnreadable {
+        /// The parameter.
+        parameter: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// An archive given as a recorded run holds no run record.
     #[error("{} holds no run record: pack it with `lockstep pack URI --run RUN`", .path.display())]
     NoRecordInArchive {
@@ -75,9 +86,10 @@ impl RunError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            RunError::StoreHoldsProject { .. } | RunError::InPlaceBusy { .. } | RunError::NoRecordInArchive { .. } => {
-                ErrorClass::User
-            }
+            RunError::StoreHoldsProject { .. }
+            | RunError::InPlaceBusy { .. }
+            | RunError::NoRecordInArchive { .. }
+            | RunError::InputUnreadable { .. } => ErrorClass::User,
             RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => {
                 ErrorClass::Internal
             }
@@ -95,6 +107,9 @@ impl RunError {
                 "each run would record the other's files as its outputs: wait for it, or run with --isolated (a copy)"
                     .into(),
             ),
+            RunError::InputUnreadable { .. } => {
+                Some("a path input is hashed into the record: make it readable by the user lockstep runs as".into())
+            }
             RunError::Interrupted { .. }
             | RunError::InterruptedRun { .. }
             | RunError::Signals(_)

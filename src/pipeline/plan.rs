@@ -10,7 +10,7 @@ use super::RunError;
 use crate::commands::CommandError as Error;
 use crate::env::{self, DockerFlags, DockerPlan, EnvManager, Environment, PrepareContext, PreparedEnv};
 use crate::manifest::{self, EntryPoint, EnvSpec, Manifest, ManifestError, ParamArgs, ParamValue};
-use crate::record::{self, ArtifactSources, PendingRun, Store};
+use crate::record::{self, ArtifactSources, InputDigest, PendingRun, Store};
 use crate::source::{self, Exclusions, ResolvedSource};
 use crate::support::cache::{Cache, CacheBucket, KeyLock};
 use crate::support::http;
@@ -61,6 +61,8 @@ pub struct Planned {
     pub environment: Box<dyn Environment>,
     /// The environment, when it is prepared before the run starts.
     pub prepared: Option<Box<dyn PreparedEnv>>,
+    /// The `path` inputs outside the project, hashed.
+    pub inputs: Vec<InputDigest>,
     /// The run this one verifies.
     pub verifies: Option<RunId>,
     /// The lock of the project directory, held by a run in place.
@@ -108,6 +110,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
     let mut extra = Vec::new();
     let mut parameters = BTreeMap::new();
     let mut parameter_order = Vec::with_capacity(bound.len());
+    let mut inputs = Vec::new();
     for p in &bound {
         parameters.insert(p.name.clone(), p.raw.clone());
         parameter_order.push(p.name.clone());
@@ -128,17 +131,24 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
                     }
                     .into());
                 }
+                // What is inside the project is in its tree hash already.
+                if !abs.starts_with(&src.project_dir) {
+                    inputs.extend(super::inputs::digest_input(&p.name, &abs, &abs.to_string_lossy())?);
+                }
                 (abs.to_string_lossy().into_owned(), *from_project)
             }
             ParamValue::Url(url) => {
                 ui::note(&format!("downloading {url}"));
                 let dir = pending.dir().input(&p.name);
-                (http::download(url, &dir)?.to_string_lossy().into_owned(), true)
+                let file = http::download(url, &dir)?;
+                inputs.extend(super::inputs::digest_input(&p.name, &file, url)?);
+                (file.to_string_lossy().into_owned(), true)
             }
             ParamValue::Artifact(uri) => {
                 ui::note(&format!("fetching {uri}"));
                 let dir = pending.dir().input(&p.name);
                 let fetched = record::fetch_artifact(uri, artifacts, &dir).map_err(record::RecordError::from)?;
+                inputs.extend(super::inputs::digest_input(&p.name, &fetched, uri)?);
                 (fetched.to_string_lossy().into_owned(), true)
             }
         };
@@ -187,6 +197,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
         command_pieces,
         environment,
         prepared: None,
+        inputs,
         verifies: None,
         in_place: None,
     })

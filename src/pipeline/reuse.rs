@@ -8,7 +8,7 @@ use crate::commands::CommandError as Error;
 use crate::record::{RunRecord, RunStatus, Store};
 use crate::source::{self, ResolvedSource};
 
-/// A FINISHED run of the same files, environment, entry point and parameters whose outputs
+/// A FINISHED run of the same files, `path` inputs, environment, entry point and parameters whose outputs
 /// are all still in place, newest first. The same parameters given in another order make
 /// another command when some are undeclared: the command must match too.
 pub fn find_equivalent(store: &Store, planned: &Planned) -> Result<Option<RunRecord>, Error> {
@@ -25,6 +25,7 @@ pub fn equivalent_in<'r>(runs: &'r [RunRecord], planned: &Planned) -> Option<&'r
             && r.verifies.is_none()
             && r.entry_point == planned.entry_point.name
             && r.parameters == planned.parameters
+            && r.inputs == planned.inputs
             && planned.renders(&r.command)
             && r.environment.manager() == planned.environment.manager()
             && r.environment.key() == key.as_deref()

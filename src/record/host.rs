@@ -157,6 +157,16 @@ impl HostInfo {
         self
     }
 
+    /// The same, with the numerics variables among those the entry point is given besides
+    /// lockstep's own environment (a sweep worker's GPU, a factor `verify --isolate` pins):
+    /// the record says what the run saw.
+    pub fn with_variables(mut self, variables: &[(String, String)]) -> HostInfo {
+        for (name, value) in variables.iter().filter(|(name, _)| NUMERICS_VARIABLES.contains(&name.as_str())) {
+            self.numerics_env.insert(name.clone(), value.clone());
+        }
+        self
+    }
+
     /// What differs between a recorded machine and this one, one line per field, in the
     /// words `status` shows: `cpu: A -> B`. The host name and lockstep's version are left
     /// out: they do not change numerics.

@@ -4,6 +4,7 @@
 mod artifact_uri;
 pub mod endpoint;
 mod host;
+mod inputs;
 pub mod logged;
 pub mod mlflow;
 mod outputs;
@@ -24,6 +25,7 @@ use crate::support::ids::RunId;
 
 pub use artifact_uri::{ArtifactError, ArtifactSources, fetch_artifact};
 pub use host::{Gpu, HostInfo};
+pub use inputs::{InputDigest, InputKind};
 pub use logged::Logged;
 pub use mlflow::TrackingError;
 pub use outputs::{OutputFile, Snapshot, collect_outputs, list_outputs, matching_files, move_outputs};
@@ -193,6 +195,10 @@ pub struct RunRecord {
     pub command: String,
     /// The source and its identity.
     pub source: SourceInfo,
+    /// The `path` parameters' values outside the project, hashed (absent in records made
+    /// before they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputDigest>,
     /// The environment and what it holds.
     pub environment: EnvRecord,
     /// Files the run created or changed, plus those its `outputs:` globs match.
@@ -325,6 +331,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
             archive_sha256: None,
             input_tree_sha256: None,
         },
+        inputs: Vec::new(),
         environment: EnvRecord::Local,
         outputs: vec![],
         outputs_dir: "/".into(),

@@ -22,6 +22,8 @@ use super::{RECORD_SCHEMA, RecordError, RunDir, RunRecord, RunStatus};
 use crate::source::Exclusions;
 
 const LIVE_DIR: &str = "live";
+/// Where `verify --isolate` re-runs with a fixed working directory work.
+const PINNED_WORK_DIR: &str = "verify-work";
 /// The file that marks a directory as a lockstep store (it holds the record schema), so that
 /// walks of a project skip it wherever it is.
 const STORE_MARKER: &str = ".lockstep-store";
@@ -87,6 +89,12 @@ impl Store {
 
     fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    /// The one directory every re-run of `run_id` works in when `verify --isolate` pins the
+    /// working directory's path (a run's own `work/` has its id in it).
+    pub fn pinned_work_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join(PINNED_WORK_DIR).join(run_id)
     }
 
     /// The directory of a run.

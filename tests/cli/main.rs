@@ -10,6 +10,7 @@ mod docker;
 mod embedded_tracking;
 mod environments;
 mod examples;
+mod explain;
 mod git_sources;
 mod hostile_records;
 mod init;

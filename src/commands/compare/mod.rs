@@ -1,8 +1,13 @@
 //! `lockstep verify`'s comparison of two runs' outputs, file by file: bytes, then numbers
-//! within a tolerance for JSON and CSV, with a short diff of text files that differ; and of
-//! what their scripts logged ([`compare_logged`]).
+//! within a tolerance for JSON and CSV, with a short diff of text files that differ (and,
+//! with `--explain`, the [`Evidence`] of each kind of file); and of what their scripts logged
+//! ([`compare_logged`]).
 
+mod array;
+mod evidence;
+mod image;
 mod logged;
+mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -13,10 +18,14 @@ use serde::Serialize;
 use crate::record::{OutputFile, RunRecord};
 use crate::support::digest;
 
+pub use array::ArrayDiff;
+pub use evidence::Evidence;
 pub use logged::{LoggedChecks, MetricCheck, RunFiles, compare_logged};
 
 /// Text files larger than this are compared by digest only.
 const DIFF_LIMIT: u64 = 1 << 20;
+/// Files larger than this get no [`Evidence`]: two of them are read into memory.
+const EVIDENCE_LIMIT: u64 = 256 << 20;
 /// Lines of diff shown per file.
 const DIFF_LINES: usize = 20;
 
@@ -43,6 +52,7 @@ pub enum CompareError {
 pub struct CompareRules {
     ignore: globset::GlobSet,
     rtol: Option<f64>,
+    explain: bool,
 }
 
 impl CompareRules {
@@ -51,7 +61,12 @@ impl CompareRules {
         if let Some(rtol) = rtol.filter(|r| r.is_nan() || *r < 0.0) {
             return Err(CompareError::BadTolerance { value: rtol });
         }
-        Ok(CompareRules { ignore: ignore_set(ignore)?, rtol })
+        Ok(CompareRules { ignore: ignore_set(ignore)?, rtol, explain: false })
+    }
+
+    /// The same, with the [`Evidence`] of every file that differs (`--explain`).
+    pub fn explaining(self, explain: bool) -> CompareRules {
+        CompareRules { explain, ..self }
     }
 }
 
@@ -93,6 +108,9 @@ pub struct FileCheck {
     pub rerun_sha256: Option<String>,
     /// A short diff, or where numbers differ.
     pub detail: Option<String>,
+    /// With `--explain`, how the contents differ, by kind of file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// A file to compare: its digest, and where its content is.
@@ -135,19 +153,35 @@ pub(crate) fn compare_files(
                 original_sha256: a.map(|l| l.file.sha256.clone()),
                 rerun_sha256: b.map(|l| l.file.sha256.clone()),
                 detail: None,
+                evidence: None,
             };
             (check.result, check.detail) = match (a, b) {
                 _ if rules.ignore.is_match(path) => (Comparison::Ignored, None),
                 (Some(_), None) => (Comparison::Missing, None),
                 (None, Some(_)) => (Comparison::Extra, None),
                 (Some(a), Some(b)) if a.file.sha256 == b.file.sha256 => (Comparison::Identical, None),
-                (Some(a), Some(b)) => match (content(a), content(b)) {
-                    (Some(old), Some(new)) => differing(path, old, new, rules.rtol, noise),
-                    _ => {
-                        let detail = "the original file is no longer at hand: compared by digest";
-                        (Comparison::Differs, Some(detail.into()))
+                (Some(a), Some(b)) => {
+                    let limit = if rules.explain { EVIDENCE_LIMIT } else { DIFF_LIMIT };
+                    match (content(a, limit), content(b, limit)) {
+                        (Some(old), Some(new)) => {
+                            let (result, detail) = match old.len().max(new.len()) as u64 <= DIFF_LIMIT {
+                                true => differing(path, old.clone(), new.clone(), rules.rtol, noise),
+                                false => (Comparison::Differs, Some("larger than 1 MiB: compared by digest".into())),
+                            };
+                            if rules.explain && !result.matches() {
+                                check.evidence = Some(evidence::evidence(path, &old, &new));
+                            }
+                            (result, detail)
+                        }
+                        _ if a.file.size.max(b.file.size) > limit => {
+                            (Comparison::Differs, Some("too large to read: compared by digest".into()))
+                        }
+                        _ => {
+                            let detail = "the original file is no longer at hand: compared by digest";
+                            (Comparison::Differs, Some(detail.into()))
+                        }
                     }
-                },
+                }
                 (None, None) => (Comparison::Identical, None),
             };
             check
@@ -220,9 +254,9 @@ fn without_per_model_fields(text: &str) -> String {
         .collect()
 }
 
-/// A file's content, if it is still the recorded one and small enough to compare.
-fn content(l: &Located) -> Option<Vec<u8>> {
-    if l.file.size > DIFF_LIMIT {
+/// A file's content, if it is still the recorded one and at most `limit` bytes.
+fn content(l: &Located, limit: u64) -> Option<Vec<u8>> {
+    if l.file.size > limit {
         return None;
     }
     let bytes = fs::read(l.at.as_ref()?).ok()?;

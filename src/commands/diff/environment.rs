@@ -60,7 +60,8 @@ fn env_side(env: &EnvRecord) -> EnvSide {
     }
 }
 
-pub(super) fn env_diff(a: &EnvRecord, b: &EnvRecord) -> EnvDiff {
+/// The environments of two runs compared: their sides, and the packages that differ.
+pub(crate) fn env_diff(a: &EnvRecord, b: &EnvRecord) -> EnvDiff {
     let (sa, sb) = (env_side(a), env_side(b));
     let mut packages = Vec::new();
     let mut same_packages = 0;

@@ -16,6 +16,7 @@ use crate::record::logged::{Logged, MetricSummary};
 use crate::record::{OutputFile, RunRecord, RunStatus, Store};
 use crate::support::error_class::ErrorClass;
 
+pub(crate) use environment::env_diff;
 pub use environment::{EnvDiff, EnvSide, PackageChange};
 
 /// Errors of `diff`'s own input.
