@@ -52,7 +52,10 @@ pub(crate) fn runs(out: &mut impl Write, list: &RunList, width: Option<usize>) -
         Column::new("NAME", runs.iter().map(|r| r.run_name.clone().unwrap_or_default()).collect()),
         Column::new("EXPERIMENT", runs.iter().map(|r| r.experiment_name.clone().unwrap_or_default()).collect()),
         Column::new("ENTRY", runs.iter().map(|r| r.entry_point.clone()).collect()),
-        Column { right: true, ..Column::new("DURATION", runs.iter().map(|r| format_duration(r.duration_ms())).collect()) },
+        Column {
+            right: true,
+            ..Column::new("DURATION", runs.iter().map(|r| format_duration(r.duration_ms())).collect())
+        },
     ];
     if runs.iter().any(|r| r.verifies.is_some()) {
         columns.push(Column::new("VERIFIES", runs.iter().map(verifies_cell).collect()));
@@ -63,10 +66,8 @@ pub(crate) fn runs(out: &mut impl Write, list: &RunList, width: Option<usize>) -
         columns.push(Column { right: true, ..Column::new(name, cells) });
     }
     columns.push(Column::new("SOURCE", runs.iter().map(|r| source_cell(r, false)).collect()));
-    // Columns no listed run has a value in say nothing, unless everything is asked for.
-    if width.is_some() {
-        columns.retain(|c| !matches!(c.header.as_str(), "NAME" | "EXPERIMENT") || c.cells.iter().any(|v| !v.is_empty()));
-    }
+    // A name or experiment column no listed run has a value in says nothing, however wide.
+    columns.retain(|c| !matches!(c.header.as_str(), "NAME" | "EXPERIMENT") || c.cells.iter().any(|v| !v.is_empty()));
     let full_params: Vec<String> = runs.iter().map(|r| param_cell(r, &varying, None)).collect();
     let mut params_budget = None;
     if let Some(width) = width {

@@ -65,16 +65,21 @@ fn runs_fit_80_columns_keeping_the_parameters_that_vary() {
     let rows = rows(&table);
     assert!(rows[0].ends_with("  rate=0.2 ..."), "{table}");
     assert!(rows[1].ends_with("  rate=0.1 ..."), "{table}");
-    let wide = ctx.run(["runs", "--project", "demo", "-e", "main", "--wide"]).env("COLUMNS", "80").success().stdout_text();
+    let wide =
+        ctx.run(["runs", "--project", "demo", "-e", "main", "--wide"]).env("COLUMNS", "80").success().stdout_text();
     let first = wide.lines().nth(1).unwrap();
     assert!(first.chars().count() > 80, "{wide}");
-    assert!(first.ends_with("  rate=0.2 data=/datasets/a-long-directory-name/with/the/training-data.csv epochs=10"), "{wide}");
+    assert!(
+        first.ends_with("  rate=0.2 data=/datasets/a-long-directory-name/with/the/training-data.csv epochs=10"),
+        "{wide}"
+    );
     assert!(first.contains(" exp1 ") || wide.lines().nth(2).unwrap().contains(" exp1 "), "{wide}");
 }
 
 #[test]
 fn verification_runs_are_marked_with_the_run_they_verify() {
-    let ctx = TestContext::new().file("other/MLproject", "entry_points:\n  main:\n    command: 'echo 1 > out.txt'\n    outputs: [out.txt]\n");
+    let ctx = TestContext::new()
+        .file("other/MLproject", "entry_points:\n  main:\n    command: 'echo 1 > out.txt'\n    outputs: [out.txt]\n");
     ctx.run(["run", "other"]).success();
     let original = ctx.only_record()["run_id"].as_str().unwrap().to_string();
     ctx.run(["verify", &original]).success();

@@ -47,7 +47,8 @@ fn every_command_shows_examples_and_where_its_docs_are() {
     let ctx = TestContext::new();
     for command in COMMANDS {
         let help = ctx.run(command.iter().chain(&["--help"])).success().stdout_text();
-        let examples = help.find("Examples:\n  lockstep ").unwrap_or_else(|| panic!("{command:?}: no examples in\n{help}"));
+        let examples =
+            help.find("Examples:\n  lockstep ").unwrap_or_else(|| panic!("{command:?}: no examples in\n{help}"));
         let docs = help.find("\nDocs: ").unwrap_or_else(|| panic!("{command:?}: no docs pointer in\n{help}"));
         assert!(examples < docs, "{command:?}: the docs pointer ends the help");
         let words = help[docs..].split([' ', ',', ';', '#', '\n']).map(|w| w.trim_end_matches('.'));
