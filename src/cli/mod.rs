@@ -10,6 +10,7 @@ mod render;
 mod report;
 mod runs_table;
 mod sweep;
+mod sweep_args;
 
 use std::ffi::OsString;
 use std::io::{self, Write};

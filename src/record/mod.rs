@@ -364,3 +364,27 @@ impl RunRecord {
         [".git", ".tar.gz", ".tgz", ".zip"].iter().find_map(|ext| name.strip_suffix(ext)).unwrap_or(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_project_is_named_by_its_mlproject_else_by_where_its_files_came_from() {
+        let mut r = super::sample_record(&"a".repeat(32), 0);
+        r.source.path = Some("/work/churn".into());
+        assert_eq!(r.project(), "churn");
+        r.source.subdirectory = Some("models/train/".into());
+        assert_eq!(r.project(), "train");
+        (r.source.subdirectory, r.source.path) = (None, None);
+        for (uri, name) in [
+            ("https://github.com/org/repo.git", "repo"),
+            ("git@host:team/churn", "churn"),
+            ("https://h/x/demo.tar.gz#sub", "demo"),
+            ("bundle.zip", "bundle"),
+        ] {
+            r.source.uri = uri.into();
+            assert_eq!(r.project(), name, "{uri}");
+        }
+        r.project_name = Some("named".into());
+        assert_eq!(r.project(), "named");
+    }
+}
