@@ -33,7 +33,7 @@ Docs: docs/cli.md#lockstep-run, docs/sources.md, docs/environments.md.";
 pub(crate) const RUNS: &str = "\
 Examples:
   lockstep runs -n 10 --status failed
-  lockstep runs --project sklearn --sort -r2 --wide
+  lockstep runs --project demo -e main --wide
 
 Docs: docs/cli.md#lockstep-runs.";
 
