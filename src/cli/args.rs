@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::help;
+pub(crate) use super::sweep_args::SweepArgs;
 use crate::env::EnvManager;
 
 /// A fast, exact runner for MLflow projects that records reproducible runs.
 #[derive(Parser)]
-#[command(name = "lockstep", version, about)]
+#[command(name = "lockstep", version, about, after_help = help::TOP)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -17,147 +19,58 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Run an entry point of a project (local path or git URL) and record the run.
+    #[command(after_help = help::RUN)]
     Run(RunArgs),
     /// List the runs in the store, newest first.
+    #[command(after_help = help::RUNS)]
     Runs(ListArgs),
     /// Show one run.
+    #[command(after_help = help::SHOW)]
     Show(ShowArgs),
     /// Print a run's stdout (or stderr) log; --follow keeps printing until the run ends.
+    #[command(after_help = help::LOGS)]
     Logs(LogsArgs),
     /// Write a deterministic .tar.gz of a project (and optionally a run's record).
+    #[command(after_help = help::PACK)]
     Pack(PackArgs),
     /// Extract an archive safely (checking it against its manifest) and print its tree hash.
+    #[command(after_help = help::UNPACK)]
     Unpack(UnpackArgs),
     /// Re-run a recorded run from its exact source and environment; compare its outputs.
+    #[command(after_help = help::VERIFY)]
     Verify(VerifyArgs),
     /// Would a re-run start from the same source and environment? Runs nothing.
+    #[command(after_help = help::STATUS)]
     Status(StatusArgs),
     /// Compare two runs: parameters, logged metrics, source, environment and outputs.
+    #[command(after_help = help::DIFF)]
     Diff(DiffArgs),
     /// Write a starter project.
+    #[command(after_help = help::INIT)]
     Init(InitArgs),
     /// Print the tree hash of a project directory.
+    #[command(after_help = help::HASH)]
     Hash(HashArgs),
     /// Send a recorded run to an MLflow tracking server, or complete what a lost server missed.
+    #[command(after_help = help::SYNC)]
     Sync(SyncArgs),
     /// List or prune the environments built in the cache.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::ENV)]
     Env(EnvCommand),
     /// Run an entry point over a grid of parameter values, several trials at a time;
     /// `sweep show SWEEP` ranks a sweep's trials.
+    #[command(after_help = help::SWEEP)]
     Sweep(SweepArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub(crate) struct SweepArgs {
-    #[command(subcommand)]
-    pub(crate) command: Option<SweepCommand>,
-    #[command(flatten)]
-    pub(crate) run: SweepRunArgs,
-}
-
-#[derive(Subcommand)]
-pub(crate) enum SweepCommand {
-    /// The table of a sweep's trials, ranked by a metric.
-    Show(SweepShowArgs),
-}
-
-#[derive(Args)]
-pub(crate) struct SweepRunArgs {
-    /// A project directory or git URL, optionally followed by #subdirectory.
-    #[arg(required = true)]
-    pub(crate) uri: Option<String>,
-    /// The entry point, or a .py / .sh script of the project.
-    #[arg(short, long = "entry-point", default_value = "main", value_name = "ENTRY")]
-    pub(crate) entry_point: String,
-    /// A branch, tag or commit (full or short SHA).
-    #[arg(short, long, value_name = "VERSION")]
-    pub(crate) version: Option<String>,
-    /// A parameter's values: a,b,c | range(start,stop,step) | linspace(a,b,n) |
-    /// logspace(a,b,n) | '["a,b","c"]'; repeat for more. The grid is their product.
-    #[arg(short = 'P', long = "param", value_name = "NAME=VALUES")]
-    pub(crate) params: Vec<String>,
-    /// Run N trials drawn from the grid instead of all of it.
-    #[arg(long, value_name = "N")]
-    pub(crate) random: Option<usize>,
-    /// The seed --random draws with (default: drawn, and recorded in the sweep).
-    #[arg(long, value_name = "S", requires = "random")]
-    pub(crate) seed: Option<u64>,
-    /// Trials run at a time.
-    #[arg(short, long, default_value = "1", value_name = "N")]
-    pub(crate) jobs: usize,
-    /// GPUs to share out: worker i gets CUDA_VISIBLE_DEVICES set to the i-th (round robin).
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
-    pub(crate) gpus: Vec<String>,
-    #[command(flatten)]
-    pub(crate) rank: RankArgs,
-    /// Print the trials and exit without running them.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
-    /// Run every trial, even those with an equivalent FINISHED run in the store.
-    #[arg(long)]
-    pub(crate) no_reuse: bool,
-    /// Start no more trials once one failed.
-    #[arg(long)]
-    pub(crate) fail_fast: bool,
-    /// How to provide the environment (default: what the project asks for).
-    #[arg(long, value_name = "MANAGER", value_parser = parse_env_manager)]
-    pub(crate) env_manager: Option<EnvManager>,
-    #[command(flatten)]
-    pub(crate) tracking: TrackingArgs,
-    /// Docker: a `docker run` option, as MLflow spells it; repeat for more.
-    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]")]
-    pub(crate) docker_args: Vec<String>,
-    /// Docker: run the base image with the project bind-mounted instead of building an image.
-    #[arg(long)]
-    pub(crate) mount_project: bool,
-    #[command(flatten)]
-    pub(crate) format: TableFormatArgs,
-    #[command(flatten)]
-    pub(crate) store: StoreArg,
-}
-
-#[derive(Args)]
-pub(crate) struct SweepShowArgs {
-    /// A sweep id or a unique prefix of one.
-    pub(crate) sweep: String,
-    #[command(flatten)]
-    pub(crate) rank: RankArgs,
-    #[command(flatten)]
-    pub(crate) format: TableFormatArgs,
-    #[command(flatten)]
-    pub(crate) store: StoreArg,
-}
-
-#[derive(Args)]
-pub(crate) struct RankArgs {
-    /// Rank the trials by this logged metric (its last value).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) metric: Option<String>,
-    /// Which end of the metric is best.
-    #[arg(long, value_enum, default_value = "min", requires = "metric")]
-    pub(crate) goal: GoalArg,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum GoalArg {
-    Min,
-    Max,
-}
-
-#[derive(Args)]
-#[group(multiple = false)]
-pub(crate) struct TableFormatArgs {
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Print the results as CSV.
-    #[arg(long)]
-    pub(crate) csv: bool,
-    /// Print the results as a Markdown table.
-    #[arg(long)]
-    pub(crate) md: bool,
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete lockstep's commands and options in.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Subcommand)]
@@ -191,7 +104,14 @@ pub(crate) struct EnvPruneArgs {
 #[derive(Args)]
 pub(crate) struct StoreArg {
     /// The run store.
-    #[arg(long, env = "LOCKSTEP_STORE", hide_env_values = true, default_value = ".lockstep", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "LOCKSTEP_STORE",
+        hide_env_values = true,
+        default_value = ".lockstep",
+        value_name = "DIR",
+        help_heading = help::STORE
+    )]
     pub(crate) store: PathBuf,
 }
 
@@ -205,46 +125,46 @@ pub(crate) struct RunArgs {
     #[arg(short, long = "entry-point", default_value = "main", value_name = "ENTRY")]
     pub(crate) entry_point: String,
     /// A branch, tag or commit (full or short SHA).
-    #[arg(short, long, value_name = "VERSION")]
+    #[arg(short, long, value_name = "VERSION", help_heading = help::SOURCE)]
     pub(crate) version: Option<String>,
     /// A parameter value; repeat for more.
     #[arg(short = 'P', long = "param", value_name = "NAME=VALUE")]
     pub(crate) params: Vec<String>,
     /// How to provide the environment (default: what the project asks for).
-    #[arg(long, value_name = "MANAGER", value_parser = parse_env_manager)]
+    #[arg(long, value_name = "MANAGER", value_parser = EnvManagerParser, help_heading = help::ENVIRONMENT)]
     pub(crate) env_manager: Option<EnvManager>,
-    /// A name for the run.
-    #[arg(long, value_name = "NAME")]
+    /// A `docker run` option, as MLflow spells it (gpus=all is --gpus all, t is -t);
+    /// repeat for more.
+    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]", help_heading = help::DOCKER)]
+    pub(crate) docker_args: Vec<String>,
+    /// Run the base image as it is, with the project bind-mounted, instead of
+    /// building a project image.
+    #[arg(long, conflicts_with = "build_image", help_heading = help::DOCKER)]
+    pub(crate) mount_project: bool,
+    /// Build the project image (the default; accepted for MLflow's command lines).
+    #[arg(long, help_heading = help::DOCKER)]
+    pub(crate) build_image: bool,
+    /// Keep the container after the run instead of removing it.
+    #[arg(long, help_heading = help::DOCKER)]
+    pub(crate) keep_container: bool,
+    /// A name for the run (also its `mlflow.runName` on a tracking server).
+    #[arg(long, value_name = "NAME", help_heading = help::TRACKING)]
     pub(crate) run_name: Option<String>,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
     /// Run a local directory in a fresh copy of its tree instead of in place.
-    #[arg(long)]
+    #[arg(long, help_heading = help::SOURCE)]
     pub(crate) isolated: bool,
     /// Print the final record as JSON on stdout; the entry point's stdout goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Docker: a `docker run` option, as MLflow spells it (gpus=all is --gpus all, t is -t);
-    /// repeat for more.
-    #[arg(short = 'A', long = "docker-args", value_name = "NAME[=VALUE]")]
-    pub(crate) docker_args: Vec<String>,
-    /// Docker: run the base image as it is, with the project bind-mounted, instead of
-    /// building a project image.
-    #[arg(long, conflicts_with = "build_image")]
-    pub(crate) mount_project: bool,
-    /// Docker: build the project image (the default; accepted for MLflow's command lines).
-    #[arg(long)]
-    pub(crate) build_image: bool,
-    /// Docker: keep the container after the run instead of removing it.
-    #[arg(long)]
-    pub(crate) keep_container: bool,
     /// Let what the entry point leaves running (background jobs, daemons) outlive the run;
     /// by default it is stopped (SIGTERM, then SIGKILL) when the entry point exits.
     #[arg(long)]
     pub(crate) keep_processes: bool,
     /// Do not run when the store has a FINISHED run of the same files, environment, entry
     /// point and parameters whose outputs are in place: print that run instead.
-    #[arg(long)]
+    #[arg(long, help_heading = help::STORE)]
     pub(crate) reuse: bool,
     #[command(flatten)]
     pub(crate) mlflow: MlflowSpellings,
@@ -375,13 +295,13 @@ pub(crate) struct DiffArgs {
 #[derive(Args)]
 pub(crate) struct TrackingArgs {
     /// The MLflow tracking server (http:// or https://) to record the run on, besides the store.
-    #[arg(long, env = "MLFLOW_TRACKING_URI", hide_env_values = true, value_name = "URI")]
+    #[arg(long, env = "MLFLOW_TRACKING_URI", hide_env_values = true, value_name = "URI", help_heading = help::TRACKING)]
     pub(crate) tracking_uri: Option<String>,
     /// The experiment to record the run under (created on the server when missing).
-    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", hide_env_values = true, value_name = "NAME")]
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", hide_env_values = true, value_name = "NAME", help_heading = help::TRACKING)]
     pub(crate) experiment_name: Option<String>,
     /// The id of an existing experiment on the server.
-    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", hide_env_values = true, value_name = "ID")]
+    #[arg(long, env = "MLFLOW_EXPERIMENT_ID", hide_env_values = true, value_name = "ID", help_heading = help::TRACKING)]
     pub(crate) experiment_id: Option<String>,
 }
 
@@ -415,6 +335,18 @@ pub(crate) struct ListArgs {
     /// Only runs with this status.
     #[arg(long, value_enum)]
     pub(crate) status: Option<StatusArg>,
+    /// Only runs of this project (the MLproject's name, else its directory's).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) project: Option<String>,
+    /// Only runs of this entry point.
+    #[arg(short, long = "entry-point", value_name = "ENTRY")]
+    pub(crate) entry_point: Option<String>,
+    /// Only the newest N runs (the first N in --sort's order).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Every column in full, however wide the terminal.
+    #[arg(long)]
+    pub(crate) wide: bool,
     /// Only runs with this parameter value, given or logged (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub(crate) params: Vec<String>,
@@ -491,4 +423,26 @@ pub(crate) struct HashArgs {
 
 pub(crate) fn parse_env_manager(s: &str) -> Result<EnvManager, String> {
     s.parse()
+}
+
+/// `--env-manager`'s parser: [`parse_env_manager`]'s words on a wrong value, and the values
+/// listed in `--help` and in completions, from the one list of names [`EnvManager`] parses.
+#[derive(Clone)]
+pub(crate) struct EnvManagerParser;
+
+impl clap::builder::TypedValueParser for EnvManagerParser {
+    type Value = EnvManager;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<EnvManager, clap::Error> {
+        parse_env_manager.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(EnvManager::CHOICES.iter().map(|m| clap::builder::PossibleValue::new(m.name()))))
+    }
 }

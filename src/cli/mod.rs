@@ -2,17 +2,22 @@
 
 mod args;
 mod diff;
+mod help;
 mod logged;
+#[cfg(test)]
+mod man_pages;
 mod render;
 mod report;
+mod runs_table;
 mod sweep;
+mod sweep_args;
 mod verify;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
@@ -46,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Env(EnvCommand::Prune(args)) => env_prune(args),
         Command::Sync(args) => sync(args),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Completions(args) => completions(args),
     };
     match result {
         Ok(code) => report::exit(code),
@@ -122,6 +128,9 @@ fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
     let opts = commands::runs::RunsOptions {
         experiment: args.experiment,
         status,
+        project: args.project,
+        entry_point: args.entry_point,
+        limit: args.limit,
         params: args.params,
         metrics: args.metrics,
         sort: args.sort,
@@ -133,7 +142,10 @@ fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
     }
     match args.json {
         true => render::json(&list.runs)?,
-        false => render::runs(&mut io::stdout().lock(), &list)?,
+        false => {
+            let width = if args.wide { None } else { crate::support::terminal::stdout_width() };
+            runs_table::runs(&mut io::stdout().lock(), &list, width)?
+        }
     }
     Ok(0)
 }
@@ -305,5 +317,13 @@ fn sync(args: args::SyncArgs) -> Result<i32, CommandError> {
         true => render::json(&synced.record)?,
         false => writeln!(io::stdout().lock(), "{}", synced.page)?,
     }
+    Ok(0)
+}
+
+fn completions(args: args::CompletionsArgs) -> Result<i32, CommandError> {
+    // Generated in memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "lockstep", &mut script);
+    io::stdout().lock().write_all(&script)?;
     Ok(0)
 }

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::logged::{metric_cells, show_logged};
+use super::logged::show_logged;
+use super::runs_table::source_cell;
 use crate::commands::env::EnvList;
-use crate::commands::runs::RunList;
 use crate::commands::status::StatusReport;
 use crate::env::{EnvRecord, PruneReport};
 use crate::record::RunRecord;
@@ -22,43 +22,6 @@ pub(crate) fn json(value: &impl Serialize) -> Result<(), crate::commands::Comman
     Ok(())
 }
 
-/// The runs table of `lockstep runs`.
-pub(crate) fn runs(out: &mut impl Write, list: &RunList) -> io::Result<()> {
-    if list.runs.is_empty() {
-        ui::note(&format!("no runs in {}", list.store.display()));
-        return Ok(());
-    }
-    // Metric columns sit between the duration and the parameters, each as wide as it needs.
-    let cells: Vec<Vec<String>> = list.runs.iter().map(|r| metric_cells(r, &list.metrics)).collect();
-    let widths: Vec<usize> = list
-        .metrics
-        .iter()
-        .enumerate()
-        .map(|(i, name)| cells.iter().map(|c| c[i].len()).chain([name.chars().count()]).max().unwrap_or(0))
-        .collect();
-    let metric_header: String = list.metrics.iter().zip(&widths).map(|(n, w)| format!("{n:>w$}  ")).collect();
-    writeln!(
-        out,
-        "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {metric_header}{:<30}  SOURCE",
-        "RUN", "START", "STATUS", "ENTRY", "DURATION", "PARAMETERS"
-    )?;
-    for (r, cells) in list.runs.iter().zip(&cells) {
-        let metrics: String = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}  ")).collect();
-        writeln!(
-            out,
-            "{:<12}  {:<20}  {:<8}  {:<10}  {:>8}  {metrics}{:<30}  {}",
-            short(&r.run_id),
-            format_time(r.start_time),
-            r.status.name(),
-            r.entry_point,
-            format_duration(r.duration_ms()),
-            format_params(r),
-            format_source(r),
-        )?;
-    }
-    Ok(())
-}
-
 /// The details of one run, as `lockstep show` prints them.
 pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -66,6 +29,7 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
     if let Some(name) = &r.run_name {
         writeln!(out, "name:         {name}")?;
     }
+    writeln!(out, "project:      {}", r.project())?;
     writeln!(out, "status:       {}", r.status.name())?;
     if let Some(f) = &r.failure {
         writeln!(out, "failure:      {f}")?;
@@ -78,7 +42,7 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
     for (k, v) in &r.parameters {
         writeln!(out, "parameter:    {k}={v}")?;
     }
-    writeln!(out, "source:       {} ({})", r.source.uri, format_source(r))?;
+    writeln!(out, "source:       {} ({})", r.source.uri, source_cell(r, false))?;
     writeln!(out, "commit:       {}", opt(&r.source.commit))?;
     writeln!(out, "branch:       {}", opt(&r.source.branch))?;
     writeln!(out, "repository:   {}", opt(&r.source.repo_url))?;
@@ -195,23 +159,6 @@ pub(crate) fn format_environment(env: &EnvRecord) -> String {
     match parts.is_empty() {
         true => env.manager().to_string(),
         false => format!("{} ({})", env.manager(), parts.join(", ")),
-    }
-}
-
-/// A run's parameters as `k=v` pairs, cut to 30 characters.
-fn format_params(r: &RunRecord) -> String {
-    let s: Vec<String> = r.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let s = s.join(" ");
-    if s.chars().count() > 30 { format!("{}...", s.chars().take(27).collect::<String>()) } else { s }
-}
-
-/// A run's source in short: its kind and commit (or tree hash).
-fn format_source(r: &RunRecord) -> String {
-    let s = &r.source;
-    let kind = s.kind.name();
-    match &s.commit {
-        Some(c) => format!("{kind} {}{}", short(c), if s.dirty { "+dirty" } else { "" }),
-        None => format!("{kind} {}", short(&s.tree_sha256)),
     }
 }
 

@@ -1,11 +1,12 @@
 //! How a command's end is reported: `error:` and `hint:` lines on stderr and the exit code.
 
 use std::error::Error;
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use crate::commands::CommandError;
 use crate::support::error_class::Classify;
+use crate::support::ui;
 
 /// Print an error as an `error:` line and its `hint:` lines and choose the exit code. A
 /// closed stdout (`lockstep runs | head`) is not an error.
@@ -13,10 +14,9 @@ pub(crate) fn error(err: &CommandError) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    ui::error(&err.to_string());
     for hint in err.hints() {
-        let _ = writeln!(stderr, "hint: {hint}");
+        ui::hint(&hint);
     }
     ExitCode::from(err.exit_code().clamp(0, 255) as u8)
 }

@@ -4,8 +4,8 @@
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
 
-use super::args::{GoalArg, RankArgs, SweepArgs, SweepCommand, SweepRunArgs, TableFormatArgs};
 use super::render;
+use super::sweep_args::{GoalArg, RankArgs, SweepArgs, SweepCommand, SweepRunArgs, TableFormatArgs};
 use crate::commands::CommandError;
 use crate::commands::sweep::{self, Goal, SweepOptions, SweepTable, TrialEvent};
 use crate::env::DockerFlags;

@@ -1,6 +1,6 @@
 //! `lockstep runs`: the runs in the store, newest first, optionally filtered (experiment,
-//! status, parameter values) and sorted by a metric the script logged, with the logged
-//! metrics as columns.
+//! project, entry point, status, parameter values), sorted by a metric the script logged and
+//! cut to a number, with the logged metrics as columns.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,12 @@ pub struct RunsOptions {
     pub experiment: Option<String>,
     /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Only runs of this project (see [`RunRecord::project`]).
+    pub project: Option<String>,
+    /// Only runs of this entry point.
+    pub entry_point: Option<String>,
+    /// At most this many runs, the first ones in the listed order.
+    pub limit: Option<usize>,
     /// Only runs with these parameter values (`NAME=VALUE`), given to lockstep or logged.
     pub params: Vec<String>,
     /// The metric columns; by default those every listed run logged.
@@ -76,6 +82,8 @@ pub fn runs(store: &Path, opts: &RunsOptions) -> Result<RunList, CommandError> {
         let experiment = r.experiment_name.as_deref().unwrap_or("Default");
         opts.experiment.as_deref().is_none_or(|e| e == experiment)
             && opts.status.is_none_or(|s| s == r.status)
+            && opts.project.as_deref().is_none_or(|p| p == r.project())
+            && opts.entry_point.as_deref().is_none_or(|e| e == r.entry_point)
             && params.iter().all(|(k, v)| param(r, k) == Some(*v))
             && opts.only.as_ref().is_none_or(|ids| ids.iter().any(|id| id == r.run_id.as_str()))
     });
@@ -95,6 +103,9 @@ pub fn runs(store: &Path, opts: &RunsOptions) -> Result<RunList, CommandError> {
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         });
+    }
+    if let Some(limit) = opts.limit {
+        runs.truncate(limit);
     }
     let metrics = match &opts.metrics {
         Some(names) => names.clone(),
@@ -150,14 +161,7 @@ mod tests {
             std::fs::create_dir_all(store.run_dir(&r.run_id).path()).unwrap();
             store.save(&r).unwrap();
         }
-        let mut opts = RunsOptions {
-            experiment: None,
-            status: None,
-            params: vec![],
-            metrics: None,
-            sort: None,
-            only: Some(vec![trial.run_id.to_string()]),
-        };
+        let mut opts = RunsOptions { only: Some(vec![trial.run_id.to_string()]), ..RunsOptions::default() };
         let list = runs(dir.path(), &opts).unwrap();
         assert_eq!(list.runs.len(), 1);
         assert_eq!(list.metrics, ["rmse"], "not emptied by a run outside the list");

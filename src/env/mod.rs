@@ -52,6 +52,10 @@ pub enum EnvManager {
 }
 
 impl EnvManager {
+    /// The managers `--env-manager` takes (Docker comes only from the project), in the order
+    /// help and errors list them.
+    pub const CHOICES: [EnvManager; 4] = [EnvManager::Local, EnvManager::Virtualenv, EnvManager::Uv, EnvManager::Conda];
+
     /// The name used on the command line and in records.
     pub fn name(self) -> &'static str {
         match self {
@@ -73,13 +77,10 @@ impl fmt::Display for EnvManager {
 impl FromStr for EnvManager {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "local" => EnvManager::Local,
-            "virtualenv" => EnvManager::Virtualenv,
-            "uv" => EnvManager::Uv,
-            "conda" => EnvManager::Conda,
-            _ => return Err(format!("unknown environment manager '{s}' (choose local, virtualenv, uv or conda)")),
-        })
+        EnvManager::CHOICES
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown environment manager '{s}' (choose local, virtualenv, uv or conda)"))
     }
 }
 

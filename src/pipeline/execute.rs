@@ -63,6 +63,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
     let Planned {
         pending,
         mut src,
+        project_name,
         entry_point: ep,
         parameters,
         parameter_order,
@@ -90,6 +91,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         run_id: run_id.clone(),
         run_name,
         experiment_name,
+        project_name,
         status: RunStatus::Running,
         failure: None,
         exit_code: None,

@@ -45,6 +45,8 @@ pub struct Planned {
     pub pending: PendingRun,
     /// The project's files.
     pub src: ResolvedSource,
+    /// The MLproject's `name`, if it has one.
+    pub project_name: Option<String>,
     /// The entry point.
     pub entry_point: EntryPoint,
     /// The parameter values as given or defaulted (what the record stores).
@@ -190,6 +192,7 @@ pub fn plan(pending: PendingRun, src: ResolvedSource, spec: RunSpec<'_>) -> Resu
     Ok(Planned {
         pending,
         src,
+        project_name: manifest.name.clone(),
         entry_point,
         parameters,
         parameter_order,

@@ -172,6 +172,9 @@ pub struct RunRecord {
     pub run_name: Option<String>,
     /// `--experiment-name`, if given.
     pub experiment_name: Option<String>,
+    /// The MLproject's `name`, when it has one (absent in records made before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
     /// The state.
     pub status: RunStatus,
     /// Why the run failed when its exit code does not say (a lost runner, a failed build).
@@ -307,6 +310,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         run_id: run_id.into(),
         run_name: None,
         experiment_name: None,
+        project_name: None,
         status: RunStatus::Running,
         failure: None,
         exit_code: None,
@@ -349,5 +353,52 @@ impl RunRecord {
     /// Duration in ms, once ended.
     pub fn duration_ms(&self) -> Option<u64> {
         self.end_time.map(|end| end.saturating_sub(self.start_time))
+    }
+
+    /// The project's name: the MLproject's `name`, else the last part of where its files came
+    /// from (its subdirectory, its directory, its repository without `.git`, its archive
+    /// without the extension), for records of projects without a name.
+    pub fn project(&self) -> &str {
+        if let Some(name) = &self.project_name {
+            return name;
+        }
+        let s = &self.source;
+        fn last(text: &str) -> &str {
+            let text = text.trim_end_matches('/');
+            text.rsplit(['/', ':']).next().unwrap_or(text)
+        }
+        if let Some(sub) = s.subdirectory.as_deref().filter(|sub| !sub.is_empty()) {
+            return last(sub);
+        }
+        if let Some(name) = s.path.as_deref().and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
+            return name;
+        }
+        let uri = s.uri.split('#').next().unwrap_or(&s.uri);
+        let name = last(uri);
+        [".git", ".tar.gz", ".tgz", ".zip"].iter().find_map(|ext| name.strip_suffix(ext)).unwrap_or(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_project_is_named_by_its_mlproject_else_by_where_its_files_came_from() {
+        let mut r = super::sample_record(&"a".repeat(32), 0);
+        r.source.path = Some("/work/churn".into());
+        assert_eq!(r.project(), "churn");
+        r.source.subdirectory = Some("models/train/".into());
+        assert_eq!(r.project(), "train");
+        (r.source.subdirectory, r.source.path) = (None, None);
+        for (uri, name) in [
+            ("https://github.com/org/repo.git", "repo"),
+            ("git@host:team/churn", "churn"),
+            ("https://h/x/demo.tar.gz#sub", "demo"),
+            ("bundle.zip", "bundle"),
+        ] {
+            r.source.uri = uri.into();
+            assert_eq!(r.project(), name, "{uri}");
+        }
+        r.project_name = Some("named".into());
+        assert_eq!(r.project(), "named");
     }
 }

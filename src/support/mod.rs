@@ -12,5 +12,6 @@ pub mod http;
 pub mod ids;
 pub mod process;
 pub mod progress;
+pub mod terminal;
 pub mod text;
 pub mod ui;

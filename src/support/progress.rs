@@ -1,11 +1,11 @@
-//! Progress of long steps (solving, downloading, installing) on stderr: a spinner with a
-//! counter redrawn in place on a terminal, one plain line per step otherwise.
+//! Progress of long steps (solving, downloading, installing) on stderr: an indicatif spinner
+//! with a counter redrawn in place on a terminal, one plain line per phase otherwise.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::support::ui;
 
@@ -17,21 +17,16 @@ static SPINNING: AtomicBool = AtomicBool::new(false);
 /// phase, and prints no line of its own either, so that each phase is one line.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
-const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-
-struct Shared {
-    message: Mutex<String>,
-    done: AtomicU64,
-    total: AtomicU64,
-    bytes: AtomicBool,
-    stop: AtomicBool,
-}
+/// The spinner's frames; the last one is never shown, since a finished step is cleared.
+const FRAMES: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
 
 /// One step in progress; finished (and its line cleared) when dropped.
 pub struct Progress {
-    shared: Arc<Shared>,
+    /// The spinner, when this step draws one.
+    bar: Option<ProgressBar>,
     started: Instant,
-    spinner: Option<JoinHandle<()>>,
+    /// Whether the counter is in bytes.
+    bytes: AtomicBool,
     /// Counted in [`ACTIVE`] until stopped.
     active: bool,
 }
@@ -39,42 +34,46 @@ pub struct Progress {
 impl Progress {
     /// Start a step: a spinner on a terminal, a `lockstep: message` line otherwise.
     pub fn start(message: impl Into<String>) -> Progress {
-        let shared = Arc::new(Shared {
-            message: Mutex::new(message.into()),
-            done: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            bytes: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-        });
-        let started = Instant::now();
+        let message = message.into();
         let outermost = ACTIVE.fetch_add(1, Ordering::AcqRel) == 0;
-        let spinner = if !std::io::stderr().is_terminal() {
+        let bar = if !std::io::stderr().is_terminal() {
             if outermost {
-                ui::note(&shared.message.lock().unwrap());
+                ui::note(&message);
             }
             None
         } else if SPINNING.swap(true, Ordering::AcqRel) {
             None
         } else {
-            let shared = shared.clone();
-            Some(std::thread::spawn(move || spin(&shared, started)))
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(style(false, false));
+            bar.set_message(message);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            Some(bar)
         };
-        Progress { shared, started, spinner, active: true }
+        Progress { bar, started: Instant::now(), bytes: AtomicBool::new(false), active: true }
     }
 
     /// Show `done` of `total` items (or bytes, after [`Progress::in_bytes`]) on a terminal.
     pub fn set_total(&self, total: u64) {
-        self.shared.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_style(style(true, self.bytes.load(Ordering::Relaxed)));
+        }
     }
 
     /// Count in bytes rather than items.
     pub fn in_bytes(&self) {
-        self.shared.bytes.store(true, Ordering::Relaxed);
+        self.bytes.store(true, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_style(style(bar.length().is_some(), true));
+        }
     }
 
     /// Add `n` to what is done.
     pub fn advance(&self, n: u64) {
-        self.shared.done.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
     }
 
     /// End the step with a summary line, `lockstep: summary (1.2s)`.
@@ -84,13 +83,11 @@ impl Progress {
     }
 
     fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
         if std::mem::take(&mut self.active) {
             ACTIVE.fetch_sub(1, Ordering::AcqRel);
         }
-        if let Some(handle) = self.spinner.take() {
-            let _ = handle.join();
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
             SPINNING.store(false, Ordering::Release);
         }
     }
@@ -102,23 +99,27 @@ impl Drop for Progress {
     }
 }
 
-fn spin(shared: &Shared, started: Instant) {
-    let mut frame = 0;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let (done, total) = (shared.done.load(Ordering::Relaxed), shared.total.load(Ordering::Relaxed));
-        let counter = match (total, shared.bytes.load(Ordering::Relaxed)) {
-            (0, _) => String::new(),
-            (t, true) => format!(" [{:.1}/{:.1} MiB]", done as f64 / 1048576.0, t as f64 / 1048576.0),
-            (t, false) => format!(" [{done}/{t}]"),
-        };
-        let line = format!(
-            "\r\x1b[2K{} {}{counter} {:.0}s",
-            FRAMES[frame % FRAMES.len()],
-            shared.message.lock().unwrap(),
-            started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        frame += 1;
-        std::thread::sleep(Duration::from_millis(100));
+/// The spinner's line: the message, a counter once there is something to count, the time.
+fn style(total: bool, bytes: bool) -> ProgressStyle {
+    let template = match (total, bytes) {
+        (false, false) => "{spinner} {msg} {elapsed}",
+        (false, true) => "{spinner} {msg} [{bytes}] {elapsed}",
+        (true, false) => "{spinner} {msg} [{pos}/{len}] {elapsed}",
+        (true, true) => "{spinner} {msg} [{bytes}/{total_bytes}] {elapsed}",
+    };
+    ProgressStyle::with_template(template).expect("the templates are valid").tick_chars(FRAMES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_a_valid_template() {
+        for (total, bytes) in [(false, false), (false, true), (true, false), (true, true)] {
+            let bar = ProgressBar::hidden();
+            bar.set_style(style(total, bytes));
+            bar.inc(1);
+        }
     }
 }

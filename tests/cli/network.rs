@@ -82,6 +82,22 @@ fn sync_with_the_server_down_gives_its_own_hint() {
     assert_eq!(ctx.only_record()["tracking"], serde_json::Value::Null, "the record is unchanged");
 }
 
+#[test]
+fn sync_to_a_failing_server_gives_its_own_hint() {
+    let ctx = TestContext::new();
+    ctx.project("q", &[("MLproject", "entry_points:\n  main:\n    command: 'true'\n")]);
+    ctx.run(["run", "q"]).success();
+    let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
+    let server = Server::failing();
+    ctx.run(["sync", &id, "--tracking-uri", &server.url("")])
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .status(2)
+        .stderr_has(&format!("error: cannot sync run {id}: "))
+        .hint(&format!("the server failed or refused the request (its log says why); the local record is unchanged: `lockstep sync {id}` again"))
+        .stderr_lacks("othing was run");
+    assert_eq!(ctx.only_record()["tracking"], serde_json::Value::Null, "the record is unchanged");
+}
+
 /// Run lockstep with a stdout whose reader is gone before anything is written.
 fn with_closed_stdout(ctx: &TestContext, args: &[&str]) -> std::process::Output {
     let mut child = ctx.lockstep_process().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -198,9 +198,14 @@ impl TrackingError {
             TrackingError::Rejected { status, .. } if *status >= 500 => Some(
                 "the server failed the request: its log says why. Nothing was run; unset MLFLOW_TRACKING_URI to record in the local store only".into(),
             ),
-            TrackingError::SyncFailed { run_id, .. } => Some(format!(
-                "check that the server runs and the URI is right (--tracking-uri, else the server the run was recorded on); the local record is unchanged: `lockstep sync {run_id}` again once the server answers"
-            )),
+            TrackingError::SyncFailed { run_id, cause } => Some(match cause.as_ref() {
+                TrackingError::Rejected { .. } => format!(
+                    "the server failed or refused the request (its log says why); the local record is unchanged: `lockstep sync {run_id}` again once the server is fixed"
+                ),
+                _ => format!(
+                    "check that the server runs and the URI is right (--tracking-uri, else the server the run was recorded on); the local record is unchanged: `lockstep sync {run_id}` again once the server answers"
+                ),
+            }),
             TrackingError::Tls { .. } => Some(
                 "set MLFLOW_TRACKING_SERVER_CERT_PATH to a PEM file of the CA that signed the server's certificate, or MLFLOW_TRACKING_INSECURE_TLS=true to skip the check".into(),
             ),
