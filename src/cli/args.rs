@@ -6,10 +6,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env::EnvManager;
 
+mod outputs;
+
+pub(crate) use outputs::{KeepArgs, OutputsArgs};
+
 /// A fast, exact runner for MLflow projects that records reproducible runs.
 #[derive(Parser)]
 #[command(name = "lockstep", version, about)]
 pub(crate) struct Cli {
+    /// Show tools' whole output (a Docker image build's log) instead of one line per step
+    /// (no -v: that is --version, as in `mlflow run`).
+    #[arg(long, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -24,6 +32,8 @@ pub(crate) enum Command {
     Show(ShowArgs),
     /// Print a run's stdout (or stderr) log; --follow keeps printing until the run ends.
     Logs(LogsArgs),
+    /// Restore a run's outputs (all, or one file or directory) from the copies the store keeps.
+    Outputs(OutputsArgs),
     /// Write a deterministic .tar.gz of a project (and optionally a run's record).
     Pack(PackArgs),
     /// Extract an archive safely (checking it against its manifest) and print its tree hash.
@@ -115,6 +125,8 @@ pub(crate) struct SweepRunArgs {
     #[command(flatten)]
     pub(crate) format: TableFormatArgs,
     #[command(flatten)]
+    pub(crate) keep: KeepArgs,
+    #[command(flatten)]
     pub(crate) store: StoreArg,
 }
 
@@ -173,6 +185,9 @@ pub(crate) struct EnvListArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The store whose runs name the projects using each environment.
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
 }
 
 #[derive(Args)]
@@ -248,6 +263,8 @@ pub(crate) struct RunArgs {
     pub(crate) reuse: bool,
     #[command(flatten)]
     pub(crate) mlflow: MlflowSpellings,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }
@@ -327,6 +344,8 @@ pub(crate) struct VerifyArgs {
     /// Print the report as JSON on stdout; the re-run's stdout goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }

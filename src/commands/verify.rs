@@ -68,6 +68,8 @@ pub struct VerifyOptions {
     pub echo: Echo,
     /// The caller's working directory.
     pub caller_dir: PathBuf,
+    /// `--no-keep-outputs`, `--keep-limit`: which of the re-run's outputs the store keeps.
+    pub keep_outputs: crate::record::KeepOutputs,
 }
 
 /// Whether a run was reproduced.
@@ -147,9 +149,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         keep_processes: false,
         sweep: None,
         variables: Vec::new(),
+        keep_outputs: opts.keep_outputs,
     };
     let mut rerun = pipeline::execute(planned, how, &session)?.record;
-    let files = compare::compare(original, &rerun, &rules);
+    let files = compare::compare(original, &rerun, &session.store.objects(), &rules);
     let rerun_dir = session.store.run_dir(&rerun.run_id);
     let logged = compare::compare_logged(
         RunFiles { record: original, dir: found.run_dir().as_ref().map(|d| d.path()) },

@@ -12,5 +12,6 @@ pub mod http;
 pub mod ids;
 pub mod process;
 pub mod progress;
+pub mod reflink;
 pub mod text;
 pub mod ui;

@@ -39,7 +39,7 @@ fn network_settings() -> Vec<(String, String)> {
 }
 
 /// `lockstep` with the shared installer caches and the network settings.
-fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
+pub(crate) fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
     let mut cmd = ctx.lockstep();
     cmd.env("PATH", path_with_uv())
         .env("UV_CACHE_DIR", shared_cache("uv"))
@@ -57,19 +57,19 @@ fn lockstep_process(ctx: &TestContext) -> std::process::Command {
     cmd
 }
 
-const SIX_PROJECT: &str = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six, sys; print(six.__version__, sys.prefix)'\"\n";
+pub(crate) const SIX_PROJECT: &str = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six, sys; print(six.__version__, sys.prefix)'\"\n";
 
-fn six_env(python: &str) -> String {
+pub(crate) fn six_env(python: &str) -> String {
     format!("python: \"{python}\"\nbuild_dependencies:\n  - pip\ndependencies:\n  - six==1.16.0\n")
 }
 
-fn python_minor() -> String {
+pub(crate) fn python_minor() -> String {
     let (_, version) = conda::system_python();
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 /// The built environments' directory names in the cache (leftovers included).
-fn env_dirs(ctx: &TestContext) -> Vec<String> {
+pub(crate) fn env_dirs(ctx: &TestContext) -> Vec<String> {
     let Ok(entries) = fs::read_dir(ctx.cache.join("envs-v1")) else { return vec![] };
     let mut names: Vec<String> =
         entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".locks").collect();
@@ -77,7 +77,7 @@ fn env_dirs(ctx: &TestContext) -> Vec<String> {
     names
 }
 
-fn package<'a>(env: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn package<'a>(env: &'a Value, name: &str) -> &'a Value {
     env["packages"]
         .as_array()
         .unwrap()
