@@ -550,15 +550,22 @@ fn an_external_micromamba_builds_when_asked_for() {
 }
 
 #[test]
-fn verify_rebuilds_a_virtualenv_from_its_lock_and_status_sees_a_changed_spec() {
+fn verify_rebuilds_a_virtualenv_from_its_lock_once_none_holds_it_and_status_sees_a_changed_spec() {
     let ctx = TestContext::new();
     let manifest = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six; open(\\\"out.txt\\\", \\\"w\\\").write(six.__version__)'\"\n    outputs: [out.txt]\n";
     let project = ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", &six_env(&python_minor()))]);
     let r = json(&lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone());
     let id = r["run_id"].as_str().unwrap();
+    // The environment the run used holds the lock: verify runs in it.
+    let out = lockstep(&ctx).args(["verify", id]).assert().success().get_output().clone();
+    let rerun = ctx.records().into_iter().find(|x| x["verifies"] == id).expect("the verification run");
+    assert_eq!(rerun["environment"]["key"], r["environment"]["key"], "{}", stderr(&out));
+    // Once it is gone, verify builds one from the lock.
+    lockstep(&ctx).args(["env", "prune", "--all"]).assert().success();
     let out = lockstep(&ctx).args(["verify", id]).assert().success().get_output().clone();
     assert!(String::from_utf8_lossy(&out.stdout).contains("reproduced"), "{}", String::from_utf8_lossy(&out.stdout));
-    let rerun = ctx.records().into_iter().find(|x| x["verifies"] == id).expect("the verification run");
+    let reruns: Vec<Value> = ctx.records().into_iter().filter(|x| x["verifies"] == id).collect();
+    let rerun = reruns.last().expect("the second verification run").clone();
     assert_eq!(rerun["environment"]["packages"], r["environment"]["packages"], "the locked packages, exactly");
     assert_eq!(rerun["environment"]["python"], r["environment"]["python"]);
     assert_ne!(rerun["environment"]["key"], r["environment"]["key"], "built from the lock, not the spec");
