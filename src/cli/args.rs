@@ -8,10 +8,18 @@ use super::help;
 pub(crate) use super::sweep_args::SweepArgs;
 use crate::env::EnvManager;
 
+mod outputs;
+
+pub(crate) use outputs::{KeepArgs, OutputsArgs};
+
 /// A fast, exact runner for MLflow projects that records reproducible runs.
 #[derive(Parser)]
 #[command(name = "lockstep", version, about, after_help = help::TOP)]
 pub(crate) struct Cli {
+    /// Show tools' whole output (a Docker image build's log) instead of one line per step
+    /// (no -v: that is --version, as in `mlflow run`).
+    #[arg(long, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -30,6 +38,8 @@ pub(crate) enum Command {
     /// Print a run's stdout (or stderr) log; --follow keeps printing until the run ends.
     #[command(after_help = help::LOGS)]
     Logs(LogsArgs),
+    /// Restore a run's outputs (all, or one file or directory) from the copies the store keeps.
+    Outputs(OutputsArgs),
     /// Write a deterministic .tar.gz of a project (and optionally a run's record).
     #[command(after_help = help::PACK)]
     Pack(PackArgs),
@@ -86,6 +96,9 @@ pub(crate) struct EnvListArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The store whose runs name the projects using each environment.
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
 }
 
 #[derive(Args)]
@@ -168,6 +181,8 @@ pub(crate) struct RunArgs {
     pub(crate) reuse: bool,
     #[command(flatten)]
     pub(crate) mlflow: MlflowSpellings,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }
@@ -262,6 +277,8 @@ pub(crate) struct VerifyArgs {
     /// Print the report as JSON on stdout; the re-run's stdout goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }

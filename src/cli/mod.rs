@@ -35,11 +35,14 @@ pub fn main() -> ExitCode {
         println!("{answer}");
         return ExitCode::SUCCESS;
     }
-    let result = match Cli::parse_from(args).command {
+    let cli = Cli::parse_from(args);
+    ui::set_verbose(cli.verbose);
+    let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Runs(args) => runs(args),
         Command::Show(args) => show(args),
         Command::Logs(args) => logs(args),
+        Command::Outputs(args) => outputs(args),
         Command::Pack(args) => pack(args),
         Command::Unpack(args) => unpack(args),
         Command::Verify(args) => verify(args),
@@ -85,6 +88,7 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
             keep_container: args.keep_container,
         },
         keep_processes: args.keep_processes,
+        keep_outputs: args.keep.policy(),
     };
     let outcome = crate::commands::run::run(&opts)?;
     let r = &outcome.record;
@@ -167,6 +171,28 @@ fn logs(args: args::LogsArgs) -> Result<i32, CommandError> {
     Ok(0)
 }
 
+fn outputs(args: args::OutputsArgs) -> Result<i32, CommandError> {
+    let opts = commands::outputs::OutputsOptions {
+        store: args.store.store,
+        run: args.run,
+        path: args.path,
+        dir: args.dir,
+        force: args.force,
+        caller_dir: std::env::current_dir()?,
+    };
+    let restored = commands::outputs::outputs(&opts)?;
+    let mut out = io::stdout().lock();
+    for path in &restored.written {
+        writeln!(out, "{path}")?;
+    }
+    let unchanged = match restored.unchanged.len() {
+        0 => String::new(),
+        n => format!(" ({n} already there with the same content)"),
+    };
+    ui::note(&format!("restored {} files into {}{unchanged}", restored.written.len(), restored.dir.display()));
+    Ok(0)
+}
+
 fn pack(args: args::PackArgs) -> Result<i32, CommandError> {
     let opts = commands::pack::PackOptions {
         uri: args.uri,
@@ -217,6 +243,7 @@ fn verify(args: args::VerifyArgs) -> Result<i32, CommandError> {
         repeat: args.repeat,
         isolate: args.isolate,
         max_runs: args.max_runs,
+        keep_outputs: args.keep.policy(),
     };
     let report = crate::commands::verify::verify(&opts)?;
     match args.json {
@@ -286,7 +313,7 @@ fn hash(args: args::HashArgs) -> Result<i32, CommandError> {
 }
 
 fn env_list(args: args::EnvListArgs) -> Result<i32, CommandError> {
-    let list = commands::env::list()?;
+    let list = commands::env::list(&args.store.store)?;
     match args.json {
         true => render::json(&list.envs)?,
         false => render::env_list(&mut io::stdout().lock(), &list)?,

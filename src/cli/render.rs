@@ -63,8 +63,12 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
         writeln!(out, "verifies:     {id} ({result})")?;
     }
     writeln!(out, "outputs in:   {}", r.outputs_dir.display())?;
+    if r.outputs.iter().any(|o| o.kept) {
+        writeln!(out, "kept:         in the store (`lockstep outputs {}` restores them)", r.run_id)?;
+    }
     for o in &r.outputs {
-        writeln!(out, "  {}  {:>10}  {}", &o.sha256[..16], o.size, o.path)?;
+        let kept = if o.kept { "" } else { "  (sha256 only: no copy kept)" };
+        writeln!(out, "  {}  {:>10}  {}{kept}", &o.sha256[..16], o.size, o.path)?;
     }
     if let Some(logged) = &r.logged {
         show_logged(out, logged)?;
@@ -90,19 +94,26 @@ pub(crate) fn env_list(out: &mut impl Write, list: &EnvList) -> io::Result<()> {
         ui::note(&format!("no environments in {}", list.cache.display()));
         return Ok(());
     }
-    writeln!(out, "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  LAST USED", "KEY", "MANAGER", "PYTHON", "PACKAGES", "SIZE")?;
-    for e in &list.envs {
+    writeln!(
+        out,
+        "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  {:<20}  PROJECTS",
+        "KEY", "MANAGER", "PYTHON", "PACKAGES", "SIZE", "LAST USED"
+    )?;
+    for listed in &list.envs {
+        let e = &listed.env;
+        let projects = if listed.projects.is_empty() { "-".to_string() } else { listed.projects.join(", ") };
         writeln!(
             out,
-            "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  {}",
+            "{:<16}  {:<10}  {:<8}  {:>8}  {:>9}  {:<20}  {projects}",
             &e.key[..16.min(e.key.len())],
             e.manager.name(),
             e.python.as_deref().unwrap_or("-"),
             e.packages,
-            format_size(e.size),
+            ui::size(e.size),
             format_time(e.last_used_ms)
         )?;
     }
+    writeln!(out, "{} environments, {} in all", list.envs.len(), ui::size(list.total_size))?;
     Ok(())
 }
 
@@ -112,16 +123,7 @@ pub(crate) fn env_prune_notes(report: &PruneReport, summary: bool) {
         ui::note(&format!("kept {}: in use by a run", &key[..16.min(key.len())]));
     }
     if summary {
-        ui::note(&format!("removed {} environment(s), freed {}", report.removed.len(), format_size(report.freed)));
-    }
-}
-
-/// A size in bytes as people read it: KiB, MiB or GiB.
-pub(crate) fn format_size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b if b < 1024 * 1024 * 1024 => format!("{:.1} MiB", b as f64 / 1048576.0),
-        b => format!("{:.2} GiB", b as f64 / 1073741824.0),
+        ui::note(&format!("removed {} environment(s), freed {}", report.removed.len(), ui::size(report.freed)));
     }
 }
 
@@ -167,10 +169,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations_read_as_people_write_them() {
-        assert_eq!(format_size(512), "0.5 KiB");
-        assert_eq!(format_size(3 * 1024 * 1024), "3.0 MiB");
-        assert_eq!(format_size(5 * 1024 * 1024 * 1024), "5.00 GiB");
+    fn durations_read_as_people_write_them() {
         assert_eq!(format_duration(None), "-");
         assert_eq!(format_duration(Some(250)), "250ms");
         assert_eq!(format_duration(Some(1500)), "1.5s");

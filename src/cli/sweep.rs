@@ -58,6 +58,7 @@ fn run(args: SweepRunArgs) -> Result<i32, CommandError> {
             mount_project: args.mount_project,
             keep_container: false,
         },
+        keep_outputs: args.keep.policy(),
     };
     let live = Live::new(io::stderr().is_terminal(), args.rank.metric.clone(), args.rank.goal);
     let outcome = sweep::sweep(&opts, &|event| live.show(event))?;

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::args::{EnvManagerParser, StoreArg, TrackingArgs};
+use super::args::{EnvManagerParser, KeepArgs, StoreArg, TrackingArgs};
 use super::help;
 use crate::env::EnvManager;
 
@@ -73,6 +73,8 @@ pub(crate) struct SweepRunArgs {
     /// Run every trial, even those with an equivalent FINISHED run in the store.
     #[arg(long, help_heading = help::STORE)]
     pub(crate) no_reuse: bool,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
 }

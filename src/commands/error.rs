@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{diff, init, logs, pack, runs, status, sweep, verify};
+use super::{diff, init, logs, outputs, pack, runs, status, sweep, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,9 @@ pub enum CommandError {
     /// Printing a run's logs.
     #[error(transparent)]
     Logs(#[from] logs::LogsError),
+    /// Restoring a run's outputs.
+    #[error(transparent)]
+    Outputs(#[from] outputs::OutputsError),
     /// Verifying a run.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
@@ -113,6 +116,7 @@ impl Classify for CommandError {
             CommandError::Download(e) => e.class(),
             CommandError::Init(e) => e.class(),
             CommandError::Logs(e) => e.class(),
+            CommandError::Outputs(e) => e.class(),
             CommandError::Pack(e) => e.class(),
             CommandError::Verify(e) => e.class(),
             CommandError::Status(e) => e.class(),
@@ -131,6 +135,7 @@ impl Classify for CommandError {
             CommandError::Tracking(e) => e.hint(),
             CommandError::Init(e) => return e.hints(),
             CommandError::Logs(e) => return e.hints(),
+            CommandError::Outputs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Sweep(e) => e.hint(),

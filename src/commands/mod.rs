@@ -8,6 +8,7 @@ pub mod error;
 pub mod hash;
 pub mod init;
 pub mod logs;
+pub mod outputs;
 pub mod pack;
 pub mod run;
 pub mod runs;

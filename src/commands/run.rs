@@ -8,7 +8,7 @@ use crate::env::{DockerFlags, EnvManager};
 use crate::exec::Echo;
 use crate::manifest::ParamArgs;
 use crate::pipeline::{self, EnvChoice, Execution, RunOutcome, RunSpec, Session};
-use crate::record::{self, ArtifactSources, TrackingTarget};
+use crate::record::{self, ArtifactSources, KeepOutputs, TrackingTarget};
 use crate::source::{self, SourceRequest};
 use crate::support::ui;
 
@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub docker: DockerFlags,
     /// `--keep-processes`: what the entry point leaves running is not ended with the run.
     pub keep_processes: bool,
+    /// `--no-keep-outputs`, `--keep-limit`: which outputs the store keeps a copy of.
+    pub keep_outputs: KeepOutputs,
 }
 
 /// Run an entry point and record it.
@@ -80,6 +82,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
         keep_processes: opts.keep_processes,
         sweep: None,
         variables: Vec::new(),
+        keep_outputs: opts.keep_outputs,
     };
     pipeline::execute(planned, how, &session)
 }

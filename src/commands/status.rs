@@ -218,9 +218,22 @@ fn environment_status(record: &RunRecord, project_dir: Option<&Path>, source_sam
         return Ok(part(source_same, format!("{manager}: {detail}")));
     };
     let manifest = Manifest::load(dir)?;
-    let now = env::select(&manifest.env, Some(manager), dir)?.key();
+    let selected = env::select(&manifest.env, Some(manager), dir)?;
+    let now = selected.key();
+    // The lock names the installer with its version (`uv 0.9.2`); the key leaves it out.
+    let built_with = record.environment.lock().and_then(|l| l.installer.split_whitespace().next());
     match (recorded, now.as_deref()) {
-        (Some(a), Some(b)) if a == b => Ok(part(true, format!("{manager} environment {} unchanged", short(a)))),
+        (Some(a), Some(b)) if a == b => match (built_with, selected.installer()) {
+            (Some(then), Some(now)) if then != now => Ok(part(
+                true,
+                format!(
+                    "{manager} environment {} unchanged; only the installer differs: {then} built it, {now} would \
+                     build it now (the key leaves the installer out)",
+                    short(a)
+                ),
+            )),
+            _ => Ok(part(true, format!("{manager} environment {} unchanged", short(a)))),
+        },
         (Some(a), Some(b)) => {
             Ok(part(false, format!("{manager} environment changed: key {} now, {} at the run", short(b), short(a))))
         }

@@ -39,6 +39,20 @@ pub struct EnvLock {
     pub variables: BTreeMap<String, String>,
 }
 
+impl EnvLock {
+    /// Whether two locks hold the same installed environment: everything but the key and
+    /// the installer that put it there.
+    pub fn same_install(&self, other: &EnvLock) -> bool {
+        self.lock_schema == other.lock_schema
+            && self.platform == other.platform
+            && self.python == other.python
+            && self.channels == other.channels
+            && self.conda_packages == other.conda_packages
+            && self.packages == other.packages
+            && self.variables == other.variables
+    }
+}
+
 /// The interpreter of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PythonInfo {

@@ -213,6 +213,11 @@ pub trait Environment {
     fn key(&self) -> Option<EnvKey> {
         None
     }
+    /// The installer that would build it on this machine now (`uv`, `pip`), for a manager
+    /// that chooses one; it is not part of the key.
+    fn installer(&self) -> Option<&'static str> {
+        None
+    }
     /// Build the environment or reuse a built one.
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError>;
     /// The Docker environment, which takes the run's Docker settings before it is prepared.

@@ -12,7 +12,10 @@ use crate::env::{self, PrepareContext, RunContext};
 use crate::exec::{self, Echo, Interrupts};
 use crate::record::endpoint::{Endpoint, TopRun};
 use crate::record::logged::{ARTIFACTS_DIR, MODELS_DIR, OTHER_RUNS_DIR};
-use crate::record::{self, HostInfo, Logged, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot, TrackingTarget};
+use crate::record::{
+    self, HostInfo, KeepOutputs, Logged, NotKept, RECORD_SCHEMA, RunRecord, RunStatus, ServerRun, Snapshot,
+    TrackingTarget,
+};
 use crate::source::{self, ResolvedSource};
 use crate::support::cache::CacheBucket;
 use crate::support::docker_engine::EngineError;
@@ -40,6 +43,8 @@ pub struct Execution<'a> {
     /// Variables the entry point gets besides the environment's (a sweep worker's
     /// `CUDA_VISIBLE_DEVICES`).
     pub variables: Vec<(String, String)>,
+    /// Which outputs the store keeps a copy of.
+    pub keep_outputs: KeepOutputs,
 }
 
 /// A finished run.
@@ -58,8 +63,18 @@ pub struct RunOutcome {
 /// server's run) as FINISHED, FAILED or KILLED on every path.
 pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Result<RunOutcome, Error> {
     let Session { interrupts, cache, exclusions, .. } = session;
-    let Execution { run_id, run_name, experiment_name, tracking, echo, caller_dir, keep_processes, sweep, variables } =
-        how;
+    let Execution {
+        run_id,
+        run_name,
+        experiment_name,
+        tracking,
+        echo,
+        caller_dir,
+        keep_processes,
+        sweep,
+        variables,
+        keep_outputs,
+    } = how;
     let Planned {
         pending,
         mut src,
@@ -208,6 +223,9 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
             }
             None => record.outputs = record::list_outputs(&record.outputs_dir)?,
         }
+        let in_store = record.outputs_dir.starts_with(run_dir.path());
+        let not_kept = session.store.objects().keep(&record.outputs_dir, &mut record.outputs, keep_outputs, in_store);
+        warn_not_kept(&not_kept, keep_outputs);
         record.source.input_tree_sha256 =
             input_tree_sha256(&src, &record.outputs, record.outputs_dir == src.project_dir);
         if !src.in_place {
@@ -242,6 +260,26 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
                 _ => Err(err),
             }
         }
+    }
+}
+
+/// Say which outputs have no copy in the store, and why: `lockstep outputs` cannot restore
+/// those.
+fn warn_not_kept(not_kept: &NotKept, policy: KeepOutputs) {
+    if let (Some((path, size)), KeepOutputs::UpTo(limit)) = (not_kept.above_limit.first(), policy) {
+        let more = match not_kept.above_limit.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        ui::warn(&format!(
+            "{path} ({}){more} is larger than the limit of {} for kept outputs: the record has its sha256 only \
+             (--keep-limit raises the limit)",
+            ui::size(*size),
+            ui::size(limit)
+        ));
+    }
+    for (path, e) in &not_kept.failed {
+        ui::warn(&format!("no copy of output {path} is kept in the store: {e}"));
     }
 }
 

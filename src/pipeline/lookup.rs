@@ -142,6 +142,9 @@ fn check_record(record: &RunRecord, path: &Path) -> Result<(), RecordError> {
     }
     for out in &record.outputs {
         let normal = Path::new(&out.path).components().all(|c| matches!(c, Component::Normal(_)));
+        if out.sha256.len() != 64 || !out.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(format!("output '{}' has no sha256 (64 hex digits)", out.path.escape_debug())));
+        }
         if out.path.is_empty() || out.path.contains('\0') || !normal {
             return Err(bad(format!(
                 "output path '{}' is not a relative path inside the outputs directory",

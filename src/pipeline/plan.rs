@@ -224,12 +224,17 @@ fn pieces(rendered: &str) -> Vec<String> {
 
 impl Planned {
     /// Build a virtualenv or conda environment now, before the run exists, so that a spec
-    /// that cannot be built is bad input that leaves no run. (Docker builds after the record:
-    /// a failed image build is a FAILED run; `local` has nothing to build.)
+    /// that cannot be built is bad input that leaves no run; for Docker, have the base image
+    /// (pulled if need be): an image that cannot be pulled leaves no run either. (The project
+    /// image builds after the record: a failed image build is a FAILED run, with its logs;
+    /// `local` has nothing to build.)
     pub fn prepare_before_start(&mut self, cache: &Cache, exclusions: &Exclusions) -> Result<(), Error> {
         if matches!(self.environment.manager(), EnvManager::Virtualenv | EnvManager::Uv | EnvManager::Conda) {
             let ctx = PrepareContext { project_dir: &self.src.project_dir, exclusions, cache };
             self.prepared = Some(self.environment.prepare(ctx)?);
+        }
+        if let Some(docker) = self.environment.as_docker() {
+            docker.ensure_base_image().map_err(env::EnvError::from)?;
         }
         Ok(())
     }

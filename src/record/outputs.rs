@@ -20,6 +20,11 @@ pub struct OutputFile {
     pub size: u64,
     /// sha256 of the content, as hex.
     pub sha256: String,
+    /// Whether the store keeps a copy of the content (`objects/sha256/...`): false for a
+    /// file above the size limit, with `--no-keep-outputs`, for what a script logged, and in
+    /// records made before copies were kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept: bool,
 }
 
 /// The stat data of every file under a directory (ignore rules do not apply: an output may
@@ -81,7 +86,7 @@ fn hash_files(root: &Path, mut paths: Vec<&Path>) -> Result<Vec<OutputFile>, Rec
         .map(|rel| {
             let abs = root.join(rel);
             let (sha, size) = digest::sha256_file(&abs).map_err(RecordError::io(&abs))?;
-            Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: digest::hex(&sha) })
+            Ok(OutputFile { path: rel.to_string_lossy().into_owned(), size, sha256: digest::hex(&sha), kept: false })
         })
         .collect()
 }
@@ -171,7 +176,7 @@ mod tests {
         let (work, dest) = (dir.path().join("work"), dir.path().join("out"));
         fs::create_dir_all(work.join("a")).unwrap();
         fs::write(work.join("a/m.json"), "{}").unwrap();
-        let outs = vec![OutputFile { path: "a/m.json".into(), size: 2, sha256: String::new() }];
+        let outs = vec![OutputFile { path: "a/m.json".into(), size: 2, sha256: String::new(), kept: false }];
         move_outputs(&work, &outs, &dest).unwrap();
         assert_eq!(fs::read_to_string(dest.join("a/m.json")).unwrap(), "{}");
         assert!(!work.join("a/m.json").exists());

@@ -1,4 +1,5 @@
-//! The run store: `<store>/runs/<run_id>/record.json` plus the run's logs and files.
+//! The run store: `<store>/runs/<run_id>/record.json` plus the run's logs and files, and the
+//! kept outputs of all runs in `<store>/objects/` ([`super::Objects`]).
 //!
 //! A run directory is created before the run is validated, and removed again if validation
 //! fails, so that bad input leaves nothing behind; listings only show directories with a
@@ -95,6 +96,11 @@ impl Store {
     /// working directory's path (a run's own `work/` has its id in it).
     pub fn pinned_work_dir(&self, run_id: &str) -> PathBuf {
         self.root.join(PINNED_WORK_DIR).join(run_id)
+    }
+
+    /// The kept outputs of the store's runs.
+    pub fn objects(&self) -> super::Objects {
+        super::Objects::in_store(&self.root)
     }
 
     /// The directory of a run.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ids;
 pub mod process;
 pub mod progress;
+pub mod reflink;
 pub mod terminal;
 pub mod text;
 pub mod ui;

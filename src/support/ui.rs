@@ -3,8 +3,22 @@
 //! stdout.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anstyle::{AnsiColor, Style};
+
+/// `--verbose`: tools' whole output (a Docker build's log) instead of one line per step.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Show tools' whole output from now on (`--verbose`).
+pub fn set_verbose(verbose: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+}
+
+/// Whether `--verbose` was given.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
 
 const NOTE: Style = Style::new();
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
@@ -19,6 +33,15 @@ pub fn note(message: &str) {
 /// A warning: `warning: ...`.
 pub fn warn(message: &str) {
     line("warning", WARNING, message);
+}
+
+/// A size in bytes as people read it: KiB, MiB or GiB.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b if b < 1024 * 1024 * 1024 => format!("{:.1} MiB", b as f64 / 1048576.0),
+        b => format!("{:.2} GiB", b as f64 / 1073741824.0),
+    }
 }
 
 /// What ended a command: `error: ...`.
@@ -40,5 +63,15 @@ fn line(label: &str, style: Style, message: &str) {
         eprintln!("{label}: {message}");
     } else {
         let _ = writeln!(anstream::stderr().lock(), "{style}{label}:{style:#} {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(super::size(512), "0.5 KiB");
+        assert_eq!(super::size(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(super::size(5 * 1024 * 1024 * 1024), "5.00 GiB");
     }
 }

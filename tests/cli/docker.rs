@@ -349,7 +349,7 @@ fn a_missing_image_without_a_registry_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("error: cannot pull image 'lockstep-test/absent:never'"), "{err}");
     assert!(err.contains("hint: check the name"), "{err}");
-    assert_eq!(ctx.only_record()["status"], "FAILED");
+    ctx.assert_no_runs();
 }
 
 #[test]
@@ -365,13 +365,11 @@ fn no_engine_is_a_clear_error() {
     }
     let out = ctx.lockstep().env("DOCKER_HOST", "ssh://box").args(["run", "p"]).assert().code(2).get_output().clone();
     assert!(stderr(&out).contains("cannot use the Docker engine at ssh://box"), "{}", stderr(&out));
-    for r in ctx.records() {
-        assert_eq!(r["status"], "FAILED");
-    }
+    ctx.assert_no_runs();
 }
 
 #[test]
-fn sigint_stops_a_pull_and_the_run_is_killed() {
+fn sigint_stops_a_pull_and_leaves_no_run() {
     let ctx = TestContext::new();
     docker_project(&ctx, "p", "somewhere/slow:1", "", "true");
     let (socket, pulling) = stalling_engine(&ctx.work, Stall::Pull);
@@ -392,12 +390,9 @@ fn sigint_stops_a_pull_and_the_run_is_killed() {
     let mut err = String::new();
     runner.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("pulling somewhere/slow:1"), "{err}");
-    let r = ctx.only_record();
-    assert_eq!(r["status"], "KILLED");
-    assert_eq!(r["failure"], "interrupted");
-    let run_id = r["run_id"].as_str().unwrap();
-    let said = format!("error: interrupted while the environment was prepared: run {run_id} is recorded KILLED");
-    assert!(err.contains(&said), "the message says what the record says: {err}");
+    // The pull comes before the run starts, as a virtualenv build does: no run is left.
+    assert!(err.contains("error: interrupted before the run started"), "{err}");
+    ctx.assert_no_runs();
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn network_settings() -> Vec<(String, String)> {
 }
 
 /// `lockstep` with the shared installer caches and the network settings.
-fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
+pub(crate) fn lockstep(ctx: &TestContext) -> assert_cmd::Command {
     let mut cmd = ctx.lockstep();
     cmd.env("PATH", path_with_uv())
         .env("UV_CACHE_DIR", shared_cache("uv"))
@@ -57,19 +57,19 @@ fn lockstep_process(ctx: &TestContext) -> std::process::Command {
     cmd
 }
 
-const SIX_PROJECT: &str = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six, sys; print(six.__version__, sys.prefix)'\"\n";
+pub(crate) const SIX_PROJECT: &str = "name: six\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six, sys; print(six.__version__, sys.prefix)'\"\n";
 
-fn six_env(python: &str) -> String {
+pub(crate) fn six_env(python: &str) -> String {
     format!("python: \"{python}\"\nbuild_dependencies:\n  - pip\ndependencies:\n  - six==1.16.0\n")
 }
 
-fn python_minor() -> String {
+pub(crate) fn python_minor() -> String {
     let (_, version) = conda::system_python();
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 /// The built environments' directory names in the cache (leftovers included).
-fn env_dirs(ctx: &TestContext) -> Vec<String> {
+pub(crate) fn env_dirs(ctx: &TestContext) -> Vec<String> {
     let Ok(entries) = fs::read_dir(ctx.cache.join("envs-v1")) else { return vec![] };
     let mut names: Vec<String> =
         entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != ".locks").collect();
@@ -77,7 +77,7 @@ fn env_dirs(ctx: &TestContext) -> Vec<String> {
     names
 }
 
-fn package<'a>(env: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn package<'a>(env: &'a Value, name: &str) -> &'a Value {
     env["packages"]
         .as_array()
         .unwrap()
@@ -550,15 +550,22 @@ fn an_external_micromamba_builds_when_asked_for() {
 }
 
 #[test]
-fn verify_rebuilds_a_virtualenv_from_its_lock_and_status_sees_a_changed_spec() {
+fn verify_rebuilds_a_virtualenv_from_its_lock_once_none_holds_it_and_status_sees_a_changed_spec() {
     let ctx = TestContext::new();
     let manifest = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: \"python -c 'import six; open(\\\"out.txt\\\", \\\"w\\\").write(six.__version__)'\"\n    outputs: [out.txt]\n";
     let project = ctx.project("p", &[("MLproject", manifest), ("python_env.yaml", &six_env(&python_minor()))]);
     let r = json(&lockstep(&ctx).args(["run", "p", "--json"]).assert().success().get_output().clone());
     let id = r["run_id"].as_str().unwrap();
+    // The environment the run used holds the lock: verify runs in it.
+    let out = lockstep(&ctx).args(["verify", id]).assert().success().get_output().clone();
+    let rerun = ctx.records().into_iter().find(|x| x["verifies"] == id).expect("the verification run");
+    assert_eq!(rerun["environment"]["key"], r["environment"]["key"], "{}", stderr(&out));
+    // Once it is gone, verify builds one from the lock.
+    lockstep(&ctx).args(["env", "prune", "--all"]).assert().success();
     let out = lockstep(&ctx).args(["verify", id]).assert().success().get_output().clone();
     assert!(String::from_utf8_lossy(&out.stdout).contains("reproduced"), "{}", String::from_utf8_lossy(&out.stdout));
-    let rerun = ctx.records().into_iter().find(|x| x["verifies"] == id).expect("the verification run");
+    let reruns: Vec<Value> = ctx.records().into_iter().filter(|x| x["verifies"] == id).collect();
+    let rerun = reruns.last().expect("the second verification run").clone();
     assert_eq!(rerun["environment"]["packages"], r["environment"]["packages"], "the locked packages, exactly");
     assert_eq!(rerun["environment"]["python"], r["environment"]["python"]);
     assert_ne!(rerun["environment"]["key"], r["environment"]["key"], "built from the lock, not the spec");

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::record::{OutputFile, RunRecord};
+use crate::record::{Objects, OutputFile, RunRecord};
 use crate::support::digest;
 
 pub use array::ArrayDiff;
@@ -125,10 +125,14 @@ pub(crate) struct Located {
 /// Files by the path they are compared under.
 pub(crate) type FileSet = BTreeMap<String, Located>;
 
-/// Compare the outputs of the original and the re-run, path by path.
-pub fn compare(original: &RunRecord, rerun: &RunRecord, rules: &CompareRules) -> Vec<FileCheck> {
+/// Compare the outputs of the original and the re-run, path by path: each file's kept copy
+/// in the store, else the file where the run left it (when it still has the recorded digest).
+pub fn compare(original: &RunRecord, rerun: &RunRecord, objects: &Objects, rules: &CompareRules) -> Vec<FileCheck> {
     let located = |r: &RunRecord| -> FileSet {
-        let at = |o: &OutputFile| Located { file: o.clone(), at: Some(r.outputs_dir.join(&o.path)) };
+        let at = |o: &OutputFile| {
+            let at = objects.kept(o).unwrap_or_else(|| r.outputs_dir.join(&o.path));
+            Located { file: o.clone(), at: Some(at) }
+        };
         r.outputs.iter().map(|o| (o.path.clone(), at(o))).collect()
     };
     compare_files(&located(original), &located(rerun), rules, &RunNoise::default())

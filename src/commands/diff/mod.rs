@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn files_compare_by_path_and_digest() {
-        let f = |path: &str, sha: &str| OutputFile { path: path.into(), size: 1, sha256: sha.into() };
+        let f = |path: &str, sha: &str| OutputFile { path: path.into(), size: 1, sha256: sha.into(), kept: false };
         let d = files_diff(&[f("a", "1"), f("b", "2"), f("c", "3")], &[f("a", "1"), f("b", "9"), f("d", "4")]);
         assert_eq!(d.same, 1);
         let seen: Vec<(&str, Change)> = d.changes.iter().map(|c| (c.path.as_str(), c.change)).collect();

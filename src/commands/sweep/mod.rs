@@ -64,6 +64,8 @@ pub struct SweepOptions {
     pub caller_dir: PathBuf,
     /// `-A`, `--mount-project`, `--keep-container`.
     pub docker: DockerFlags,
+    /// `--no-keep-outputs`, `--keep-limit`: which outputs the store keeps a copy of.
+    pub keep_outputs: crate::record::KeepOutputs,
 }
 
 /// How a sweep went (or, with `--dry-run`, what it would run).

@@ -114,6 +114,7 @@ pub(super) fn run(ctx: TrialContext<'_>, point: &Point, run_id: String) -> Trial
         keep_processes: false,
         sweep: Some(ctx.sweep_id.to_string()),
         variables: ctx.variables,
+        keep_outputs: ctx.opts.keep_outputs,
     };
     match pipeline::execute(planned, how, ctx.session) {
         Ok(outcome) => TrialEnd {

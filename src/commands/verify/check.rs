@@ -27,7 +27,7 @@ pub(super) fn check(
     session: &Session,
 ) -> Result<Checked, Error> {
     let original = &found.record;
-    let files = compare::compare(original, &rerun, rules);
+    let files = compare::compare(original, &rerun, &session.store.objects(), rules);
     let rerun_dir = session.store.run_dir(&rerun.run_id);
     let logged = compare::compare_logged(
         RunFiles { record: original, dir: found.run_dir().as_ref().map(|d| d.path()) },

@@ -95,6 +95,8 @@ pub struct VerifyOptions {
     pub isolate: bool,
     /// Re-runs at most, repetitions and isolation together.
     pub max_runs: usize,
+    /// `--no-keep-outputs`, `--keep-limit`: which of the re-run's outputs the store keeps.
+    pub keep_outputs: crate::record::KeepOutputs,
 }
 
 /// Whether a run was reproduced.

@@ -60,8 +60,8 @@ mod tests {
     fn with_output(id: &str, sha: &str) -> RunRecord {
         let mut r = sample_record(id, 1);
         r.outputs = vec![
-            OutputFile { path: "same.txt".into(), sha256: "0".repeat(64), size: 1 },
-            OutputFile { path: "out.txt".into(), sha256: sha.repeat(64), size: 1 },
+            OutputFile { path: "same.txt".into(), sha256: "0".repeat(64), size: 1, kept: false },
+            OutputFile { path: "out.txt".into(), sha256: sha.repeat(64), size: 1, kept: false },
         ];
         r
     }

@@ -53,6 +53,7 @@ pub(super) fn rerun(
         keep_processes: false,
         sweep: None,
         variables: pins.variables.clone(),
+        keep_outputs: opts.keep_outputs,
     };
     let outcome = planned.and_then(|planned| pipeline::execute(planned, how, session));
     if let Some(dir) = &pins.workdir {

@@ -131,6 +131,29 @@ pub fn obtain(
     Ok(BuiltEnv { dir, meta, _in_use: in_use })
 }
 
+/// A built environment of `manager` that holds exactly what `lock` holds, whatever its key
+/// and installer (an environment built from the project's spec, whose lock a run recorded):
+/// `verify` runs in it rather than building a twin from the lock.
+pub fn find_same_install(cache: &Cache, manager: EnvManager, lock: &EnvLock) -> Result<Option<BuiltEnv>, EnvError> {
+    let bucket = cache.bucket_path(CacheBucket::Envs);
+    let Ok(entries) = fs::read_dir(&bucket) else { return Ok(None) };
+    let same = |meta: &EnvMeta| meta.manager == manager && meta.lock.same_install(lock);
+    for entry in entries.flatten() {
+        let key = entry.file_name().to_string_lossy().into_owned();
+        let dir = entry.path();
+        if key.starts_with('.') || !read_meta(&dir).is_some_and(|m| same(&m)) || !interpreter_present(&dir) {
+            continue;
+        }
+        let in_use = cache.lock_shared(CacheBucket::Envs, &key)?;
+        // A pruner may have removed it between the check and the lock.
+        if let Some(meta) = read_meta(&dir).filter(|m| same(m)) {
+            touch(&bucket, &key);
+            return Ok(Some(BuiltEnv { dir, meta, _in_use: in_use }));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether the environment's interpreter is still there. A virtualenv's `bin/python` links
 /// to the interpreter it was made from (a pyenv version, a uv-managed Python): when that is
 /// uninstalled the environment cannot run, and is built again rather than reused.

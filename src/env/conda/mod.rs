@@ -138,6 +138,11 @@ impl Environment for CondaEnvironment {
 
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let (plan, key) = self.plan(true)?;
+        if let Plan::Lock(lock) = &plan
+            && let Some(built) = cache::find_same_install(ctx.cache, EnvManager::Conda, lock)?
+        {
+            return Ok(Box::new(built));
+        }
         let built = cache::obtain(ctx.cache, &key, EnvManager::Conda, |tmp, prefix| match &plan {
             Plan::Request { request, external: Some(exe), project_dir } => {
                 build_external(exe, request, project_dir, tmp, prefix, &key)

@@ -147,6 +147,11 @@ impl DockerError {
                     .into()
             }
             DockerError::TreeChanged { .. } => "run again once the files stay put".into(),
+            DockerError::NoImageInLock => {
+                "the run never had its image (its pull or build failed): there is nothing to re-run; \
+                 `lockstep run` the project again"
+                    .into()
+            }
             DockerError::Engine(e) => return e.hint(),
             _ => return None,
         })
@@ -205,6 +210,13 @@ impl DockerEnvironment {
     /// Give it the run's Docker settings (the default ones until then).
     pub fn set_plan(&mut self, plan: DockerPlan) {
         self.plan = plan;
+    }
+
+    /// Have the base image on the engine, pulled when it is not: what can fail before the run
+    /// starts (no engine, no such image, no registry) fails here, leaving no run.
+    pub fn ensure_base_image(&self) -> Result<(), DockerError> {
+        let engine = Engine::connect()?;
+        image::ensure_base(&engine, &self.image).map(drop)
     }
 }
 

@@ -31,8 +31,8 @@ use install::{base_interpreter, create_venv, finish, uv_install, uv_resolve, wri
 pub use install::{install_locked, install_requirements, installer_version};
 
 /// The layout version of Python environments: part of every key. 2: byte code compiled at
-/// build time.
-const LAYOUT: u32 = 2;
+/// build time; 3: the installer (uv or pip) left out of the key.
+const LAYOUT: u32 = 3;
 
 /// Where a Python environment's requirements come from.
 #[derive(Debug, Clone)]
@@ -90,12 +90,13 @@ pub struct PythonEnvironment {
     pub source: PythonSource,
 }
 
-/// What decides a virtualenv: hashed into its key.
+/// What decides a virtualenv: hashed into its key. Not the installer: uv and pip install the
+/// same spec alike, and installing uv must not make every environment new (the lock records
+/// which one built it).
 #[derive(Serialize)]
 struct PythonKey<'a> {
     layout: u32,
     manager: &'a str,
-    installer: &'a str,
     python: Option<&'a str>,
     build_dependencies: KeyRequirements<'a>,
     dependencies: KeyRequirements<'a>,
@@ -137,7 +138,6 @@ impl PythonEnvironment {
                 let key = content_key(&PythonKey {
                     layout: LAYOUT,
                     manager: self.manager.name(),
-                    installer: installer.name(),
                     python: request.python.as_deref(),
                     build_dependencies: KeyRequirements { lines: &request.written.0, files: &request.build.files },
                     dependencies: KeyRequirements { lines: &request.written.1, files: &request.deps.files },
@@ -150,7 +150,6 @@ impl PythonEnvironment {
                 let key = content_key(&PythonKey {
                     layout: LAYOUT,
                     manager: self.manager.name(),
-                    installer: installer.name(),
                     python: lock.python.as_ref().map(|p| p.version.as_str()),
                     build_dependencies: KeyRequirements { lines: &[], files: &empty },
                     dependencies: KeyRequirements { lines: &[], files: &empty },
@@ -173,8 +172,17 @@ impl Environment for PythonEnvironment {
         self.plan(false).ok().map(|(_, _, key)| key.into())
     }
 
+    fn installer(&self) -> Option<&'static str> {
+        Installer::for_manager(self.manager).ok().map(|i| i.name())
+    }
+
     fn prepare(&self, ctx: PrepareContext) -> Result<Box<dyn PreparedEnv>, EnvError> {
         let (installer, plan, key) = self.plan(true)?;
+        if let Plan::Lock(lock) = &plan
+            && let Some(built) = cache::find_same_install(ctx.cache, self.manager, lock)?
+        {
+            return Ok(Box::new(built));
+        }
         let built = cache::obtain(ctx.cache, &key, self.manager, |tmp, _| match &plan {
             Plan::Request(request) => build_from_request(&installer, request, ctx.project_dir, tmp, &key),
             Plan::Lock(lock) => build_from_lock(&installer, lock, tmp, &key),

@@ -144,7 +144,7 @@ fn artifacts(client: &MlflowClient, run_id: &str, artifact_uri: &str) -> Result<
                 continue;
             }
             let bytes = client.download(artifact_uri, &path)?;
-            files.push(OutputFile { size: bytes.len() as u64, sha256: digest::sha256_hex(&bytes), path });
+            files.push(OutputFile { size: bytes.len() as u64, sha256: digest::sha256_hex(&bytes), path, kept: false });
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

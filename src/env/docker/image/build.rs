@@ -23,7 +23,7 @@ use crate::support::ui;
 const CONTEXT_DOCKERFILE: &str = "Dockerfile.lockstep";
 
 /// Build `tag` from `dockerfile` and exactly `entries` of `project_dir`, streaming the context
-/// to the engine while it is written and the build's output to stderr.
+/// to the engine while it is written; on stderr one line per step (the whole output with `--verbose`).
 pub(super) fn build(
     engine: &Engine,
     base: &BaseImage,
@@ -76,9 +76,15 @@ pub(super) fn build(
                     if let Some(text) = info.stream {
                         if text.starts_with("Step ") {
                             step.clear();
+                            if !ui::verbose() {
+                                ui::note(&format!("build {tag}: {}", text.trim_end()));
+                            }
                         }
                         step.push_str(&text);
-                        let _ = io::stderr().lock().write_all(text.as_bytes());
+                        // The whole log with --verbose; otherwise a failed step's output is in the error.
+                        if ui::verbose() {
+                            let _ = io::stderr().lock().write_all(text.as_bytes());
+                        }
                     }
                 }
                 Err(e) => {
