@@ -9,12 +9,14 @@ pub mod hash;
 pub mod init;
 pub mod logs;
 pub mod pack;
+pub mod plot;
 pub mod run;
 pub mod runs;
 pub mod show;
 pub mod status;
 pub mod sweep;
 pub mod sync;
+pub mod ui;
 pub mod unpack;
 pub mod verify;
 

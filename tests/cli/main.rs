@@ -28,6 +28,8 @@ mod subdir_links;
 mod sweep;
 mod sync_logged;
 mod tracking;
+mod ui;
+mod ui_browser;
 mod verify_logged;
 mod yaml11;
 
