@@ -79,3 +79,41 @@ pub(crate) fn file(index: &Index, id: &str, rest: &str) -> Reply {
         Err(Refused::Gone) => Reply::error(404, "the file is not in the run's directory (any more)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Store;
+    use std::sync::Mutex;
+
+    fn app(dir: &std::path::Path) -> App {
+        let store = Store::open(dir).unwrap();
+        App { token: super::super::Token::random(1), store_label: "s".into(), index: Mutex::new(Index::new(store)) }
+    }
+
+    fn get(app: &App, path: &str, query: &str, auth: bool) -> Reply {
+        let mut headers = HeaderMap::new();
+        if auth {
+            headers.insert("authorization", format!("token {}", app.token.secret()).parse().unwrap());
+        }
+        respond(app, &Method::GET, path, query, &headers)
+    }
+
+    #[test]
+    fn the_token_opens_the_app_and_nothing_opens_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        assert_eq!(get(&app, "/", "", false).status, 403);
+        let first = get(&app, "/run/ab", &format!("token={}&x=time", app.token.secret()), false);
+        assert_eq!((first.status, first.header("Location")), (303, Some("/run/ab?x=time")));
+        assert!(first.header("Set-Cookie").unwrap().starts_with("lockstep-ui-1="));
+        let page = get(&app, "/", "", true);
+        assert_eq!(page.status, 200);
+        assert!(page.header("Content-Security-Policy").unwrap().contains("default-src 'none'"));
+        assert_eq!(get(&app, "/static/app.js", "", true).header("Content-Type"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(respond(&app, &Method::POST, "/", "", &HeaderMap::new()).status, 405);
+        for path in ["/run/zz", "/run/..", "/sweep/../x", "/elsewhere", "/run/ab/file/artifacts/x"] {
+            assert_eq!(get(&app, path, "", true).status, 404, "{path}");
+        }
+    }
+}
