@@ -188,8 +188,9 @@ fn pages_stay_whole_while_runs_write_the_store() {
         .collect();
     let started = Instant::now();
     let mut seen_running = false;
+    let run_page = format!("/run/{first}");
     std::thread::scope(|s| {
-        let readers: Vec<_> = ["/", &format!("/run/{first}"), "/fragment/runs", "/?sort=-metric:rmse"]
+        let readers: Vec<_> = ["/", run_page.as_str(), "/fragment/runs", "/?sort=-metric:rmse"]
             .into_iter()
             .map(|path| {
                 let ui = &ui;

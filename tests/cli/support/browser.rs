@@ -73,7 +73,12 @@ impl Browser {
 
     fn post(&self, path: &str, body: &Value) -> Value {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.post(&url).send_json(body).unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let mut resp = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let text = resp.body_mut().read_to_string().unwrap();
         let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
         assert!(value["value"].get("error").is_none(), "WebDriver {path}: {text}");
