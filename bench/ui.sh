@@ -32,7 +32,7 @@ for m in range(10):
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req).read()
 PY
-(cd "$work" && "$LOCKSTEP_BIN" run p --isolated --store "$work/store" > /dev/null 2>&1)
+(cd "$work" && "$LOCKSTEP_BIN" run p --isolated --store "$work/store" --json > "$work/original.json" 2> /dev/null)
 python3 "$root/bench/ui-store.py" "$work/store" "$runs"
 "$LOCKSTEP_BIN" ui --store "$work/store" > "$work/url" 2> /dev/null &
 server=$!
@@ -40,7 +40,8 @@ until [ -s "$work/url" ]; do sleep 0.1; done
 url=$(head -1 "$work/url")
 base=${url%%/\?token=*}
 token=${url##*token=}
-run=$(ls "$work/store/runs" | head -1)
+# The original run (the one whose events file the copies share).
+run=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' "$work/original.json")
 
 # The first request reads every record; later ones re-read only records that changed.
 time_of() { curl -s -o /dev/null -w '%{time_starttransfer}\n' -H "Authorization: token $token" "$base$1"; }

@@ -97,18 +97,16 @@ fn every_page_needs_the_token_which_moves_into_a_cookie() {
     let cookie = first.header("set-cookie").unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut with_cookie = agent
-        .get(format!("{}/", ui.base))
-        .header("Cookie", cookie.split(';').next().unwrap())
-        .call()
-        .unwrap();
+    let mut with_cookie =
+        agent.get(format!("{}/", ui.base)).header("Cookie", cookie.split(';').next().unwrap()).call().unwrap();
     assert_eq!(with_cookie.status().as_u16(), 200);
     assert!(with_cookie.body_mut().read_to_string().unwrap().contains("<h1>Runs</h1>"));
     let page = ui.get("/");
     assert_eq!(page.status, 200);
     assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
-    let posted = agent.post(format!("{}/", ui.base)).header("Authorization", format!("token {}", ui.token)).send("").unwrap();
+    let posted =
+        agent.post(format!("{}/", ui.base)).header("Authorization", format!("token {}", ui.token)).send("").unwrap();
     assert_eq!(posted.status().as_u16(), 405, "the UI only reads");
 }
 
@@ -162,7 +160,10 @@ fn files_are_served_with_their_types_and_html_and_svg_in_a_sandbox() {
     let view = ui.get(&format!("/run/{id}/view/artifacts/notes.txt")).text();
     assert!(view.contains("hello &lt;b&gt;notes&lt;/b&gt;"), "text is shown escaped: {view}");
     let image = ui.get(&format!("/run/{id}/view/artifacts/plots/dot.png")).text();
-    assert!(image.contains(&format!(r#"<img class="artifact" src="/run/{id}/file/artifacts/plots/dot.png""#)), "{image}");
+    assert!(
+        image.contains(&format!(r#"<img class="artifact" src="/run/{id}/file/artifacts/plots/dot.png""#)),
+        "{image}"
+    );
     let log = ui.get(&format!("/run/{id}/log/stdout?offset=0"));
     assert!(log.text().starts_with("trained 0.5"), "{}", log.text());
     assert_eq!(log.header("x-run-live"), Some("0"));
@@ -200,7 +201,10 @@ fn pages_stay_whole_while_runs_write_the_store() {
                         let a = ui.get(path);
                         assert_eq!(a.status, 200, "{path}: {}", a.text());
                         let text = a.text();
-                        assert!(text.trim_end().ends_with("</html>") || text.trim_end().ends_with("</div>"), "{path} whole");
+                        assert!(
+                            text.trim_end().ends_with("</html>") || text.trim_end().ends_with("</div>"),
+                            "{path} whole"
+                        );
                         assert!(!text.contains("cannot read"), "never a half-written record: {text}");
                         pages += 1;
                     }

@@ -79,7 +79,10 @@ fn the_pages_show_runs_charts_diffs_sweeps_and_live_logs_in_a_browser() {
         "const s = document.querySelector('select[name=status]'); s.value = 'FAILED'; s.dispatchEvent(new Event('change'));",
         json!([]),
     );
-    assert!(browser.wait_until(Duration::from_secs(10), "return location.search.includes('status=FAILED') && document.readyState === 'complete';"));
+    assert!(browser.wait_until(
+        Duration::from_secs(10),
+        "return location.search.includes('status=FAILED') && document.readyState === 'complete';"
+    ));
     assert_eq!(browser.texts("table.runs tbody .status"), ["FAILED"], "filtered");
 
     browser.open(&format!("{}/?sweep={sweep_id}", ui.base));
@@ -87,10 +90,17 @@ fn the_pages_show_runs_charts_diffs_sweeps_and_live_logs_in_a_browser() {
     browser.eval("for (const b of [...document.querySelectorAll('input.select')].slice(0, 2)) b.click();", json!([]));
     assert_eq!(browser.eval("return document.getElementById('compare').disabled;", json!([])), json!(false));
     browser.click("#compare");
-    assert!(browser.wait_until(Duration::from_secs(10), "return location.pathname === '/compare' && document.readyState === 'complete';"));
+    assert!(browser.wait_until(
+        Duration::from_secs(10),
+        "return location.pathname === '/compare' && document.readyState === 'complete';"
+    ));
     assert!(browser.count("table.values tr.differs") >= 2, "alpha and the metrics differ");
     assert_eq!(browser.count(r#"figure.chart[data-metric="loss"] polyline.series"#), 2, "a curve per run");
-    assert!(browser.count("section.diff pre.diff span.add") >= 1, "the outputs' text diff: {:?}", browser.texts("section.diff"));
+    assert!(
+        browser.count("section.diff pre.diff span.add") >= 1,
+        "the outputs' text diff: {:?}",
+        browser.texts("section.diff")
+    );
     assert!(browser.texts("section.diff").join(" ").contains("result.txt"));
     browser.screenshot(&shots, "compare");
 
@@ -126,14 +136,20 @@ fn the_pages_show_runs_charts_diffs_sweeps_and_live_logs_in_a_browser() {
     assert!(
         browser.wait_until(
             Duration::from_secs(20),
-            &format!("return document.getElementById('stdout').textContent.split('tick').length - 1 > {};", before + 10)
+            &format!(
+                "return document.getElementById('stdout').textContent.split('tick').length - 1 > {};",
+                before + 10
+            )
         ),
         "the log grows while the page is open"
     );
     fs::write(&gate, "").unwrap();
     assert!(live.wait().unwrap().success());
     assert!(
-        browser.wait_until(Duration::from_secs(20), "return document.querySelector('#live .status').textContent === 'FINISHED';"),
+        browser.wait_until(
+            Duration::from_secs(20),
+            "return document.querySelector('#live .status').textContent === 'FINISHED';"
+        ),
         "the page follows the run to its end"
     );
     browser.screenshot(&shots, "live");

@@ -23,8 +23,8 @@ use crate::support::ui;
 
 pub use error::SweepError;
 pub use pool::TrialEvent;
-pub use results::{Goal, SweepRow, SweepTable, show, trial_runs};
 pub(crate) use results::table;
+pub use results::{Goal, SweepRow, SweepTable, show, trial_runs};
 
 /// What to sweep and how.
 #[derive(Debug, Clone)]

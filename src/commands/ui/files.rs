@@ -37,7 +37,8 @@ pub(crate) fn resolve(dir: &RunDir, record: &RunRecord, rest: &str) -> Result<Pa
         }
         Some((kind, [model, rest @ ..])) if kind == "models" => {
             let path = rest.join("/");
-            let model = logged.and_then(|l| l.models.iter().find(|m| &m.model_id == model)).ok_or(Refused::NotListed)?;
+            let model =
+                logged.and_then(|l| l.models.iter().find(|m| &m.model_id == model)).ok_or(Refused::NotListed)?;
             if !listed(&model.files, &path) {
                 return Err(Refused::NotListed);
             }
@@ -116,8 +117,8 @@ pub(crate) fn is_image(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::logged::Logged;
     use crate::record::OutputFile;
+    use crate::record::logged::Logged;
 
     fn file(path: &str) -> OutputFile {
         OutputFile { path: path.into(), size: 1, sha256: "0".into() }
@@ -135,7 +136,10 @@ mod tests {
         record.logged =
             Some(Logged { artifacts: vec![file("sub/a b.txt"), file("link"), file("../secret")], ..Logged::default() });
         record.outputs_dir = tmp.path().join("project");
-        assert_eq!(resolve(&dir, &record, "artifacts/sub/a%20b.txt").unwrap(), dir.path().join("artifacts/sub/a b.txt").canonicalize().unwrap());
+        assert_eq!(
+            resolve(&dir, &record, "artifacts/sub/a%20b.txt").unwrap(),
+            dir.path().join("artifacts/sub/a b.txt").canonicalize().unwrap()
+        );
         assert_eq!(resolve(&dir, &record, "artifacts/link"), Err(Refused::Gone), "a link out of the run");
         assert_eq!(resolve(&dir, &record, "artifacts/../secret"), Err(Refused::NotListed), "listed by a bad record");
         assert_eq!(resolve(&dir, &record, "artifacts/%2e%2e/secret"), Err(Refused::NotListed));

@@ -85,6 +85,21 @@ pub(crate) fn table(class: &str, head: &[String], rows: &[Vec<String>]) -> Strin
     out
 }
 
+/// A table without a header: the rows as markup cells, the first cell of each a header cell.
+pub(crate) fn rows(class: &str, rows: &[Vec<String>]) -> String {
+    let mut out = format!(r#"<table class="{}"><tbody>"#, esc(class));
+    for row in rows {
+        out.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            out.push_str(&format!("<{tag}>{cell}</{tag}>"));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// A table of name and value pairs, both text.
 pub(crate) fn pairs(class: &str, rows: &[(&str, String)]) -> String {
     let rows: Vec<Vec<String>> = rows.iter().map(|(k, v)| vec![esc(k), esc(v)]).collect();
@@ -135,7 +150,8 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_markup_kept() {
-        let out = fill("<p>{{a}}</p>{{b}}{{missing}}.", &[("a", Fill::Text("<script>&")), ("b", Fill::Markup("<b>x</b>"))]);
+        let out =
+            fill("<p>{{a}}</p>{{b}}{{missing}}.", &[("a", Fill::Text("<script>&")), ("b", Fill::Markup("<b>x</b>"))]);
         assert_eq!(out, "<p>&lt;script&gt;&amp;</p><b>x</b>.");
         let page = page("t<", "/s", "<main-part/>");
         assert!(page.contains("<title>t&lt; · lockstep</title>") && page.contains("<main-part/>"), "{page}");

@@ -87,13 +87,16 @@ impl Index {
                 seen.insert(id, old);
                 continue;
             }
-            match fs::read(dir.record()).map_err(|e| e.to_string()).and_then(|bytes| {
-                serde_json::from_slice::<RunRecord>(&bytes).map_err(|e| e.to_string())
-            }) {
+            match fs::read(dir.record())
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice::<RunRecord>(&bytes).map_err(|e| e.to_string()))
+            {
                 Ok(record) if record.run_id.as_str() == id => {
                     seen.insert(id, Cached { stamp: now, record: Arc::new(record) });
                 }
-                Ok(_) => self.problems.push(format!("{}: its run id is not its directory's name", dir.record().display())),
+                Ok(_) => {
+                    self.problems.push(format!("{}: its run id is not its directory's name", dir.record().display()))
+                }
                 Err(e) => self.problems.push(format!("{}: {e}", dir.record().display())),
             }
         }

@@ -54,7 +54,9 @@ impl Classify for UiError {
             UiError::Bind { source, .. }
                 if matches!(
                     source.kind(),
-                    std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::PermissionDenied
+                    std::io::ErrorKind::AddrInUse
+                        | std::io::ErrorKind::AddrNotAvailable
+                        | std::io::ErrorKind::PermissionDenied
                 ) =>
             {
                 ErrorClass::User
@@ -65,7 +67,9 @@ impl Classify for UiError {
 
     fn hints(&self) -> Vec<String> {
         match self {
-            UiError::Bind { .. } => vec!["--port 0 (the default) picks a free port; --host names another address".into()],
+            UiError::Bind { .. } => {
+                vec!["--port 0 (the default) picks a free port; --host names another address".into()]
+            }
             UiError::Runtime(_) => Vec::new(),
         }
     }

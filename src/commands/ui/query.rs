@@ -41,7 +41,8 @@ impl Query {
 
     /// The query with `name` set to `value` (or removed when `value` is empty), encoded.
     pub(crate) fn with(&self, name: &str, value: &str) -> String {
-        let mut pairs: Vec<(String, String)> = self.0.iter().filter(|(k, _)| k != name && k != "token").cloned().collect();
+        let mut pairs: Vec<(String, String)> =
+            self.0.iter().filter(|(k, _)| k != name && k != "token").cloned().collect();
         if !value.is_empty() {
             pairs.push((name.to_string(), value.to_string()));
         }

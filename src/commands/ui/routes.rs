@@ -4,12 +4,12 @@
 use hyper::Method;
 use hyper::header::HeaderMap;
 
+use super::App;
 use super::files::{self, Refused};
 use super::index::Index;
 use super::pages;
 use super::query::Query;
 use super::reply::Reply;
-use super::App;
 
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
@@ -26,7 +26,10 @@ pub(crate) fn respond(app: &App, method: &Method, path: &str, query: &str, heade
         return Reply::redirect(&location).with("Set-Cookie", app.token.set_cookie());
     }
     if !app.token.in_headers(headers) {
-        return Reply::error(403, "this page needs the token: open the URL `lockstep ui` printed (with its ?token=...)");
+        return Reply::error(
+            403,
+            "this page needs the token: open the URL `lockstep ui` printed (with its ?token=...)",
+        );
     }
     match path {
         "/static/app.js" => return Reply::app(200, "text/javascript; charset=utf-8", APP_JS),
@@ -110,7 +113,10 @@ mod tests {
         let page = get(&app, "/", "", true);
         assert_eq!(page.status, 200);
         assert!(page.header("Content-Security-Policy").unwrap().contains("default-src 'none'"));
-        assert_eq!(get(&app, "/static/app.js", "", true).header("Content-Type"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            get(&app, "/static/app.js", "", true).header("Content-Type"),
+            Some("text/javascript; charset=utf-8")
+        );
         assert_eq!(respond(&app, &Method::POST, "/", "", &HeaderMap::new()).status, 405);
         for path in ["/run/zz", "/run/..", "/sweep/../x", "/elsewhere", "/run/ab/file/artifacts/x"] {
             assert_eq!(get(&app, path, "", true).status, 404, "{path}");

@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn each_column_keeps_its_ends_and_extremes_in_order() {
-        let points: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64 / 100.0, if i == 555 { 99.0 } else { 1.0 })).collect();
+        let points: Vec<(f64, f64)> =
+            (0..1000).map(|i| (i as f64 / 100.0, if i == 555 { 99.0 } else { 1.0 })).collect();
         let thin = per_pixel_column(&points);
         assert!(thin.len() <= 40, "{} points", thin.len());
         assert!(thin.contains(&(5.55, 99.0)), "the spike is kept");

@@ -73,7 +73,8 @@ impl Scene {
         let y_labels: Vec<String> = y_axis.ticks.iter().map(|t| y_axis.label(*t)).collect();
         let widest = y_labels.iter().map(|l| text_width(l, FONT)).fold(0.0, f64::max);
 
-        let mut shapes = vec![Shape::Rect { x: 0.0, y: 0.0, w: width, h: height, fill: "#ffffff", class: "background" }];
+        let mut shapes =
+            vec![Shape::Rect { x: 0.0, y: 0.0, w: width, h: height, fill: "#ffffff", class: "background" }];
         shapes.push(text(width / 2.0, 18.0, &chart.title, TITLE_FONT, Anchor::Middle, "title"));
         let legend = legend(chart, width);
         let top = 30.0 + legend.1;
@@ -118,14 +119,22 @@ impl Scene {
             let mut points: Vec<(f64, f64)> =
                 series.points.iter().filter(finite).map(|&(x, y)| (px(x), py(y))).collect();
             match chart.mark {
+                // A line through one point is invisible: it gets a dot.
+                Mark::Line if points.len() == 1 => {
+                    let (x, y) = points[0];
+                    shapes.push(Shape::Dot { x, y, fill: color, series: series.name.clone() });
+                }
                 Mark::Line => {
                     points.sort_by(|a, b| a.0.total_cmp(&b.0));
                     let points = downsample::per_pixel_column(&points);
                     shapes.push(Shape::Polyline { points, stroke: color, series: series.name.clone() });
                 }
-                Mark::Dots => shapes.extend(
-                    points.into_iter().map(|(x, y)| Shape::Dot { x, y, fill: color, series: series.name.clone() }),
-                ),
+                Mark::Dots => shapes.extend(points.into_iter().map(|(x, y)| Shape::Dot {
+                    x,
+                    y,
+                    fill: color,
+                    series: series.name.clone(),
+                })),
             }
         }
         Scene { width, height, title: chart.title.clone(), shapes }
@@ -186,15 +195,26 @@ mod tests {
         assert!(lines[0].iter().all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=320.0).contains(y)));
         let texts = scene.shapes.iter().filter(|s| matches!(s, Shape::Text { class: "tick x", .. })).count();
         assert!(texts >= 3, "the x axis has ticks");
-        assert!(!scene.shapes.iter().any(|s| matches!(s, Shape::Rect { class: "swatch", .. })), "one series: no legend");
+        assert!(
+            !scene.shapes.iter().any(|s| matches!(s, Shape::Rect { class: "swatch", .. })),
+            "one series: no legend"
+        );
+        let one = Chart::lines("rmse", "step", "rmse", vec![Series { name: "a".into(), points: vec![(0.0, 0.5)] }]);
+        let dots = Scene::lay_out(&one).shapes.into_iter().filter(|s| matches!(s, Shape::Dot { .. })).count();
+        assert_eq!(dots, 1, "a line of one point shows as a dot");
     }
 
     #[test]
     fn categories_and_dots_place_one_slot_per_value() {
-        let mut chart = Chart::lines("rmse by alpha", "alpha", "rmse", vec![
-            Series { name: "rmse".into(), points: vec![(0.0, 1.0), (1.0, 2.0), (f64::NAN, 3.0)] },
-            Series { name: "r2".into(), points: vec![(1.0, 0.5)] },
-        ]);
+        let mut chart = Chart::lines(
+            "rmse by alpha",
+            "alpha",
+            "rmse",
+            vec![
+                Series { name: "rmse".into(), points: vec![(0.0, 1.0), (1.0, 2.0), (f64::NAN, 3.0)] },
+                Series { name: "r2".into(), points: vec![(1.0, 0.5)] },
+            ],
+        );
         chart.x_categories = Some(vec!["low".into(), "high".into()]);
         chart.mark = Mark::Dots;
         let scene = Scene::lay_out(&chart);

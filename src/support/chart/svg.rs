@@ -17,7 +17,10 @@ pub(crate) fn render(scene: &Scene) -> String {
     for shape in &scene.shapes {
         match shape {
             Shape::Rect { x, y, w, h, fill, class } => {
-                let _ = write!(out, r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"/>"#);
+                let _ = write!(
+                    out,
+                    r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"/>"#
+                );
             }
             Shape::Line { x1, y1, x2, y2, stroke, class } => {
                 let _ = write!(

@@ -53,9 +53,13 @@ impl Browser {
         let mut browser = Browser { driver, base: format!("http://127.0.0.1:{port}"), session: String::new(), agent };
         let status = format!("{}/status", browser.base);
         let ready = wait_for(Duration::from_secs(20), || {
-            browser.agent.get(&status).call().ok().and_then(|mut r| r.body_mut().read_to_string().ok()).is_some_and(
-                |body| serde_json::from_str::<Value>(&body).is_ok_and(|v| v["value"]["ready"] == true),
-            )
+            browser
+                .agent
+                .get(&status)
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .is_some_and(|body| serde_json::from_str::<Value>(&body).is_ok_and(|v| v["value"]["ready"] == true))
         });
         assert!(ready, "chromedriver answers on {port}");
         let caps = json!({"capabilities": {"alwaysMatch": {

@@ -190,7 +190,11 @@ fn environment(d: &RunDiff) -> String {
                 ]
             })
             .collect();
-        out.push_str(&html::table("packages", &["package".into(), "change".into(), "first".into(), "second".into()], &rows));
+        out.push_str(&html::table(
+            "packages",
+            &["package".into(), "change".into(), "first".into(), "second".into()],
+            &rows,
+        ));
     }
     out.push_str(&format!("<p>{} packages the same</p>", e.same_packages));
     out
@@ -201,7 +205,12 @@ fn changes_table(changes: &[FileChange]) -> String {
         .iter()
         .map(|c| {
             let sha = |s: &Option<String>| format!("<code>{}</code>", esc(s.as_deref().map(short).unwrap_or("-")));
-            vec![esc(&c.path), format!(r#"<span class="change {0}">{0}</span>"#, c.change.name()), sha(&c.a_sha256), sha(&c.b_sha256)]
+            vec![
+                esc(&c.path),
+                format!(r#"<span class="change {0}">{0}</span>"#, c.change.name()),
+                sha(&c.a_sha256),
+                sha(&c.b_sha256),
+            ]
         })
         .collect();
     html::table("changes", &["path".into(), "change".into(), "first".into(), "second".into()], &rows)

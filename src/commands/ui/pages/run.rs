@@ -65,7 +65,10 @@ fn summary(entry: &RunEntry, index: &Index) -> String {
         rows.push(vec!["failure".into(), esc(f)]);
     }
     if entry.lost {
-        rows.push(vec!["note".into(), esc("the runner ended without finalizing the run; `lockstep runs` marks it FAILED")]);
+        rows.push(vec![
+            "note".into(),
+            esc("the runner ended without finalizing the run; `lockstep runs` marks it FAILED"),
+        ]);
     }
     if let Some(s) = &r.sweep {
         let cell = match index.sweep(s) {
@@ -77,7 +80,7 @@ fn summary(entry: &RunEntry, index: &Index) -> String {
     if let Some(t) = &r.tracking {
         rows.push(vec!["tracking server".into(), esc(&format!("{} (run {})", t.uri, t.run_id))]);
     }
-    html::table("summary", &["".into(), "".into()], &rows)
+    html::rows("summary", &rows)
 }
 
 /// The run's own verification (a `lockstep verify` run), and the runs that verified it.
@@ -109,7 +112,11 @@ fn verification(r: &RunRecord, index: &Index) -> String {
                     vec![esc(&d.key), esc(&last(&d.original)), esc(&last(&d.rerun))]
                 })
                 .collect();
-            out.push_str(&html::table("metric-differences", &["metric".into(), "original".into(), "re-run".into()], &rows));
+            out.push_str(&html::table(
+                "metric-differences",
+                &["metric".into(), "original".into(), "re-run".into()],
+                &rows,
+            ));
         }
         out.push_str("</section>");
     }
@@ -188,7 +195,10 @@ fn files(r: &RunRecord) -> String {
     let mut out = String::new();
     if let Some(l) = &r.logged {
         if !l.artifacts.is_empty() {
-            out.push_str(&format!(r#"<section class="artifacts"><h2>Artifacts</h2>{}</section>"#, file_table(id, "artifacts", &l.artifacts)));
+            out.push_str(&format!(
+                r#"<section class="artifacts"><h2>Artifacts</h2>{}</section>"#,
+                file_table(id, "artifacts", &l.artifacts)
+            ));
         }
         for m in &l.models {
             out.push_str(&format!(
@@ -230,7 +240,9 @@ fn files(r: &RunRecord) -> String {
 fn record_sections(r: &RunRecord, index: &Index) -> String {
     let s = &r.source;
     let mut source = vec![("uri", s.uri.clone()), ("kind", s.kind.name().to_string())];
-    for (k, v) in [("commit", &s.commit), ("branch", &s.branch), ("version", &s.version), ("subdirectory", &s.subdirectory)] {
+    for (k, v) in
+        [("commit", &s.commit), ("branch", &s.branch), ("version", &s.version), ("subdirectory", &s.subdirectory)]
+    {
         if let Some(v) = v {
             source.push((k, v.clone()));
         }
@@ -249,12 +261,18 @@ fn record_sections(r: &RunRecord, index: &Index) -> String {
         esc(&environment)
     ));
     let ordered: Vec<(&str, String)> = r.parameters.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    out.push_str(&format!(r#"<section class="parameters"><h2>Parameters</h2>{}</section>"#, html::pairs("parameters", &ordered)));
+    out.push_str(&format!(
+        r#"<section class="parameters"><h2>Parameters</h2>{}</section>"#,
+        html::pairs("parameters", &ordered)
+    ));
     out.push_str(&format!(r#"<section class="command"><h2>Command</h2><pre>{}</pre></section>"#, esc(&r.command)));
     if let Some(l) = &r.logged {
         if !l.params.is_empty() {
             let rows: Vec<(&str, String)> = l.params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            out.push_str(&format!(r#"<section class="logged-params"><h2>Logged params</h2>{}</section>"#, html::pairs("logged-params", &rows)));
+            out.push_str(&format!(
+                r#"<section class="logged-params"><h2>Logged params</h2>{}</section>"#,
+                html::pairs("logged-params", &rows)
+            ));
         }
         if !l.tags.is_empty() {
             let rows: Vec<(&str, String)> = l.tags.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();

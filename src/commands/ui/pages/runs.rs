@@ -35,8 +35,11 @@ fn filters(index: &Index, query: &Query) -> String {
     let statuses = distinct(&|r| r.status_name().to_string());
     let experiments = distinct(&|r| experiment(&r.record).to_string());
     let entries = distinct(&|r| r.record.entry_point.clone());
-    let sweeps: Vec<(String, String)> =
-        index.sweeps().into_iter().map(|s| (s.sweep_id.clone(), format!("{} ({})", short(&s.sweep_id), s.entry_point))).collect();
+    let sweeps: Vec<(String, String)> = index
+        .sweeps()
+        .into_iter()
+        .map(|s| (s.sweep_id.clone(), format!("{} ({})", short(&s.sweep_id), s.entry_point)))
+        .collect();
     let select = |name: &str, options: Vec<(String, String)>| {
         let chosen = query.get(name).unwrap_or("");
         let mut out = format!(r#"<label>{name} <select name="{name}"><option value="">any</option>"#);

@@ -68,10 +68,14 @@ fn ranking(t: &SweepTable, metric: Option<&str>, goal: Goal, query: &Query, id: 
                 Some(r) => link(&format!("/run/{r}"), short(r)),
                 None => "-".into(),
             };
-            let mut cells = vec![(rank + 1).to_string(), run, format!(r#"<span class="status {0}">{0}</span>"#, esc(&row.status))];
+            let mut cells =
+                vec![(rank + 1).to_string(), run, format!(r#"<span class="status {0}">{0}</span>"#, esc(&row.status))];
             cells.extend(t.param_columns.iter().map(|p| esc(row.params.get(p).map(String::as_str).unwrap_or(""))));
             cells.extend(t.metric_columns.iter().map(|m| {
-                format!(r#"<span class="num">{}</span>"#, esc(&row.metrics.get(m).map(|v| html::number(*v)).unwrap_or_default()))
+                format!(
+                    r#"<span class="num">{}</span>"#,
+                    esc(&row.metrics.get(m).map(|v| html::number(*v)).unwrap_or_default())
+                )
             }));
             cells.push(esc(&html::duration(row.duration_ms)));
             cells
@@ -98,7 +102,8 @@ fn by_param(t: &SweepTable, param: &str, metric: &str) -> String {
             Some((x, y))
         })
         .collect();
-    let mut chart = Chart::lines(&format!("{metric} by {param}"), param, metric, vec![Series { name: metric.into(), points }]);
+    let mut chart =
+        Chart::lines(&format!("{metric} by {param}"), param, metric, vec![Series { name: metric.into(), points }]);
     chart.mark = Mark::Dots;
     chart.width = 560;
     chart.height = 280;

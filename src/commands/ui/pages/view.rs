@@ -34,7 +34,11 @@ pub(crate) fn page(index: &Index, id: &str, rest: &str, store: &str) -> Reply {
         if files::is_text(head) {
             main.push_str(&format!(r#"<pre class="file">{}</pre>"#, esc(&String::from_utf8_lossy(head))));
             if bytes.len() > SHOWN {
-                main.push_str(&format!("<p>the first {} of {} shown</p>", html::size(SHOWN as u64), html::size(bytes.len() as u64)));
+                main.push_str(&format!(
+                    "<p>the first {} of {} shown</p>",
+                    html::size(SHOWN as u64),
+                    html::size(bytes.len() as u64)
+                ));
             }
         } else {
             main.push_str(&format!("<p>a binary file of {}</p>", esc(&html::size(bytes.len() as u64))));
