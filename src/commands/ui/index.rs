@@ -75,6 +75,7 @@ impl Index {
     pub(crate) fn refresh(&mut self) {
         let runs_dir = self.store.root().join("runs");
         let mut seen: HashMap<String, Cached> = HashMap::with_capacity(self.records.len());
+        let mut changed = false;
         self.problems.clear();
         for entry in fs::read_dir(&runs_dir).into_iter().flatten().flatten() {
             let Ok(id) = entry.file_name().into_string() else { continue };
@@ -87,6 +88,7 @@ impl Index {
                 seen.insert(id, old);
                 continue;
             }
+            changed = true;
             match fs::read(dir.record())
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| serde_json::from_slice::<RunRecord>(&bytes).map_err(|e| e.to_string()))
@@ -100,7 +102,16 @@ impl Index {
                 Err(e) => self.problems.push(format!("{}: {e}", dir.record().display())),
             }
         }
+        // What is left of the old records was removed from the store.
+        changed |= !self.records.is_empty();
         self.records = seen;
+        if !changed {
+            // A runner may have died since: only that can change without a record changing.
+            for run in &mut self.runs {
+                run.lost = is_lost(&self.store, &run.record);
+            }
+            return;
+        }
         let mut runs: Vec<RunEntry> = self
             .records
             .values()
@@ -170,7 +181,7 @@ impl Index {
             .flatten()
             .filter_map(|e| serde_json::from_slice(&fs::read(e.path()).ok()?).ok())
             .collect();
-        sweeps.sort_by(|a: &SweepRecord, b| b.start_time.cmp(&a.start_time));
+        sweeps.sort_by_key(|s: &SweepRecord| std::cmp::Reverse(s.start_time));
         sweeps
     }
 

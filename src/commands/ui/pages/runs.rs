@@ -31,10 +31,12 @@ pub(crate) fn page(index: &Index, query: &Query, store: &str) -> String {
 /// The filter form: status, experiment, entry point, sweep and one parameter's value.
 fn filters(index: &Index, query: &Query) -> String {
     let runs = index.runs();
-    let distinct = |f: &dyn Fn(&RunEntry) -> String| runs.iter().map(f).collect::<BTreeSet<String>>();
-    let statuses = distinct(&|r| r.status_name().to_string());
-    let experiments = distinct(&|r| experiment(&r.record).to_string());
-    let entries = distinct(&|r| r.record.entry_point.clone());
+    let (mut statuses, mut experiments, mut entries) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for r in runs {
+        statuses.insert(r.status_name());
+        experiments.insert(experiment(&r.record));
+        entries.insert(r.record.entry_point.as_str());
+    }
     let sweeps: Vec<(String, String)> = index
         .sweeps()
         .into_iter()
@@ -50,7 +52,7 @@ fn filters(index: &Index, query: &Query) -> String {
         out.push_str("</select></label> ");
         out
     };
-    let same = |set: BTreeSet<String>| set.into_iter().map(|v| (v.clone(), v)).collect::<Vec<_>>();
+    let same = |set: BTreeSet<&str>| set.into_iter().map(|v| (v.to_string(), v.to_string())).collect::<Vec<_>>();
     let mut out = String::from(r#"<form class="filters" method="get" action="/">"#);
     out.push_str(&select("status", same(statuses)));
     out.push_str(&select("experiment", same(experiments)));
@@ -148,19 +150,26 @@ pub(crate) fn columns(runs: &[&RunEntry]) -> (Vec<String>, Vec<String>) {
     }
     let params: Vec<String> =
         values.into_iter().filter(|(_, set)| set.len() > 1).map(|(k, _)| k.to_string()).take(MAX_COLUMNS).collect();
-    let keys = |r: &&RunEntry| -> BTreeSet<String> {
-        r.record.logged.as_ref().map(|l| l.metrics.keys().cloned().collect()).unwrap_or_default()
-    };
-    let mut sets = runs.iter().map(keys);
-    let shared = match sets.next() {
-        Some(first) => sets.fold(first, |acc, s| acc.intersection(&s).cloned().collect()),
-        None => BTreeSet::new(),
-    };
-    let metrics = match shared.is_empty() {
-        true => runs.iter().flat_map(keys).collect::<BTreeSet<_>>(),
-        false => shared,
-    };
-    (params, metrics.into_iter().take(MAX_COLUMNS).collect())
+    fn metrics_of(r: &RunEntry) -> Option<&BTreeMap<String, crate::record::logged::MetricSummary>> {
+        r.record.logged.as_ref().map(|l| &l.metrics)
+    }
+    // The first run's metrics, narrowed run by run: no set is built per run (10,000 runs).
+    let mut shared: Vec<&str> =
+        runs.first().and_then(|r| metrics_of(r)).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+    for r in runs.iter().skip(1) {
+        if shared.is_empty() {
+            break;
+        }
+        match metrics_of(r) {
+            Some(m) => shared.retain(|k| m.contains_key(*k)),
+            None => shared.clear(),
+        }
+    }
+    if shared.is_empty() {
+        let any: BTreeSet<&str> = runs.iter().filter_map(|r| metrics_of(r)).flat_map(|m| m.keys().map(String::as_str)).collect();
+        shared = any.into_iter().collect();
+    }
+    (params, shared.into_iter().take(MAX_COLUMNS).map(str::to_string).collect())
 }
 
 /// The table of runs with its pager: the part of the page that follows the store.
