@@ -166,7 +166,8 @@ pub(crate) fn columns(runs: &[&RunEntry]) -> (Vec<String>, Vec<String>) {
         }
     }
     if shared.is_empty() {
-        let any: BTreeSet<&str> = runs.iter().filter_map(|r| metrics_of(r)).flat_map(|m| m.keys().map(String::as_str)).collect();
+        let any: BTreeSet<&str> =
+            runs.iter().filter_map(|r| metrics_of(r)).flat_map(|m| m.keys().map(String::as_str)).collect();
         shared = any.into_iter().collect();
     }
     (params, shared.into_iter().take(MAX_COLUMNS).map(str::to_string).collect())
