@@ -67,6 +67,10 @@ pub(crate) enum Command {
     /// List or prune the environments built in the cache.
     #[command(subcommand, after_help = help::ENV)]
     Env(EnvCommand),
+    /// Serve a local web app over the store: runs, metric charts, files, logs and diffs.
+    Ui(UiArgs),
+    /// Write a chart (SVG or PNG) of a metric that runs' scripts logged.
+    Plot(PlotArgs),
     /// Run an entry point over a grid of parameter values, several trials at a time;
     /// `sweep show SWEEP` ranks a sweep's trials.
     #[command(after_help = help::SWEEP)]
@@ -397,6 +401,46 @@ pub(crate) struct LogsArgs {
     pub(crate) follow: bool,
     #[command(flatten)]
     pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct UiArgs {
+    /// The address to listen on; anything but loopback lets others on the network try the
+    /// token.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) host: Option<std::net::IpAddr>,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub(crate) port: u16,
+    /// Open the URL in the desktop's browser.
+    #[arg(long)]
+    pub(crate) open: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
+pub(crate) struct PlotArgs {
+    /// The runs (ids or unique prefixes), a line each.
+    #[arg(required = true, value_name = "RUN")]
+    pub(crate) runs: Vec<String>,
+    /// The metric their scripts logged.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) metric: String,
+    /// The chart's file: its name ends in .svg or .png.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// Plot against the step or the time since the run's first point.
+    #[arg(long, value_enum, default_value_t = XArg::Step)]
+    pub(crate) x: XArg,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum XArg {
+    Step,
+    Time,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

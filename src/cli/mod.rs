@@ -55,6 +55,8 @@ pub fn main() -> ExitCode {
         Command::Sync(args) => sync(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Completions(args) => completions(args),
+        Command::Ui(args) => serve_ui(args),
+        Command::Plot(args) => plot(args),
     };
     match result {
         Ok(code) => report::exit(code),
@@ -352,5 +354,39 @@ fn completions(args: args::CompletionsArgs) -> Result<i32, CommandError> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "lockstep", &mut script);
     io::stdout().lock().write_all(&script)?;
+    Ok(0)
+}
+
+fn serve_ui(args: args::UiArgs) -> Result<i32, CommandError> {
+    let opts = commands::ui::UiOptions { store: args.store.store, host: args.host, port: args.port };
+    let server = commands::ui::Ui::bind(&opts)?;
+    if server.beyond_loopback() {
+        ui::warn("the UI listens beyond this machine: anyone who can reach it can try the token");
+    }
+    let url = server.url();
+    ui::note("serving the store until stopped (Ctrl-C); open:");
+    writeln!(io::stdout().lock(), "{url}")?;
+    if args.open {
+        commands::ui::open_in_browser(&url);
+    }
+    server.serve()?;
+    Ok(0)
+}
+
+fn plot(args: args::PlotArgs) -> Result<i32, CommandError> {
+    let x = match args.x {
+        args::XArg::Step => commands::plot::XAxis::Step,
+        args::XArg::Time => commands::plot::XAxis::Time,
+    };
+    let opts = commands::plot::PlotOptions {
+        store: args.store.store,
+        runs: args.runs,
+        metric: args.metric,
+        output: args.output,
+        x,
+    };
+    let plotted = commands::plot::plot(&opts)?;
+    ui::note(&format!("{} points of {}", plotted.points, opts.metric));
+    writeln!(io::stdout().lock(), "{}", plotted.path.display())?;
     Ok(0)
 }

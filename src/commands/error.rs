@@ -7,7 +7,7 @@ use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
 use crate::{env, exec, manifest, pipeline, record, source};
 
-use super::{diff, init, logs, outputs, pack, runs, status, sweep, verify};
+use super::{diff, init, logs, outputs, pack, plot, runs, status, sweep, ui, verify};
 
 /// Any error a lockstep command can end with.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,12 @@ pub enum CommandError {
     /// Choosing the runs to list.
     #[error(transparent)]
     Runs(#[from] runs::RunsError),
+    /// Writing a chart.
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
+    /// Serving the UI.
+    #[error(transparent)]
+    Ui(#[from] ui::UiError),
     /// Composing the stages of a run.
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
@@ -123,6 +129,8 @@ impl Classify for CommandError {
             CommandError::Diff(e) => e.class(),
             CommandError::Run(e) => e.class(),
             CommandError::Sweep(e) => e.class(),
+            CommandError::Plot(e) => e.class(),
+            CommandError::Ui(e) => e.class(),
         }
     }
 
@@ -142,6 +150,8 @@ impl Classify for CommandError {
             CommandError::Exec(e) => e.hint(),
             CommandError::Diff(e) => e.hint(),
             CommandError::Runs(e) => e.hint(),
+            CommandError::Plot(e) => return e.hints(),
+            CommandError::Ui(e) => return e.hints(),
             CommandError::Cache(_)
             | CommandError::Download(_)
             | CommandError::Verify(_)

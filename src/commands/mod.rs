@@ -10,12 +10,14 @@ pub mod init;
 pub mod logs;
 pub mod outputs;
 pub mod pack;
+pub mod plot;
 pub mod run;
 pub mod runs;
 pub mod show;
 pub mod status;
 pub mod sweep;
 pub mod sync;
+pub mod ui;
 pub mod unpack;
 pub mod verify;
 

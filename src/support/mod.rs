@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cancel;
+pub mod chart;
 pub mod clock;
 pub mod digest;
 pub mod docker_engine;

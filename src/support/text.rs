@@ -1,4 +1,22 @@
-//! Text codecs shared by the stages: percent-encoding of URL parts and base64.
+//! Text codecs shared by the stages: percent-encoding of URL parts, base64, and the escaping
+//! of text put into HTML and SVG.
+
+/// `s` with the characters HTML and XML give meaning to escaped, safe in text and in quoted
+/// attribute values.
+pub(crate) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Percent-encode everything but RFC 3986's unreserved characters.
 pub(crate) fn percent_encode(s: &str) -> String {

@@ -34,6 +34,8 @@ mod sweep;
 mod sync_logged;
 mod terminal;
 mod tracking;
+mod ui;
+mod ui_browser;
 mod verify_logged;
 mod yaml11;
 

@@ -210,7 +210,8 @@ pub fn diff(opts: &DiffOptions) -> Result<RunDiff, Error> {
     Ok(compare_runs(&a, &b))
 }
 
-fn compare_runs(a: &FoundRun, b: &FoundRun) -> RunDiff {
+/// Compare two runs already found (the UI finds them in its own index).
+pub(crate) fn compare_runs(a: &FoundRun, b: &FoundRun) -> RunDiff {
     let (ra, rb) = (&a.record, &b.record);
     let none = Logged::default();
     let (la, lb) = (ra.logged.as_ref().unwrap_or(&none), rb.logged.as_ref().unwrap_or(&none));

@@ -23,6 +23,7 @@ use crate::support::ui;
 
 pub use error::SweepError;
 pub use pool::TrialEvent;
+pub(crate) use results::table;
 pub use results::{Goal, SweepRow, SweepTable, show, trial_runs};
 
 /// What to sweep and how.

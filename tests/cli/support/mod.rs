@@ -2,6 +2,7 @@
 //! the fixtures (servers and made-up packages and images). Servers bind 127.0.0.1 on a free
 //! port and stop when their handle is dropped, also when the test fails.
 
+pub mod browser;
 mod cmd;
 pub mod conda;
 mod context;
@@ -10,6 +11,7 @@ pub mod git;
 pub mod http;
 pub mod mlflow;
 pub mod snapshot;
+pub mod ui;
 pub mod uv;
 mod venv;
 
