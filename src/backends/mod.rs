@@ -1,0 +1,3 @@
+//! Backends: where a run runs, beyond this machine.
+
+pub mod ray;
