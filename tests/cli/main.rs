@@ -23,6 +23,7 @@ mod param_order;
 mod provenance;
 mod races;
 mod signals;
+mod slurm;
 mod store;
 mod subdir_links;
 mod sweep;

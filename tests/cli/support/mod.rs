@@ -9,6 +9,7 @@ pub mod docker;
 pub mod git;
 pub mod http;
 pub mod mlflow;
+pub mod slurm;
 pub mod snapshot;
 pub mod uv;
 mod venv;
