@@ -5,7 +5,7 @@ use std::io;
 
 use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
-use crate::{env, exec, manifest, pipeline, record, source};
+use crate::{backends, env, exec, manifest, pipeline, record, source};
 
 use super::{diff, init, logs, pack, runs, status, sweep, verify};
 
@@ -63,6 +63,9 @@ pub enum CommandError {
     /// Talking to a tracking server.
     #[error(transparent)]
     Tracking(#[from] record::TrackingError),
+    /// Running on a backend (Slurm): its config, its scheduler, staging and collecting.
+    #[error(transparent)]
+    Backend(#[from] backends::BackendError),
     /// Printing the result, or finding the working directory.
     #[error("{0}")]
     Io(#[source] io::Error),
@@ -119,6 +122,7 @@ impl Classify for CommandError {
             CommandError::Diff(e) => e.class(),
             CommandError::Run(e) => e.class(),
             CommandError::Sweep(e) => e.class(),
+            CommandError::Backend(e) => e.class(),
         }
     }
 
@@ -132,6 +136,7 @@ impl Classify for CommandError {
             CommandError::Init(e) => return e.hints(),
             CommandError::Logs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
+            CommandError::Backend(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Sweep(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),

@@ -13,6 +13,7 @@
 mod execute;
 mod lookup;
 mod plan;
+mod remote;
 mod reuse;
 mod session;
 
@@ -24,6 +25,7 @@ use crate::support::ids::RunId;
 pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};
 pub use plan::{EnvChoice, Planned, RunSpec, check_store_outside, lock_in_place, plan};
+pub use remote::{RemoteChoice, submit_remote};
 pub use reuse::{equivalent_in, find_equivalent};
 pub use session::{Session, clean_up_lost_containers};
 
@@ -63,6 +65,12 @@ pub enum RunError {
         /// The project directory.
         dir: PathBuf,
     },
+    /// The hidden run id flag of a backend's job is not a run id.
+    #[error("'{id}' is not a run id (32 lowercase hex digits)")]
+    BadRunId {
+        /// What was given.
+        id: String,
+    },
     /// An archive given as a recorded run holds no run record.
     #[error("{} holds no run record: pack it with `lockstep pack URI --run RUN`", .path.display())]
     NoRecordInArchive {
@@ -75,9 +83,10 @@ impl RunError {
     /// Who has to act.
     pub fn class(&self) -> ErrorClass {
         match self {
-            RunError::StoreHoldsProject { .. } | RunError::InPlaceBusy { .. } | RunError::NoRecordInArchive { .. } => {
-                ErrorClass::User
-            }
+            RunError::StoreHoldsProject { .. }
+            | RunError::InPlaceBusy { .. }
+            | RunError::NoRecordInArchive { .. }
+            | RunError::BadRunId { .. } => ErrorClass::User,
             RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => {
                 ErrorClass::Internal
             }
@@ -98,6 +107,7 @@ impl RunError {
             RunError::Interrupted { .. }
             | RunError::InterruptedRun { .. }
             | RunError::Signals(_)
+            | RunError::BadRunId { .. }
             | RunError::NoRecordInArchive { .. } => None,
         }
     }

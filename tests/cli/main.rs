@@ -24,6 +24,7 @@ mod provenance;
 mod races;
 mod ray_client;
 mod signals;
+mod slurm;
 mod store;
 mod subdir_links;
 mod sweep;

@@ -69,7 +69,8 @@ impl Backend for Ray {
     }
 
     fn submit(&self, run: &RemoteRun) -> Result<JobRef, BackendError> {
-        let package = JobPackage::new(&run.lockstep, &run.archive, &run.archive_name)?;
+        let binary = self.config.lockstep.as_ref().unwrap_or(&run.lockstep);
+        let package = JobPackage::new(binary, &run.archive, &run.archive_name)?;
         package.stage(&self.client)?;
         // The store's value is replaced by the worker's own (`REMOTE_STORE`).
         let argv = run.argv(&format!("./{BINARY_NAME}"), &format!("./{}", run.archive_name), REMOTE_STORE);
@@ -98,7 +99,7 @@ impl Backend for Ray {
     fn logs(&self, job: &JobRef, offset: u64) -> Result<Vec<u8>, BackendError> {
         let (facts, client) = Ray::job_of(job)?;
         let log = client.logs(&job.job_id)?;
-        let output = split_log(&log, &job.job_id, &facts.entrypoint, &facts.nonce).output.as_bytes();
+        let output = split_log(&log, &job.job_id, &facts.entrypoint, &facts.nonce, false).output.as_bytes();
         Ok(output.get(offset as usize..).unwrap_or_default().to_vec())
     }
 
@@ -117,7 +118,7 @@ impl Backend for Ray {
             Err(RayError::NoSuchJob { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let parts = split_log(&log, &job.job_id, &facts.entrypoint, &facts.nonce);
+        let parts = split_log(&log, &job.job_id, &facts.entrypoint, &facts.nonce, true);
         // Ray keeps one log of stdout and stderr together: it is the run's stdout.
         let stdout = into.stdout_log();
         write_atomic(&stdout, parts.output.as_bytes()).map_err(BackendError::io(&stdout))?;

@@ -3,6 +3,7 @@
 //! merged into the user's runtime environment, and lockstep's labels merged into theirs.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -32,6 +33,10 @@ pub struct RayConfig {
     /// Labels of the job, to which lockstep adds its own (`lockstep_*`).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The lockstep binary sent with the job (default: the running one), for a cluster of
+    /// another platform, or a smaller build: Ray's dashboard takes packages below 100 MiB.
+    #[serde(default)]
+    pub lockstep: Option<PathBuf>,
 }
 
 /// Ray's own resources, which it takes only as `entrypoint_num_*`.
@@ -66,6 +71,11 @@ impl RayConfig {
             && address.trim().is_empty()
         {
             return bad("address", "it is empty".into());
+        }
+        if let Some(binary) = &self.lockstep
+            && !binary.is_file()
+        {
+            return bad("lockstep", format!("{} is not a file", binary.display()));
         }
         Ok(())
     }
@@ -144,6 +154,7 @@ mod tests {
             (json!({"metadata": {"lockstep_run_id": "x"}}), "lockstep's own labels"),
             (json!({"metadata": {"n": 1}}), "invalid type"),
             (json!({"address": " "}), "address"),
+            (json!({"lockstep": "/no/such/lockstep"}), "/no/such/lockstep is not a file"),
         ];
         for (value, words) in cases {
             let err = config(value.clone()).unwrap_err();

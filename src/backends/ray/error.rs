@@ -68,6 +68,14 @@ pub enum RayError {
         /// What could not be read.
         message: String,
     },
+    /// The job's package is larger than the dashboard takes.
+    #[error("the job's package (the archive and the lockstep binary {}) is {mib} MiB: Ray's dashboard takes at most 100 MiB", .binary.display())]
+    PackageTooLarge {
+        /// The binary in it.
+        binary: PathBuf,
+        /// Its size, in MiB.
+        mib: u64,
+    },
     /// The job's package could not be read or written on this machine.
     #[error("cannot make the Ray package from {}: {source}", .path.display())]
     Package {
@@ -106,6 +114,9 @@ impl Classify for RayError {
                 vec!["check the backend config's Ray keys (runtime_env, entrypoint_resources, metadata)".into()]
             }
             RayError::Config { .. } => vec!["the keys are listed in docs/backends.md (Ray)".into()],
+            RayError::PackageTooLarge { .. } => vec![
+                "send a release build, or one without debug info (`objcopy --strip-debug`), with the config's 'lockstep' key".into(),
+            ],
             RayError::NoSuchJob { .. } | RayError::Package { .. } => Vec::new(),
         }
     }

@@ -20,6 +20,9 @@ use crate::support::digest::{hex, sha256_file};
 /// The name the binary has in the job's working directory.
 pub const BINARY_NAME: &str = "lockstep";
 
+/// The largest request body Ray's dashboard reads (`DASHBOARD_CLIENT_MAX_SIZE`).
+const MAX_PACKAGE: u64 = 100 << 20;
+
 /// What names a package: a new layout of the zip is a new schema.
 #[derive(Serialize)]
 struct PackageKey<'a> {
@@ -81,7 +84,12 @@ impl JobPackage {
             .suffix(".zip")
             .tempfile()
             .map_err(|source| RayError::Package { path: std::env::temp_dir(), source })?;
-        self.write_zip(zip.as_file()).map_err(|source| RayError::Package { path: zip.path().to_path_buf(), source })?;
+        let io_error = |source| RayError::Package { path: zip.path().to_path_buf(), source };
+        self.write_zip(zip.as_file()).map_err(io_error)?;
+        let size = zip.as_file().metadata().map_err(io_error)?.len();
+        if size >= MAX_PACKAGE {
+            return Err(RayError::PackageTooLarge { binary: self.binary.clone(), mib: size.div_ceil(1 << 20) });
+        }
         client.upload_package(&self.name, zip.path())?;
         Ok(true)
     }

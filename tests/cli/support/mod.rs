@@ -10,6 +10,7 @@ pub mod git;
 pub mod http;
 pub mod mlflow;
 pub mod ray;
+pub mod slurm;
 pub mod snapshot;
 pub mod uv;
 mod venv;
