@@ -22,6 +22,7 @@ mod pack_verify;
 mod param_order;
 mod provenance;
 mod races;
+mod ray_backend;
 mod ray_client;
 mod signals;
 mod slurm;

@@ -49,10 +49,11 @@ impl Ray {
     /// The facts of a job and a client of the cluster it was submitted to, which a later
     /// refresh reaches even when `RAY_ADDRESS` has changed since.
     fn job_of(job: &JobRef) -> Result<(JobFacts, JobsClient), BackendError> {
-        let facts: JobFacts = serde_json::from_value(job.details.clone()).map_err(|e| BackendError::BadRemoteRecord {
-            path: format!("job {}", job.job_id).into(),
-            message: format!("the record's job details are not a Ray job's: {e}"),
-        })?;
+        let facts: JobFacts =
+            serde_json::from_value(job.details.clone()).map_err(|e| BackendError::BadRemoteRecord {
+                path: format!("job {}", job.job_id).into(),
+                message: format!("the record's job details are not a Ray job's: {e}"),
+            })?;
         let client = JobsClient::new(&facts.address)?;
         Ok((facts, client))
     }
@@ -82,7 +83,8 @@ impl Backend for Ray {
         ]);
         let request = self.config.job(command.clone(), format!("lockstep-{}", run.run_id), &package.uri(), labels);
         let job_id = self.client.submit(&request)?;
-        let facts = JobFacts { address: self.client.address().to_string(), entrypoint: command, nonce, package: package.uri() };
+        let facts =
+            JobFacts { address: self.client.address().to_string(), entrypoint: command, nonce, package: package.uri() };
         Ok(JobRef { job_id, details: serde_json::to_value(facts).expect("job facts serialize") })
     }
 

@@ -120,7 +120,8 @@ impl JobsClient {
     /// Put the file at `file` into the cluster as the package `gcs://NAME`.
     pub fn upload_package(&self, name: &str, file: &Path) -> Result<(), RayError> {
         let path = format!("/api/packages/gcs/{name}");
-        let body = std::fs::File::open(file).map_err(|source| RayError::Package { path: file.to_path_buf(), source })?;
+        let body =
+            std::fs::File::open(file).map_err(|source| RayError::Package { path: file.to_path_buf(), source })?;
         let request = ureq::http::Request::builder()
             .method("PUT")
             .uri(format!("{}{path}", self.base))
@@ -159,7 +160,12 @@ impl JobsClient {
     }
 
     /// The body of an answer, or the error its status stands for.
-    fn answer(&self, method: &str, path: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, RayError> {
+    fn answer(
+        &self,
+        method: &str,
+        path: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<Vec<u8>, RayError> {
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -210,7 +216,11 @@ fn base_url(address: &str) -> Result<String, RayError> {
     let url = url::Url::parse(&with_scheme).map_err(|_| bad("it is not a URL nor HOST:PORT"))?;
     match url.scheme() {
         "http" | "https" => {}
-        "ray" => return Err(bad("ray:// is the Ray Client's address; jobs are submitted to the dashboard (http://HOST:8265)")),
+        "ray" => {
+            return Err(bad(
+                "ray:// is the Ray Client's address; jobs are submitted to the dashboard (http://HOST:8265)",
+            ));
+        }
         _ => return Err(bad("the Jobs API is served over http:// or https://")),
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -249,6 +259,10 @@ mod tests {
         let client = JobsClient::new(&format!("127.0.0.1:{port}")).unwrap();
         let err = client.job("x").unwrap_err();
         assert!(matches!(err, RayError::Unreachable { .. }), "{err}");
-        assert!(err.to_string().starts_with(&format!("cannot reach the Ray dashboard at http://127.0.0.1:{port} (GET /api/jobs/x)")), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot reach the Ray dashboard at http://127.0.0.1:{port} (GET /api/jobs/x)")),
+            "{err}"
+        );
     }
 }

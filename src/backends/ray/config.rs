@@ -46,7 +46,9 @@ impl RayConfig {
     /// Refuse what the cluster would only refuse later, or silently misread.
     pub fn check(&self) -> Result<(), RayError> {
         let bad = |key: &'static str, reason: String| Err(RayError::Config { key, reason });
-        for (key, value) in [("entrypoint_num_cpus", self.entrypoint_num_cpus), ("entrypoint_num_gpus", self.entrypoint_num_gpus)] {
+        for (key, value) in
+            [("entrypoint_num_cpus", self.entrypoint_num_cpus), ("entrypoint_num_gpus", self.entrypoint_num_gpus)]
+        {
             if let Some(v) = value
                 && !(v.is_finite() && v >= 0.0)
             {
@@ -55,7 +57,12 @@ impl RayConfig {
         }
         for (name, amount) in &self.entrypoint_resources {
             if BUILT_IN_RESOURCES.contains(&name.as_str()) {
-                return bad("entrypoint_resources", format!("'{name}' is one of Ray's own resources: give it as entrypoint_num_cpus, entrypoint_num_gpus (or not at all, for memory)"));
+                return bad(
+                    "entrypoint_resources",
+                    format!(
+                        "'{name}' is one of Ray's own resources: give it as entrypoint_num_cpus, entrypoint_num_gpus (or not at all, for memory)"
+                    ),
+                );
             }
             if !(amount.is_finite() && *amount >= 0.0) {
                 return bad("entrypoint_resources", format!("'{name}': {amount} is not a number of at least 0"));
@@ -90,7 +97,13 @@ impl RayConfig {
 
     /// The job of a run: `entrypoint` in the package `package_uri`, known as `submission_id`,
     /// with the config's resources, runtime environment and labels, and lockstep's.
-    pub fn job(&self, entrypoint: String, submission_id: String, package_uri: &str, labels: BTreeMap<String, String>) -> SubmitRequest {
+    pub fn job(
+        &self,
+        entrypoint: String,
+        submission_id: String,
+        package_uri: &str,
+        labels: BTreeMap<String, String>,
+    ) -> SubmitRequest {
         let mut runtime_env = self.runtime_env.clone();
         runtime_env.insert("working_dir".into(), Value::String(package_uri.to_string()));
         let mut metadata = self.metadata.clone();

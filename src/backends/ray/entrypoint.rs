@@ -83,9 +83,21 @@ mod tests {
     use super::*;
 
     fn argv() -> Vec<String> {
-        ["./lockstep", "run", "./t.tar.gz", "-e", "main", "-P", "msg=it's $HOME", "--store", "S", "--lockstep-run-id", "r1"]
-            .map(String::from)
-            .to_vec()
+        [
+            "./lockstep",
+            "run",
+            "./t.tar.gz",
+            "-e",
+            "main",
+            "-P",
+            "msg=it's $HOME",
+            "--store",
+            "S",
+            "--lockstep-run-id",
+            "r1",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     #[test]
@@ -106,12 +118,19 @@ mod tests {
     fn the_entrypoint_runs_in_a_shell_as_the_log_expects() {
         let dir = tempfile::tempdir().unwrap();
         let tool = dir.path().join("lockstep");
-        std::fs::write(&tool, "#!/bin/sh\nif [ \"$1\" = show ]; then echo '{\"r\": 1}'; else printf 'out: %s\\n' \"$6\"; exit 4; fi\n").unwrap();
+        std::fs::write(
+            &tool,
+            "#!/bin/sh\nif [ \"$1\" = show ]; then echo '{\"r\": 1}'; else printf 'out: %s\\n' \"$6\"; exit 4; fi\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let command = entrypoint(&argv(), "r1", "n1");
         let out = std::process::Command::new("sh").arg("-c").arg(&command).current_dir(dir.path()).output().unwrap();
         assert_eq!(out.status.code(), Some(4), "the run's exit code: {}", String::from_utf8_lossy(&out.stderr));
-        let log = format!("INFO setting up\nRunning entrypoint for job j1: {command}\n{}", String::from_utf8_lossy(&out.stdout));
+        let log = format!(
+            "INFO setting up\nRunning entrypoint for job j1: {command}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let parts = split_log(&log, "j1", &command, "n1", false);
         assert_eq!(parts.output, "out: msg=it's $HOME\n");
         assert_eq!(parts.record, Some("{\"r\": 1}\n"));
@@ -130,7 +149,11 @@ mod tests {
         assert_eq!(split_log(&format!("{head}partial"), "j1", "cmd", "n", false).output, "line one\npartial");
         assert_eq!(split_log(&format!("{head}\nlockstep-rec"), "j1", "cmd", "n", false).output, "line one\n");
         let cut = format!("{head}\nlockstep-rec");
-        assert_eq!(split_log(&cut, "j1", "cmd", "n", true).output, "line one\n\nlockstep-rec", "a log that is whole is output whole");
+        assert_eq!(
+            split_log(&cut, "j1", "cmd", "n", true).output,
+            "line one\n\nlockstep-rec",
+            "a log that is whole is output whole"
+        );
         let whole = format!("{head}\nlockstep-record-begin-n\n{{}}\n");
         assert_eq!(split_log(&whole, "j1", "cmd", "n", false), JobLog { output: "line one\n", record: None });
         let done = format!("{whole}lockstep-record-end-n\n");

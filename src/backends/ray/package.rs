@@ -46,7 +46,9 @@ impl JobPackage {
     /// the digests of both.
     pub fn new(binary: &Path, archive: &Path, archive_name: &str) -> Result<JobPackage, RayError> {
         let digest = |path: &Path| {
-            sha256_file(path).map(|(d, _)| hex(&d)).map_err(|source| RayError::Package { path: path.to_path_buf(), source })
+            sha256_file(path)
+                .map(|(d, _)| hex(&d))
+                .map_err(|source| RayError::Package { path: path.to_path_buf(), source })
         };
         let (binary_digest, archive_digest) = (digest(binary)?, digest(archive)?);
         let key = PackageKey { schema: 1, binary: &binary_digest, archive_name, archive: &archive_digest };
@@ -99,7 +101,8 @@ impl JobPackage {
     pub fn write_zip(&self, out: &File) -> io::Result<()> {
         let mut zip = ZipWriter::new(BufWriter::new(out));
         let options = SimpleFileOptions::default().last_modified_time(DateTime::DEFAULT);
-        let binary = options.compression_method(CompressionMethod::Deflated).compression_level(Some(1)).unix_permissions(0o755);
+        let binary =
+            options.compression_method(CompressionMethod::Deflated).compression_level(Some(1)).unix_permissions(0o755);
         add_file(&mut zip, BINARY_NAME, &self.binary, binary)?;
         let archive = options.compression_method(CompressionMethod::Stored).unix_permissions(0o644);
         add_file(&mut zip, &self.archive_name, &self.archive, archive)?;

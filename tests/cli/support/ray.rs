@@ -10,10 +10,10 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use super::context::{free_port, wait_for};
+use super::context::{free_port, lockstep_bin, wait_for};
 use super::uv::path_with_uv;
 use super::venv::pypi_venv;
 
@@ -25,12 +25,32 @@ pub fn ray_bin() -> PathBuf {
     pypi_venv("ray-2.60.0", "ray-venv.sh").join("bin/ray")
 }
 
+/// The lockstep under test without its debug info, for the config's `lockstep` key: Ray's
+/// dashboard takes packages below 100 MiB, and the debug build is three times that. Made
+/// once per test process (`objcopy`, from binutils).
+pub fn stripped_lockstep() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ray-lockstep");
+        fs::create_dir_all(&dir).unwrap();
+        let (part, bin) = (dir.join(format!("lockstep.{}", std::process::id())), dir.join("lockstep"));
+        let out = Command::new("objcopy").arg("--strip-debug").arg(lockstep_bin()).arg(&part).output();
+        let out = out.expect("objcopy (binutils) runs");
+        assert!(out.status.success(), "objcopy --strip-debug: {}", String::from_utf8_lossy(&out.stderr));
+        // Concurrent test processes each make their own, then rename it into place.
+        fs::rename(&part, &bin).unwrap();
+        bin
+    })
+    .clone()
+}
+
 /// A Ray head with its dashboard (and so the Jobs API) on 127.0.0.1.
 ///
 /// A head takes 2 CPUs and starts a dozen processes: the tests that use one take turns
 /// (each holds `_turn`), so that none waits out a time limit because of the others.
 pub struct RayHead {
-    _turn: MutexGuard<'static, ()>,
+    /// Held from the start: a head that died at start is replaced under the same turn.
+    _turn: Option<MutexGuard<'static, ()>>,
     child: Option<Child>,
     /// Ray's temp dir (sessions, logs, sockets) and the head's HOME. Short, under /tmp:
     /// Ray's unix sockets live in it, and their paths must stay under 108 bytes.
@@ -40,10 +60,26 @@ pub struct RayHead {
 }
 
 impl RayHead {
-    /// Start a head and wait until its Jobs API answers.
+    /// Start a head and wait until its Jobs API answers. On a loaded machine Ray may give
+    /// up on its own daemons at start (a GCS deadline): then a new head is started, twice.
     pub fn start() -> RayHead {
         static TURN: Mutex<()> = Mutex::new(());
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for attempt in 1.. {
+            match RayHead::launch() {
+                Ok(mut head) => {
+                    head._turn = Some(turn);
+                    return head;
+                }
+                Err(log) if attempt < 3 => eprintln!("the Ray head did not start (attempt {attempt}): {log}"),
+                Err(log) => panic!("the Ray head did not start: {log}"),
+            }
+        }
+        unreachable!("the attempts end in a head or a panic")
+    }
+
+    /// One head, or what it wrote when it died at start.
+    fn launch() -> Result<RayHead, String> {
         let ray = ray_bin();
         let dir = tempfile::Builder::new().prefix("ray-").tempdir_in("/tmp").unwrap();
         let (port, agent_port) = (free_port(), free_port());
@@ -63,7 +99,10 @@ impl RayHead {
             .env("PATH", path_with_uv())
             .env("HOME", dir.path())
             .env("LANG", "C.UTF-8")
+            .env("UV_PYTHON_DOWNLOADS", "never")
             .env(MARKER, &marker)
+            // A loaded machine (CI, parallel tests) may take longer than Ray's 30 s.
+            .env("RAY_raylet_start_wait_time_s", "120")
             // Ray turns 127.0.0.1 into the machine's outward address unless told that this
             // is a one-machine cluster; the tests' traffic stays on loopback.
             .env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -79,27 +118,46 @@ impl RayHead {
             });
         }
         let child = command.spawn().expect("ray start runs");
-        let mut head = RayHead { _turn: turn, child: Some(child), dir, port };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let mut head = RayHead { _turn: None, child: Some(child), dir, port };
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
         // Jobs are taken once the dashboard answers and the head's agent, which runs them,
         // is up (the dashboard gives up on an agent that is not there within 10 s).
         let ready = [format!("{}/api/jobs/", head.address()), format!("http://127.0.0.1:{agent_port}/api/healthz")];
-        let up = wait_for(Duration::from_secs(120), || {
+        let mut exited = None;
+        let up = wait_for(Duration::from_secs(180), || {
             if let Some(Ok(Some(status))) = head.child.as_mut().map(|c| c.try_wait()) {
-                panic!("ray start exited with {status}: {}", head.log());
+                exited = Some(status);
+                return true;
             }
             ready.iter().all(|url| agent.get(url).call().is_ok())
         });
         assert!(up, "the Ray head answers on {port}: {}", head.log());
-        head
+        match exited {
+            None => Ok(head),
+            Some(status) => {
+                let log = format!("ray start exited with {status}: {}", head.log());
+                head.stop();
+                Err(log)
+            }
+        }
     }
 
     /// The dashboard's address, as `--backend-config '{"address": ...}'` takes it.
     pub fn address(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The head's HOME, where its jobs' lockstep keeps its store (`.lockstep-ray`) and cache.
+    pub fn home(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `--backend-config` for this head: its address and the stripped lockstep, plus `extra`.
+    pub fn config(&self, extra: serde_json::Value) -> String {
+        let mut config = serde_json::json!({ "address": self.address(), "lockstep": stripped_lockstep() });
+        config.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        config.to_string()
     }
 
     /// What `ray start` wrote.
