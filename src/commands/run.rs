@@ -91,7 +91,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
             tracking_uri: opts.tracking_uri.clone(),
             detach: opts.detach,
         };
-        return session.checked(pipeline::submit_remote(planned, how, &session, choice));
+        // From the submission on, a signal cancels the job (KILLED), it does not undo the run.
+        return pipeline::submit_remote(planned, how, &session, choice);
     }
     if opts.reuse
         && let Some(record) = pipeline::find_equivalent(&session.store, &planned)?
