@@ -256,11 +256,11 @@ fn pids_with(needle: &str) -> Vec<i32> {
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle) && pid != std::process::id() as i32
-            {
-                found.push(pid);
-            }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle)
+            && pid != std::process::id() as i32
+        {
+            found.push(pid);
         }
     }
     found
