@@ -157,6 +157,18 @@ fn a_detached_run_is_followed_by_runs_and_show_and_stopped_by_cancel() {
     assert_eq!(r["status"], "KILLED");
     assert!(wait_for(Duration::from_secs(10), || processes_with("sleep 398").is_empty()), "its process is gone");
     on(&ctx, &cluster, &["cancel", run_id]).success().stderr_has("FINISHED");
+
+    // An attached run cancelled from another shell: its runner records the end.
+    project(&ctx, "sleep 396");
+    let mut runner = spawn(&ctx, &cluster);
+    let started = wait_for(Duration::from_secs(60), || {
+        ctx.records().iter().any(|r| r["status"] == "RUNNING" && r["backend"]["nodes"] == NODE)
+    });
+    assert!(started, "the attached job runs");
+    let attached = ctx.records().into_iter().find(|r| r["status"] == "RUNNING").unwrap();
+    let id = attached["run_id"].as_str().unwrap();
+    on(&ctx, &cluster, &["cancel", id]).success().stderr_has("KILLED");
+    assert_eq!(runner.wait().unwrap().code(), Some(143), "the job's SIGTERM, as the far side recorded it");
 }
 
 #[test]
