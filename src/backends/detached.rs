@@ -56,22 +56,28 @@ fn try_refresh(store: &Store, record: &RunRecord) -> Result<Option<RunRecord>, B
     Ok(Some(end))
 }
 
-/// `lockstep cancel`: ask the scheduler to stop the run's job. A run a live runner follows is
-/// recorded by that runner when the job ends; otherwise the job is waited for (up to
-/// [`CANCEL_WAIT`]) and the run recorded KILLED.
+/// `lockstep cancel`: ask the scheduler to stop the run's job, and wait (up to
+/// [`CANCEL_WAIT`]) for its end: recorded by the live runner that follows it, or here as
+/// KILLED.
 pub fn cancel(store: &Store, record: RunRecord) -> Result<RunRecord, BackendError> {
     let (backend, job) = job_of(&record, "cancel")?;
     if record.status != RunStatus::Running {
         return Ok(record);
     }
     backend.cancel(&job)?;
+    let started = Instant::now();
     let (active, current) = match store.reopen(&record.run_id) {
         Ok(taken) => taken,
-        // Its runner records the end when the scheduler reports it.
-        Err(RecordError::RunInProgress { .. }) => return Ok(record),
+        // Its runner records the end when the scheduler reports it: waited for here.
+        Err(RecordError::RunInProgress { .. }) => loop {
+            let now = store.find(&record.run_id)?;
+            if now.status != RunStatus::Running || started.elapsed() > CANCEL_WAIT {
+                return Ok(now);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        },
         Err(e) => return Err(e.into()),
     };
-    let started = Instant::now();
     let mut end = loop {
         let state = backend.poll(&job)?;
         if let Some(end) = lifecycle::settle(backend.as_ref(), &job, &state, active.dir(), &current)? {

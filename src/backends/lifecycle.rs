@@ -71,7 +71,7 @@ pub fn drive(
 ) -> Result<Attached, BackendError> {
     let Submitted { mut record, job, active } = submitted;
     let mut offset = 0u64;
-    let mut unreachable_since: Option<Instant> = None;
+    let mut warned_unreachable = false;
     let mut cancelled: Option<(i32, Instant)> = None;
     loop {
         if cancelled.is_none()
@@ -91,12 +91,12 @@ pub fn drive(
                 }
                 active.update(&record)?;
             }
-            JobState::Unreachable { detail } if unreachable_since.is_none() => {
+            JobState::Unreachable { detail } if !warned_unreachable => {
                 ui::warn(&format!("the scheduler does not answer ({detail}); polling on"));
-                unreachable_since = Some(Instant::now());
+                warned_unreachable = true;
             }
             JobState::Unreachable { .. } => {}
-            _ => unreachable_since = None,
+            _ => warned_unreachable = false,
         }
         let overdue = cancelled.is_some_and(|(_, at)| at.elapsed() > CANCEL_WAIT);
         if let Some(mut end) = settle(backend, &job, &state, active.dir(), &record)? {
@@ -195,9 +195,10 @@ pub(crate) fn merge(
     end
 }
 
+/// KILLED by `signal`; an exit code the far side recorded (the job's SIGTERM, 143) stays.
 fn mark_killed(record: &mut RunRecord, signal: i32) {
     record.status = RunStatus::Killed;
-    record.exit_code = Some(128 + signal);
+    record.exit_code.get_or_insert(128 + signal);
     record.end_time.get_or_insert_with(now_ms);
 }
 

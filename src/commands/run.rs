@@ -91,7 +91,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, Error> {
             tracking_uri: opts.tracking_uri.clone(),
             detach: opts.detach,
         };
-        return session.checked(pipeline::submit_remote(planned, how, &session, choice));
+        // From the submission on, a signal cancels the job (KILLED), it does not undo the run.
+        return pipeline::submit_remote(planned, how, &session, choice);
     }
     if opts.reuse
         && let Some(record) = pipeline::find_equivalent(&session.store, &planned)?
@@ -117,9 +118,12 @@ fn execution<'a>(opts: &'a RunOptions, run_id: RunId, tracking: Option<&'a Track
     }
 }
 
+/// A backend with the config it was opened with.
+type Remote = (Box<dyn Backend>, BackendConfig);
+
 /// The backend a run goes to with its config, checked before anything is planned; `None`
 /// for a local run. Flags that mean nothing on a backend are refused.
-fn remote_backend(opts: &RunOptions) -> Result<Option<(Box<dyn Backend>, BackendConfig)>, Error> {
+fn remote_backend(opts: &RunOptions) -> Result<Option<Remote>, Error> {
     let name = opts.backend.name();
     if opts.backend == BackendKind::Local {
         if opts.backend_config.is_some() {

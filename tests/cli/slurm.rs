@@ -25,6 +25,11 @@ fn run<'a>(ctx: &'a TestContext, cluster: &SlurmCluster, args: &[&str]) -> Cmd<'
         .timeout(Duration::from_secs(120))
 }
 
+/// `lockstep ARGS` against `cluster` (`runs`, `show` and `cancel` ask it about the job).
+fn on<'a>(ctx: &'a TestContext, cluster: &SlurmCluster, args: &[&str]) -> Cmd<'a> {
+    ctx.run(args).env("SLURM_CONF", &cluster.conf).timeout(Duration::from_secs(60))
+}
+
 /// The same as a process, for signals and for watching it while it runs.
 fn spawn(ctx: &TestContext, cluster: &SlurmCluster) -> Child {
     ctx.lockstep_process()
@@ -134,7 +139,7 @@ fn a_detached_run_is_followed_by_runs_and_show_and_stopped_by_cancel() {
     let (run_id, job) = printed.trim().split_once(' ').expect("the run id and the job id");
     assert_eq!(ctx.only_record()["backend"]["job_id"], job);
     let finished = wait_for(Duration::from_secs(60), || {
-        ctx.run(["show", run_id, "--json"]).success().json()["status"] == "FINISHED"
+        on(&ctx, &cluster, &["show", run_id, "--json"]).success().json()["status"] == "FINISHED"
     });
     assert!(finished, "show refreshes the run from Slurm: {}", ctx.only_record());
     let log = ctx.store().join("runs").join(run_id).join("stdout.log");
@@ -146,12 +151,24 @@ fn a_detached_run_is_followed_by_runs_and_show_and_stopped_by_cancel() {
         out.stdout_text().trim().split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
     let running = wait_for(Duration::from_secs(30), || cluster.job_state(&long_job).as_deref() == Some("RUNNING"));
     assert!(running, "the long job runs");
-    ctx.run(["runs", "--status", "running"]).success().stdout_has(&long_run[..12]);
-    ctx.run(["cancel", &long_run]).success().stderr_has("KILLED");
-    let r = ctx.run(["show", &long_run, "--json"]).success().json();
+    on(&ctx, &cluster, &["runs", "--status", "running"]).success().stdout_has(&long_run[..12]);
+    on(&ctx, &cluster, &["cancel", &long_run]).success().stderr_has("KILLED");
+    let r = on(&ctx, &cluster, &["show", &long_run, "--json"]).success().json();
     assert_eq!(r["status"], "KILLED");
     assert!(wait_for(Duration::from_secs(10), || processes_with("sleep 398").is_empty()), "its process is gone");
-    ctx.run(["cancel", run_id]).success().stderr_has("FINISHED");
+    on(&ctx, &cluster, &["cancel", run_id]).success().stderr_has("FINISHED");
+
+    // An attached run cancelled from another shell: its runner records the end.
+    project(&ctx, "sleep 396");
+    let mut runner = spawn(&ctx, &cluster);
+    let started = wait_for(Duration::from_secs(60), || {
+        ctx.records().iter().any(|r| r["status"] == "RUNNING" && r["backend"]["nodes"] == NODE)
+    });
+    assert!(started, "the attached job runs");
+    let attached = ctx.records().into_iter().find(|r| r["status"] == "RUNNING").unwrap();
+    let id = attached["run_id"].as_str().unwrap();
+    on(&ctx, &cluster, &["cancel", id]).success().stderr_has("KILLED");
+    assert_eq!(runner.wait().unwrap().code(), Some(143), "the job's SIGTERM, as the far side recorded it");
 }
 
 #[test]
@@ -251,12 +268,29 @@ fn pids_with(needle: &str) -> Vec<i32> {
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle) && pid != std::process::id() as i32
-            {
-                found.push(pid);
-            }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle)
+            && pid != std::process::id() as i32
+        {
+            found.push(pid);
         }
     }
     found
+}
+
+#[test]
+fn backend_flags_are_checked_before_anything_runs() {
+    let ctx = TestContext::new();
+    project(&ctx, "true");
+    ctx.run(["run", "p", "--detach"]).user_error("--detach cannot be used with --backend local");
+    ctx.run(["run", "p", "-b", "slurm", "--reuse"]).user_error("--reuse cannot be used with --backend slurm");
+    ctx.run(["run", "p", "-b", "slurm"]).user_error("staging_dir is missing");
+    ctx.run(["run", "p", "-b", "slurm", "-c", r#"{"staging_dir": "rel"}"#]).user_error("must be an absolute path");
+    ctx.run(["run", "p", "-b", "slurm", "-c", "missing.json"]).user_error("cannot read the backend config");
+    let config = format!(r#"{{"staging_dir": "{}", "environment": {{"A B": "1"}}}}"#, ctx.work.display());
+    ctx.run(["run", "p", "-b", "slurm", "-c", &config]).user_error("'A B' is not a variable name");
+    ctx.run(["run", "p", "--lockstep-run-id", "xyz"]).user_error("'xyz' is not a run id");
+    ctx.run(["run", "p"]).success();
+    let id = ctx.only_record()["run_id"].as_str().unwrap().to_string();
+    ctx.run(["cancel", &id]).status(2).stderr_has("ran on no backend: it has no job to cancel");
 }
