@@ -4,6 +4,7 @@
 //! [`pipeline`] composes the stages for the [`commands`], one module per subcommand; [`cli`]
 //! parses arguments and renders results, and the binary in `main.rs` only calls it.
 
+pub mod backends;
 pub mod cli;
 pub mod commands;
 pub mod env;

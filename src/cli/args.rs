@@ -35,6 +35,8 @@ pub(crate) enum Command {
     /// Show one run.
     #[command(after_help = help::SHOW)]
     Show(ShowArgs),
+    /// Stop a run's job on its backend (`run --backend ... --detach`) and record it KILLED.
+    Cancel(CancelArgs),
     /// Print a run's stdout (or stderr) log; --follow keeps printing until the run ends.
     #[command(after_help = help::LOGS)]
     Logs(LogsArgs),
@@ -196,9 +198,20 @@ pub(crate) struct RunArgs {
 /// says what to write instead.
 #[derive(Args)]
 pub(crate) struct MlflowSpellings {
-    /// Where to run: `local` (MLflow's -b/--backend; the only backend so far).
-    #[arg(short = 'b', long = "backend", value_name = "BACKEND", value_parser = ["local"])]
+    /// Where to run: `local` (here, the default), `slurm` (a job on a Slurm cluster) or `ray`
+    /// (a job on a Ray cluster).
+    #[arg(short = 'b', long = "backend", value_name = "BACKEND", value_parser = ["local", "slurm", "ray"])]
     pub(crate) backend: Option<String>,
+    /// The backend's config: a JSON file or inline JSON (keys in docs/backends.md).
+    #[arg(short = 'c', long = "backend-config", value_name = "FILE_OR_JSON")]
+    pub(crate) backend_config: Option<String>,
+    /// With a backend: return once the job is submitted, printing the run id and the job id
+    /// (`lockstep runs` and `show` follow it, `lockstep cancel` stops it).
+    #[arg(long)]
+    pub(crate) detach: bool,
+    /// The run id a backend's job records its run under (the submitting side's run).
+    #[arg(long = "lockstep-run-id", value_name = "RUN_ID", hide = true)]
+    pub(crate) lockstep_run_id: Option<String>,
     /// MLflow's --run-id (resume a run on the tracking server): refused, lockstep records a new
     /// run each time.
     #[arg(long = "run-id", value_name = "RUN_ID", value_parser = refuse_run_id)]
@@ -390,6 +403,14 @@ pub(crate) struct ShowArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct CancelArgs {
+    /// A run id or a unique prefix of one.
+    pub(crate) run: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Args)]
 pub(crate) struct LogsArgs {
     /// A run id or a unique prefix of one.
     pub(crate) run: String,
@@ -449,6 +470,7 @@ pub(crate) enum StatusArg {
     Finished,
     Failed,
     Killed,
+    Lost,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
+use crate::backends::BackendKind;
 use crate::commands::{self, CommandError};
 use crate::env::DockerFlags;
 use crate::exec::Echo;
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Runs(args) => runs(args),
         Command::Show(args) => show(args),
+        Command::Cancel(args) => cancel(args),
         Command::Logs(args) => logs(args),
         Command::Outputs(args) => outputs(args),
         Command::Pack(args) => pack(args),
@@ -91,10 +93,22 @@ fn run(args: args::RunArgs) -> Result<i32, CommandError> {
         },
         keep_processes: args.keep_processes,
         keep_outputs: args.keep.policy(),
+        backend: args.mlflow.backend.as_deref().and_then(BackendKind::parse).unwrap_or(BackendKind::Local),
+        backend_config: args.mlflow.backend_config,
+        detach: args.mlflow.detach,
+        run_id: args.mlflow.lockstep_run_id,
     };
     let outcome = crate::commands::run::run(&opts)?;
     let r = &outcome.record;
-    if outcome.reused {
+    if let (Some(job), RunStatus::Running) = (&r.backend, r.status) {
+        ui::note(&format!(
+            "run {} submitted as {} job {}: `lockstep runs` follows it, `lockstep cancel {}` stops it",
+            r.run_id, job.name, job.job_id, r.run_id
+        ));
+        if !args.json {
+            println!("{} {}", r.run_id, job.job_id);
+        }
+    } else if outcome.reused {
         ui::note(&format!(
             "reusing run {} ({} at {}): same files, environment, entry point and parameters; nothing ran",
             r.run_id,
@@ -126,6 +140,7 @@ fn runs(args: args::ListArgs) -> Result<i32, CommandError> {
         args::StatusArg::Finished => RunStatus::Finished,
         args::StatusArg::Failed => RunStatus::Failed,
         args::StatusArg::Killed => RunStatus::Killed,
+        args::StatusArg::Lost => RunStatus::Lost,
     });
     let only = match &args.sweep {
         Some(sweep) => Some(commands::sweep::trial_runs(&args.store.store, sweep)?.into_iter().collect()),
@@ -162,6 +177,12 @@ fn show(args: args::ShowArgs) -> Result<i32, CommandError> {
         true => render::json(&record)?,
         false => render::show(&mut io::stdout().lock(), &record)?,
     }
+    Ok(0)
+}
+
+fn cancel(args: args::CancelArgs) -> Result<i32, CommandError> {
+    let record = commands::cancel::cancel(&args.store.store, &args.run)?;
+    ui::note(&format!("run {} {}", record.run_id, record.status.name()));
     Ok(0)
 }
 

@@ -58,6 +58,9 @@ pub(crate) fn show(out: &mut impl Write, r: &RunRecord) -> io::Result<()> {
         writeln!(out, "tracking:     {} experiment {} run {} ({state})", t.uri, t.experiment_id, t.run_id)?;
     }
     writeln!(out, "host:         {} {} ({})", r.host.os, r.host.arch, r.host.hostname.as_deref().unwrap_or("-"))?;
+    if let Some(b) = &r.backend {
+        writeln!(out, "backend:      {} job {} on {}", b.name, b.job_id, b.nodes.as_deref().unwrap_or("-"))?;
+    }
     if let Some(id) = &r.verifies {
         let result = r.verification.as_ref().map(|v| v.result.as_str()).unwrap_or("-");
         writeln!(out, "verifies:     {id} ({result})")?;

@@ -5,7 +5,7 @@ use std::io;
 
 use crate::support::error_class::{Classify, ErrorClass};
 use crate::support::{cache, http};
-use crate::{env, exec, manifest, pipeline, record, source};
+use crate::{backends, env, exec, manifest, pipeline, record, source};
 
 use super::{diff, init, logs, outputs, pack, plot, runs, status, sweep, ui, verify};
 
@@ -72,6 +72,9 @@ pub enum CommandError {
     /// Talking to a tracking server.
     #[error(transparent)]
     Tracking(#[from] record::TrackingError),
+    /// Running on a backend (Slurm): its config, its scheduler, staging and collecting.
+    #[error(transparent)]
+    Backend(#[from] backends::BackendError),
     /// Printing the result, or finding the working directory.
     #[error("{0}")]
     Io(#[source] io::Error),
@@ -131,6 +134,7 @@ impl Classify for CommandError {
             CommandError::Sweep(e) => e.class(),
             CommandError::Plot(e) => e.class(),
             CommandError::Ui(e) => e.class(),
+            CommandError::Backend(e) => e.class(),
         }
     }
 
@@ -145,6 +149,7 @@ impl Classify for CommandError {
             CommandError::Logs(e) => return e.hints(),
             CommandError::Outputs(e) => return e.hints(),
             CommandError::Pack(e) => return e.hints(),
+            CommandError::Backend(e) => return e.hints(),
             CommandError::Run(e) => e.hint(),
             CommandError::Sweep(e) => e.hint(),
             CommandError::Exec(e) => e.hint(),

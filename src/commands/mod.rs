@@ -1,6 +1,7 @@
 //! One module per subcommand: each is a function from typed options to a typed outcome that
 //! the CLI renders, and each ends with the one [`CommandError`].
 
+pub mod cancel;
 pub mod compare;
 pub mod diff;
 pub mod env;

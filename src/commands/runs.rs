@@ -77,7 +77,9 @@ pub fn runs(store: &Path, opts: &RunsOptions) -> Result<RunList, CommandError> {
         .collect::<Result<_, _>>()?;
     let store = Store::open(store)?;
     crate::pipeline::clean_up_lost_containers(&store);
-    let (mut runs, problems) = store.list()?;
+    let (runs, problems) = store.list()?;
+    // Detached backend runs are brought up to date before they are filtered by status.
+    let mut runs: Vec<RunRecord> = runs.into_iter().map(|r| crate::backends::refresh(&store, r)).collect();
     runs.retain(|r| {
         let experiment = r.experiment_name.as_deref().unwrap_or("Default");
         opts.experiment.as_deref().is_none_or(|e| e == experiment)

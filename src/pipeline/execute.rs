@@ -128,6 +128,7 @@ pub fn execute(planned: Planned, how: Execution<'_>, session: &Session) -> Resul
         tracking: None,
         logged: None,
         sweep,
+        backend: None,
     };
     let mut server = match tracking {
         Some(target) => Some(start_server_run(target, &mut record, interrupts)?),

@@ -14,6 +14,7 @@ mod execute;
 mod inputs;
 mod lookup;
 mod plan;
+mod remote;
 mod reuse;
 mod session;
 
@@ -25,6 +26,7 @@ use crate::support::ids::RunId;
 pub use execute::{Execution, RunOutcome, execute};
 pub use lookup::{FoundRun, RecordPlace, lookup};
 pub use plan::{EnvChoice, Planned, RunSpec, check_store_outside, lock_in_place, plan};
+pub use remote::{RemoteChoice, submit_remote};
 pub use reuse::{equivalent_in, find_equivalent};
 pub use session::{Session, clean_up_lost_containers};
 
@@ -74,6 +76,12 @@ pub enum RunError {
         /// What went wrong.
         message: String,
     },
+    /// The hidden run id flag of a backend's job is not a run id.
+    #[error("'{id}' is not a run id (32 lowercase hex digits)")]
+    BadRunId {
+        /// What was given.
+        id: String,
+    },
     /// An archive given as a recorded run holds no run record.
     #[error("{} holds no run record: pack it with `lockstep pack URI --run RUN`", .path.display())]
     NoRecordInArchive {
@@ -89,7 +97,8 @@ impl RunError {
             RunError::StoreHoldsProject { .. }
             | RunError::InPlaceBusy { .. }
             | RunError::NoRecordInArchive { .. }
-            | RunError::InputUnreadable { .. } => ErrorClass::User,
+            | RunError::InputUnreadable { .. }
+            | RunError::BadRunId { .. } => ErrorClass::User,
             RunError::Interrupted { .. } | RunError::InterruptedRun { .. } | RunError::Signals(_) => {
                 ErrorClass::Internal
             }
@@ -113,6 +122,7 @@ impl RunError {
             RunError::Interrupted { .. }
             | RunError::InterruptedRun { .. }
             | RunError::Signals(_)
+            | RunError::BadRunId { .. }
             | RunError::NoRecordInArchive { .. } => None,
         }
     }

@@ -147,8 +147,11 @@ pub enum RunStatus {
     Finished,
     /// The entry point exited with another code, or the run could not complete.
     Failed,
-    /// Stopped by SIGINT or SIGTERM.
+    /// Stopped by SIGINT or SIGTERM (or the backend's job cancelled).
     Killed,
+    /// A backend's job vanished from its scheduler without a terminal state, and left no
+    /// record of its end: what happened is unknown, so it is not FINISHED.
+    Lost,
 }
 
 impl RunStatus {
@@ -159,6 +162,7 @@ impl RunStatus {
             RunStatus::Finished => "FINISHED",
             RunStatus::Failed => "FAILED",
             RunStatus::Killed => "KILLED",
+            RunStatus::Lost => "LOST",
         }
     }
 }
@@ -232,6 +236,28 @@ pub struct RunRecord {
     /// The sweep this run is a trial of (`lockstep sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<String>,
+    /// The backend's job that ran it, when it did not run here (`--backend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendRecord>,
+}
+
+/// Where a run ran when a backend ran it: enough to report it and, while it runs, to find its
+/// job again from another lockstep process (`runs`, `show`, `cancel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendRecord {
+    /// The backend's name (`slurm`).
+    pub name: String,
+    /// The scheduler's id of the job.
+    pub job_id: String,
+    /// The nodes or worker it ran on, once known.
+    #[serde(default)]
+    pub nodes: Option<String>,
+    /// The config it was submitted with (`--backend-config`).
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// What the backend fixed at submission (where the job's log and remote store are).
+    #[serde(default)]
+    pub details: serde_json::Value,
 }
 
 /// How a verification run's outputs (and what its script logged) compared with those of the
@@ -348,6 +374,7 @@ pub(crate) fn sample_record(run_id: &str, start_time: u64) -> RunRecord {
         tracking: None,
         logged: None,
         sweep: None,
+        backend: None,
     }
 }
 

@@ -246,7 +246,9 @@ impl Store {
     /// no runner holds its lock.
     fn load_dir(&self, dir: &RunDir) -> Result<RunRecord, RecordError> {
         let record = read_record(&dir.record())?;
-        if record.status != RunStatus::Running {
+        // A backend's run lives on in its job when no runner holds it (`--detach`): its
+        // backend says how it ends (`backends::refresh`), not the lock.
+        if record.status != RunStatus::Running || record.backend.is_some() {
             return Ok(record);
         }
         let lock_path = dir.lock();
@@ -279,10 +281,10 @@ impl Store {
 }
 
 /// The record of a run whose lock the caller holds, finalized as FAILED (lost) if it still
-/// says RUNNING, its working copy removed.
+/// says RUNNING (unless a backend's job runs it), its working copy removed.
 fn finalize_lost(dir: &RunDir) -> Result<RunRecord, RecordError> {
     let mut record = read_record(&dir.record())?;
-    if record.status == RunStatus::Running {
+    if record.status == RunStatus::Running && record.backend.is_none() {
         record.status = RunStatus::Failed;
         record.failure = Some("lost: the runner ended without finalizing the run".into());
         record.end_time = Some(last_sign_of_life(dir).max(record.start_time));

@@ -57,6 +57,8 @@ pub enum CacheBucket {
     Docker,
     /// `inplace-v1/`: only the locks that let one run at a time run in place in a directory.
     InPlace,
+    /// `archives-v1/`: the archives of source trees that backends stage, one per tree hash.
+    Archives,
 }
 
 impl CacheBucket {
@@ -71,6 +73,7 @@ impl CacheBucket {
             CacheBucket::Repodata => "repodata-v1",
             CacheBucket::Docker => "docker-v1",
             CacheBucket::InPlace => "inplace-v1",
+            CacheBucket::Archives => "archives-v1",
         }
     }
 }

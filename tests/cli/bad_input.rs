@@ -210,7 +210,7 @@ fn mlflow_run_spellings_run_or_name_lockstep_s_equivalent() {
     ctx.run(["run", "sklearn_elasticnet_wine", "--backend", "kubernetes"])
         .status(2)
         .stderr_has("invalid value 'kubernetes' for '--backend <BACKEND>'")
-        .stderr_has("[possible values: local]");
+        .stderr_has("[possible values: local, slurm, ray]");
     ctx.run(["run", "sklearn_elasticnet_wine", "--run-id", "0123"])
         .status(2)
         .stderr_has("lockstep does not resume runs")

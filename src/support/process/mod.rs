@@ -91,6 +91,8 @@ pub enum OnCancel {
     /// The signal was forwarded to the group by whoever set the flag: give the group this long
     /// to exit, then SIGKILL it, and wait on for the exit.
     KillAfter(Duration),
+    /// Wait on: a short command that acts on the stop itself (a scheduler's cancel).
+    Ignore,
 }
 
 /// A child that exited and was reaped.
@@ -270,8 +272,18 @@ impl Command {
     /// Run it to its end: wait for its exit (stopped by the cancellation flag, or after `stall`
     /// without output), end its group with `grace`, reap it.
     pub fn run(self, grace: Duration, stall: Option<Duration>) -> Result<Finished, ProcessError> {
+        self.run_with(OnCancel::Stop, grace, stall)
+    }
+
+    /// [`Command::run`], doing `on_cancel` when the cancellation flag is set.
+    pub fn run_with(
+        self,
+        on_cancel: OnCancel,
+        grace: Duration,
+        stall: Option<Duration>,
+    ) -> Result<Finished, ProcessError> {
         let mut child = self.spawn().map_err(ProcessError::Spawn)?;
-        let waited = child.wait_exit(OnCancel::Stop, stall);
+        let waited = child.wait_exit(on_cancel, stall);
         child.end_group(grace, Orphans::Leave);
         let finished = child.finish()?;
         waited.map(|()| finished)
@@ -323,6 +335,7 @@ impl Child {
             }
             if cancel::requested().is_some() {
                 match on_cancel {
+                    OnCancel::Ignore => {}
                     OnCancel::Stop => return Err(ProcessError::Cancelled),
                     OnCancel::KillAfter(grace) => {
                         if Instant::now() >= *kill_at.get_or_insert_with(|| Instant::now() + grace) {

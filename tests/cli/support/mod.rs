@@ -10,6 +10,8 @@ pub mod docker;
 pub mod git;
 pub mod http;
 pub mod mlflow;
+pub mod ray;
+pub mod slurm;
 pub mod snapshot;
 pub mod ui;
 pub mod uv;
