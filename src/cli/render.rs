@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::logged::show_logged;
-use super::runs_table::source_cell;
 use crate::commands::env::EnvList;
 use crate::commands::status::StatusReport;
 use crate::env::{EnvRecord, PruneReport};
@@ -164,6 +163,20 @@ pub(crate) fn format_environment(env: &EnvRecord) -> String {
     match parts.is_empty() {
         true => env.manager().to_string(),
         false => format!("{} ({})", env.manager(), parts.join(", ")),
+    }
+}
+
+/// A run's source: its kind and its hash, labelled as a commit or a tree hash (`+dirty` when
+/// the files differ from the commit); `short`, only the label and 8 digits.
+pub(crate) fn source_cell(r: &RunRecord, short_form: bool) -> String {
+    let s = &r.source;
+    let (label, hash, dirty) = match &s.commit {
+        Some(c) => ("commit", c.as_str(), if s.dirty { "+dirty" } else { "" }),
+        None => ("tree", s.tree_sha256.as_str(), ""),
+    };
+    match short_form {
+        true => format!("{label} {}{dirty}", hash.get(..8).unwrap_or(hash)),
+        false => format!("{} {label} {}{dirty}", s.kind.name(), short(hash)),
     }
 }
 

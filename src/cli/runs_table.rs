@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use super::logged::metric_cells;
-use super::render::{format_duration, format_time};
+use super::render::{format_duration, format_time, source_cell};
 use crate::commands::runs::RunList;
 use crate::record::RunRecord;
 use crate::support::ids::short;
@@ -176,20 +176,6 @@ fn verifies_cell(r: &RunRecord) -> String {
         (Some(id), Some(v)) => format!("{} {}", short(id), v.result),
         (Some(id), None) => short(id).to_string(),
         (None, _) => String::new(),
-    }
-}
-
-/// A run's source: its kind and its hash, labelled as a commit or a tree hash (`+dirty` when
-/// the files differ from the commit); `short`, only the label and 8 digits.
-pub(crate) fn source_cell(r: &RunRecord, short_form: bool) -> String {
-    let s = &r.source;
-    let (label, hash, dirty) = match &s.commit {
-        Some(c) => ("commit", c.as_str(), if s.dirty { "+dirty" } else { "" }),
-        None => ("tree", s.tree_sha256.as_str(), ""),
-    };
-    match short_form {
-        true => format!("{label} {}{dirty}", hash.get(..8).unwrap_or(hash)),
-        false => format!("{} {label} {}{dirty}", s.kind.name(), short(hash)),
     }
 }
 

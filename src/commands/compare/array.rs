@@ -7,7 +7,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
-use super::evidence::Errors;
+use super::errors::Errors;
 
 /// Two arrays, compared.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,6 +4,7 @@
 //! ([`compare_logged`]).
 
 mod array;
+mod errors;
 mod evidence;
 mod image;
 mod logged;

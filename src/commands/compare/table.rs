@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::evidence::Errors;
+use super::errors::Errors;
 
 /// Records are shown up to this many characters.
 const RECORD_CHARS: usize = 200;
