@@ -143,14 +143,14 @@ fn json_walk(a: &Value, b: &Value, at: &str, walk: &mut Walk) {
 pub fn csv(old: &[u8], new: &[u8]) -> Option<TableDiff> {
     let (a, b) = (std::str::from_utf8(old).ok()?, std::str::from_utf8(new).ok()?);
     let (rows_a, rows_b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    let header: Vec<&str> = rows_a.first().map(|h| h.split(',').collect()).unwrap_or_default();
+    let header: Vec<String> = rows_a.first().map(|h| fields(h)).unwrap_or_default();
     let named = header.iter().any(|c| c.trim().parse::<f64>().is_err());
     let mut walk = Walk::default();
     if rows_a.len() != rows_b.len() {
         walk.shape(format!("{} rows vs {}", rows_a.len(), rows_b.len()));
     }
     for (row, (x, y)) in rows_a.iter().zip(&rows_b).enumerate() {
-        let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+        let (xs, ys) = (fields(x), fields(y));
         if xs.len() != ys.len() {
             walk.shape(format!("row {}: {} columns vs {}", row + 1, xs.len(), ys.len()));
         }
@@ -175,6 +175,26 @@ pub fn csv(old: &[u8], new: &[u8]) -> Option<TableDiff> {
         }
     }
     Some(walk.finish())
+}
+
+/// The fields of one CSV record as RFC 4180 writes them: a field in double quotes may hold
+/// commas, and `""` inside it is one quote.
+fn fields(line: &str) -> Vec<String> {
+    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    out.push(field);
+    out
 }
 
 fn shorten(text: &str) -> String {
@@ -217,6 +237,10 @@ mod tests {
             (first.record_original.unwrap(), first.record_rerun.unwrap()),
             ("2,0.25,b".into(), "2,0.3,b".into())
         );
+        let d = csv(b"name,score\n\"Smith, J\",1.5\n", b"name,score\n\"Smith, J\",2.5\n").unwrap();
+        assert_eq!((d.compared, d.differing), (4, 1), "a quoted comma is inside its field");
+        assert_eq!(d.first.unwrap().at, "row 2, column score");
+        assert_eq!(fields(r#"a,"b ""q"", c",d"#), ["a", r#"b "q", c"#, "d"]);
         let d = csv(b"1,2\n3,4\n", b"1,2\n").unwrap();
         assert_eq!(d.structure.as_deref(), Some("2 rows vs 1"));
     }
