@@ -140,13 +140,17 @@ pub(crate) fn settle(
     run_dir: &RunDir,
     local: &RunRecord,
 ) -> Result<Option<RunRecord>, BackendError> {
-    let scheduler_end = match state {
+    let (scheduler_end, nodes) = match state {
         JobState::Pending | JobState::Running { .. } | JobState::Unreachable { .. } => return Ok(None),
-        JobState::Ended(end) => Some(*end),
-        JobState::Gone => None,
+        JobState::Ended { end, nodes } => (Some(*end), nodes.clone()),
+        JobState::Gone => (None, None),
     };
     let remote = backend.collect(job, run_dir)?;
-    Ok(Some(merge(local, remote, scheduler_end, run_dir)))
+    let mut end = merge(local, remote, scheduler_end, run_dir);
+    if let (Some(b), Some(nodes)) = (end.backend.as_mut(), nodes) {
+        b.nodes.get_or_insert(nodes);
+    }
+    Ok(Some(end))
 }
 
 /// The local record completed from what is known of the job's end.

@@ -123,7 +123,13 @@ pub enum JobState {
         nodes: Option<String>,
     },
     /// Ended, as the scheduler (or its accounting) says.
-    Ended(JobEnd),
+    Ended {
+        /// How.
+        end: JobEnd,
+        /// Where it ran, when the scheduler still says (a job that ended before the first
+        /// poll was never seen running).
+        nodes: Option<String>,
+    },
     /// The scheduler does not know the job (any more): its own record decides, else LOST.
     Gone,
     /// The scheduler does not answer now (a controller down): polling goes on.

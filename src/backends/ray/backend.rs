@@ -135,7 +135,7 @@ impl Backend for Ray {
 
 /// A Ray job's state as the lifecycle reads states.
 fn state_of(info: &JobInfo) -> JobState {
-    let end = |status, exit_code| JobState::Ended(JobEnd { status, exit_code });
+    let end = |status, exit_code| JobState::Ended { end: JobEnd { status, exit_code }, nodes: None };
     match info.status {
         JobStatus::Pending => JobState::Pending,
         JobStatus::Running => JobState::Running { nodes: info.worker() },
@@ -160,7 +160,7 @@ mod tests {
     fn ray_states_are_the_lifecycles() {
         assert_eq!(state_of(&info("PENDING", None)), JobState::Pending);
         assert_eq!(state_of(&info("RUNNING", None)), JobState::Running { nodes: Some("10.0.0.7".into()) });
-        let ended = |status, exit_code| JobState::Ended(JobEnd { status, exit_code });
+        let ended = |status, exit_code| JobState::Ended { end: JobEnd { status, exit_code }, nodes: None };
         assert_eq!(state_of(&info("SUCCEEDED", Some(0))), ended(RunStatus::Finished, Some(0)));
         assert_eq!(state_of(&info("FAILED", Some(3))), ended(RunStatus::Failed, Some(3)));
         assert_eq!(state_of(&info("FAILED", None)), ended(RunStatus::Failed, None), "a job that never started");

@@ -25,9 +25,12 @@ pub fn from_sacct(output: &str) -> Option<JobState> {
 /// A Slurm job state name (with its exit code `CODE:SIGNAL`) as a [`JobState`]. States that
 /// leave the job waiting are pending; those that end it map to FINISHED, FAILED or KILLED.
 fn from_state(state: &str, exit: Option<&str>, nodes: Option<String>) -> JobState {
-    let ended = |status| JobState::Ended(JobEnd { status, exit_code: exit.and_then(exit_code) });
+    let ended =
+        |status| JobState::Ended { end: JobEnd { status, exit_code: exit.and_then(exit_code) }, nodes: nodes.clone() };
     match state {
-        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" | "STOPPED" | "SUSPENDED" => JobState::Running { nodes },
+        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" | "STOPPED" | "SUSPENDED" => {
+            JobState::Running { nodes: nodes.clone() }
+        }
         "COMPLETED" => ended(RunStatus::Finished),
         "CANCELLED" | "PREEMPTED" | "REVOKED" => ended(RunStatus::Killed),
         "FAILED" | "TIMEOUT" | "NODE_FAIL" | "OUT_OF_MEMORY" | "BOOT_FAIL" | "DEADLINE" | "SPECIAL_EXIT" => {
@@ -63,23 +66,32 @@ mod tests {
     fn scontrol_lines_give_state_nodes_and_exit_code() {
         let line = "JobId=2 JobName=wrap UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 \
                     ReqNodeList=(null) ExcNodeList=(null) NodeList=vm BatchHost=vm";
-        assert_eq!(from_scontrol(line), JobState::Ended(JobEnd { status: RunStatus::Failed, exit_code: Some(3) }));
+        assert_eq!(
+            from_scontrol(line),
+            JobState::Ended { end: JobEnd { status: RunStatus::Failed, exit_code: Some(3) }, nodes: Some("vm".into()) }
+        );
         let running = "JobId=3 JobState=RUNNING ExitCode=0:0 ReqNodeList=(null) NodeList=vm";
         assert_eq!(from_scontrol(running), JobState::Running { nodes: Some("vm".into()) });
         let pending = "JobId=4 JobState=PENDING ExitCode=0:0 NodeList=";
         assert_eq!(from_scontrol(pending), JobState::Pending);
         let killed = "JobId=5 JobState=CANCELLED ExitCode=0:15 NodeList=vm";
-        assert_eq!(from_scontrol(killed), JobState::Ended(JobEnd { status: RunStatus::Killed, exit_code: Some(143) }));
+        assert_eq!(
+            from_scontrol(killed),
+            JobState::Ended {
+                end: JobEnd { status: RunStatus::Killed, exit_code: Some(143) },
+                nodes: Some("vm".into())
+            }
+        );
     }
 
     #[test]
     fn sacct_lines_give_the_terminal_state() {
         let done = JobEnd { status: RunStatus::Finished, exit_code: Some(0) };
-        assert_eq!(from_sacct("COMPLETED|0:0\n"), Some(JobState::Ended(done)));
+        assert_eq!(from_sacct("COMPLETED|0:0\n"), Some(JobState::Ended { end: done, nodes: None }));
         let cancelled = JobEnd { status: RunStatus::Killed, exit_code: Some(0) };
-        assert_eq!(from_sacct("CANCELLED by 0|0:0\n"), Some(JobState::Ended(cancelled)));
+        assert_eq!(from_sacct("CANCELLED by 0|0:0\n"), Some(JobState::Ended { end: cancelled, nodes: None }));
         let timeout = JobEnd { status: RunStatus::Failed, exit_code: Some(143) };
-        assert_eq!(from_sacct("TIMEOUT|0:15"), Some(JobState::Ended(timeout)));
+        assert_eq!(from_sacct("TIMEOUT|0:15"), Some(JobState::Ended { end: timeout, nodes: None }));
         assert_eq!(from_sacct(""), None, "a job accounting does not know");
         assert!(unknown_job("slurm_load_jobs error: Invalid job id specified"));
         assert!(no_accounting("Slurm accounting storage is disabled"));
