@@ -1,12 +1,13 @@
 //! The files of a run that the UI serves: logged artifacts, model files, nested runs'
 //! artifacts, outputs and the dirty patch. A request names one by the path the record lists
 //! (nothing else is served), and the file it resolves to must be inside its directory once
-//! symbolic links are followed.
+//! symbolic links are followed. An output the store kept a copy of is served from that copy,
+//! the bytes the run wrote, even when a later run in place overwrote the file.
 
 use std::path::{Path, PathBuf};
 
 use crate::record::logged::{ARTIFACTS_DIR, OTHER_RUNS_DIR};
-use crate::record::{RunDir, RunRecord};
+use crate::record::{Objects, RunDir, RunRecord};
 use crate::support::text::percent_decode;
 
 /// Why a file is not served.
@@ -20,7 +21,7 @@ pub(crate) enum Refused {
 
 /// A file a request names: `artifacts/PATH`, `models/MODEL_ID/PATH`, `nested/RUN_ID/PATH`,
 /// `outputs/PATH` or `patch`, each part percent-encoded.
-pub(crate) fn resolve(dir: &RunDir, record: &RunRecord, rest: &str) -> Result<PathBuf, Refused> {
+pub(crate) fn resolve(dir: &RunDir, objects: &Objects, record: &RunRecord, rest: &str) -> Result<PathBuf, Refused> {
     let parts: Vec<String> = rest.split('/').map(percent_decode).collect();
     let listed = |files: &[crate::record::OutputFile], path: &str| files.iter().any(|f| f.path == path);
     let logged = record.logged.as_ref();
@@ -54,8 +55,9 @@ pub(crate) fn resolve(dir: &RunDir, record: &RunRecord, rest: &str) -> Result<Pa
         }
         Some((kind, rest)) if kind == "outputs" => {
             let path = rest.join("/");
-            if !listed(&record.outputs, &path) {
-                return Err(Refused::NotListed);
+            let out = record.outputs.iter().find(|f| f.path == path).ok_or(Refused::NotListed)?;
+            if let Some(kept) = objects.kept(out) {
+                return Ok(kept);
             }
             (record.outputs_dir.clone(), path)
         }
@@ -136,18 +138,41 @@ mod tests {
         record.logged =
             Some(Logged { artifacts: vec![file("sub/a b.txt"), file("link"), file("../secret")], ..Logged::default() });
         record.outputs_dir = tmp.path().join("project");
+        let objects = Objects::in_store(&tmp.path().join("store"));
         assert_eq!(
-            resolve(&dir, &record, "artifacts/sub/a%20b.txt").unwrap(),
+            resolve(&dir, &objects, &record, "artifacts/sub/a%20b.txt").unwrap(),
             dir.path().join("artifacts/sub/a b.txt").canonicalize().unwrap()
         );
-        assert_eq!(resolve(&dir, &record, "artifacts/link"), Err(Refused::Gone), "a link out of the run");
-        assert_eq!(resolve(&dir, &record, "artifacts/../secret"), Err(Refused::NotListed), "listed by a bad record");
-        assert_eq!(resolve(&dir, &record, "artifacts/%2e%2e/secret"), Err(Refused::NotListed));
-        assert_eq!(resolve(&dir, &record, "artifacts/other.txt"), Err(Refused::NotListed));
-        assert_eq!(resolve(&dir, &record, "outputs/secret"), Err(Refused::NotListed));
-        assert_eq!(resolve(&dir, &record, "patch"), Err(Refused::Gone), "no dirty patch");
-        assert_eq!(resolve(&dir, &record, "models/m-1/MLmodel"), Err(Refused::NotListed));
-        assert_eq!(resolve(&dir, &record, "../../etc/passwd"), Err(Refused::NotListed));
+        assert_eq!(resolve(&dir, &objects, &record, "artifacts/link"), Err(Refused::Gone), "a link out of the run");
+        assert_eq!(
+            resolve(&dir, &objects, &record, "artifacts/../secret"),
+            Err(Refused::NotListed),
+            "listed by a bad record"
+        );
+        assert_eq!(resolve(&dir, &objects, &record, "artifacts/%2e%2e/secret"), Err(Refused::NotListed));
+        assert_eq!(resolve(&dir, &objects, &record, "artifacts/other.txt"), Err(Refused::NotListed));
+        assert_eq!(resolve(&dir, &objects, &record, "outputs/secret"), Err(Refused::NotListed));
+        assert_eq!(resolve(&dir, &objects, &record, "patch"), Err(Refused::Gone), "no dirty patch");
+        assert_eq!(resolve(&dir, &objects, &record, "models/m-1/MLmodel"), Err(Refused::NotListed));
+        assert_eq!(resolve(&dir, &objects, &record, "../../etc/passwd"), Err(Refused::NotListed));
+    }
+
+    #[test]
+    fn a_kept_output_is_served_from_its_copy_not_the_overwritten_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, project) = (RunDir::new(tmp.path().join("run")), tmp.path().join("project"));
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join("metrics.json"), "first").unwrap();
+        let objects = Objects::in_store(&tmp.path().join("store"));
+        let mut record = crate::record::sample_record("r", 1);
+        record.outputs_dir = project.clone();
+        record.outputs = vec![file("metrics.json")];
+        record.outputs[0].sha256 = crate::support::digest::sha256_hex(b"first");
+        objects.keep(&project, &mut record.outputs, crate::record::KeepOutputs::default(), false);
+        assert!(record.outputs[0].kept);
+        std::fs::write(project.join("metrics.json"), "second").unwrap();
+        let served = resolve(&dir, &objects, &record, "outputs/metrics.json").unwrap();
+        assert_eq!(std::fs::read_to_string(served).unwrap(), "first");
     }
 
     #[test]

@@ -194,6 +194,11 @@ impl Index {
     pub(crate) fn run_dir(&self, id: &str) -> RunDir {
         self.store.run_dir(id)
     }
+
+    /// The copies of outputs the store keeps.
+    pub(crate) fn objects(&self) -> crate::record::Objects {
+        self.store.objects()
+    }
 }
 
 /// Ids are hex: nothing else ever becomes part of a path.

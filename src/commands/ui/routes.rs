@@ -73,7 +73,7 @@ fn run_route(index: &mut Index, id: &str, tail: &[&str], query: &Query, label: &
 /// A run's file, raw.
 pub(crate) fn file(index: &Index, id: &str, rest: &str) -> Reply {
     let Some(run) = index.run(id) else { return Reply::error(404, "no such run") };
-    match files::resolve(&index.run_dir(id), &run.record, rest) {
+    match files::resolve(&index.run_dir(id), &index.objects(), &run.record, rest) {
         Ok(path) => match std::fs::read(&path) {
             Ok(bytes) => Reply::file(files::content_type(rest), bytes),
             Err(_) => Reply::error(404, "the file cannot be read"),

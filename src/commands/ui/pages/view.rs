@@ -13,7 +13,7 @@ const SHOWN: usize = 1024 * 1024;
 /// The page of file `rest` (as [`files::resolve`] names them) of run `id`.
 pub(crate) fn page(index: &Index, id: &str, rest: &str, store: &str) -> Reply {
     let Some(run) = index.run(id) else { return Reply::error(404, "no such run") };
-    let path = match files::resolve(&index.run_dir(id), &run.record, rest) {
+    let path = match files::resolve(&index.run_dir(id), &index.objects(), &run.record, rest) {
         Ok(path) => path,
         Err(Refused::NotListed) => return Reply::error(404, "the run's record lists no such file"),
         Err(Refused::Gone) => return Reply::error(404, "the file is not in the run's directory (any more)"),
