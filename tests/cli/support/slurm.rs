@@ -182,7 +182,33 @@ impl Drop for SlurmCluster {
         for child in [self.slurmd.take(), self.slurmctld.take(), self.munged.take()].into_iter().flatten() {
             stop(child);
         }
+        // A step daemon whose slurmd was stopped before the step ended (the stopped-controller
+        // test) stays behind; it carries this cluster's SLURM_CONF, by which it is found.
+        kill_marked(&format!("SLURM_CONF={}", self.conf.display()));
     }
+}
+
+/// SIGKILL every process whose environment holds `marker`, until none is left.
+fn kill_marked(marker: &str) {
+    let marked = || -> Vec<i32> {
+        let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid != std::process::id() as i32)
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+            })
+            .collect()
+    };
+    wait_for(Duration::from_secs(10), || {
+        let pids = marked();
+        for pid in &pids {
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        pids.is_empty()
+    });
 }
 
 /// SIGTERM by pid, up to 10 s, then SIGKILL; reaped.
